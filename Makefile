@@ -1,0 +1,36 @@
+# Two commands matter: `make run` and `make test`. Both create the environment first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: env run test dashboard db-start db-stop bench clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: env
+	$(BIN)/altaviz run
+
+test: env
+	$(BIN)/python -m pytest
+
+dashboard: env
+	$(BIN)/altaviz dashboard
+
+db-start: env
+	$(BIN)/altaviz db start
+
+db-stop: env
+	$(BIN)/altaviz db stop
+
+bench: env
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,132 @@
+-- Altaviz serving schema: 7 tables. Safe to apply any number of times (IF NOT EXISTS, no DROP of data).
+-- Runs on PostgreSQL 14 and newer (docker-compose mounts this folder into docker-entrypoint-initdb.d).
+
+CREATE TABLE IF NOT EXISTS station_locations (
+    station_id      TEXT PRIMARY KEY,
+    station_name    TEXT NOT NULL,
+    latitude        DOUBLE PRECISION NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+    longitude       DOUBLE PRECISION NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+    region          TEXT,
+    city            TEXT,
+    state           TEXT,
+    run_id          TEXT,
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS compressor_metadata (
+    compressor_id   TEXT PRIMARY KEY,
+    model           TEXT NOT NULL,
+    horsepower      INTEGER NOT NULL CHECK (horsepower > 0),
+    install_date    DATE,
+    station_id      TEXT NOT NULL REFERENCES station_locations (station_id),
+    latitude        DOUBLE PRECISION,
+    longitude       DOUBLE PRECISION,
+    run_id          TEXT,
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ix_compressor_metadata_station ON compressor_metadata (station_id);
+
+CREATE TABLE IF NOT EXISTS sensor_readings_agg (
+    id                              BIGSERIAL PRIMARY KEY,
+    compressor_id                   TEXT NOT NULL REFERENCES compressor_metadata (compressor_id),
+    agg_timestamp                   TIMESTAMPTZ NOT NULL,
+    window_type                     TEXT NOT NULL CHECK (window_type IN ('1hr', '4hr', '24hr')),
+    vibration_mean                  DOUBLE PRECISION,
+    vibration_std                   DOUBLE PRECISION,
+    vibration_min                   DOUBLE PRECISION,
+    vibration_max                   DOUBLE PRECISION,
+    discharge_temp_mean             DOUBLE PRECISION,
+    discharge_temp_std              DOUBLE PRECISION,
+    discharge_temp_max              DOUBLE PRECISION,
+    discharge_temp_rate_of_change   DOUBLE PRECISION,
+    suction_pressure_mean           DOUBLE PRECISION,
+    suction_pressure_std            DOUBLE PRECISION,
+    suction_pressure_min            DOUBLE PRECISION,
+    discharge_pressure_mean         DOUBLE PRECISION,
+    discharge_pressure_std          DOUBLE PRECISION,
+    discharge_pressure_max          DOUBLE PRECISION,
+    pressure_delta_mean             DOUBLE PRECISION,
+    horsepower_mean                 DOUBLE PRECISION,
+    horsepower_std                  DOUBLE PRECISION,
+    gas_flow_mean                   DOUBLE PRECISION,
+    reading_count                   INTEGER NOT NULL CHECK (reading_count >= 0),
+    missing_readings                INTEGER NOT NULL CHECK (missing_readings >= 0),
+    run_id                          TEXT,
+    updated_at                      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT uq_sensor_readings_agg UNIQUE (compressor_id, window_type, agg_timestamp)
+);
+-- The unique key doubles as the index behind "newest window per compressor" (LATERAL … LIMIT 1).
+CREATE INDEX IF NOT EXISTS ix_sensor_readings_agg_time ON sensor_readings_agg (window_type, agg_timestamp);
+
+CREATE TABLE IF NOT EXISTS maintenance_events (
+    id              BIGSERIAL PRIMARY KEY,
+    compressor_id   TEXT NOT NULL REFERENCES compressor_metadata (compressor_id),
+    event_date      TIMESTAMPTZ NOT NULL,
+    event_type      TEXT NOT NULL CHECK (event_type IN ('scheduled', 'unscheduled', 'inspection', 'failure')),
+    description     TEXT,
+    downtime_hours  DOUBLE PRECISION CHECK (downtime_hours >= 0),
+    severity        TEXT,
+    run_id          TEXT,
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT uq_maintenance_events UNIQUE (compressor_id, event_date, event_type)
+);
+
+CREATE TABLE IF NOT EXISTS alert_history (
+    id                  BIGSERIAL PRIMARY KEY,
+    compressor_id       TEXT NOT NULL REFERENCES compressor_metadata (compressor_id),
+    alert_timestamp     TIMESTAMPTZ NOT NULL,              -- when the condition was first seen
+    last_seen_at        TIMESTAMPTZ NOT NULL,
+    alert_type          TEXT NOT NULL CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction')),
+    severity            TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+    sensor_name         TEXT NOT NULL,
+    sensor_value        DOUBLE PRECISION,                  -- the latest abnormal value
+    peak_value          DOUBLE PRECISION,                  -- the worst value while open
+    threshold_value     DOUBLE PRECISION,
+    message             TEXT NOT NULL CHECK (message <> ''),
+    normal_streak       INTEGER NOT NULL DEFAULT 0,        -- consecutive normal readings since last_seen_at
+    acknowledged        BOOLEAN NOT NULL DEFAULT FALSE,
+    acknowledged_by     TEXT,
+    acknowledged_at     TIMESTAMPTZ,
+    resolved            BOOLEAN NOT NULL DEFAULT FALSE,
+    resolved_at         TIMESTAMPTZ,
+    resolved_by         TEXT,                              -- 'auto' or the operator
+    note                TEXT,
+    run_id              TEXT,
+    updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+-- One open alert per problem, enforced by the database, not only by the loader.
+CREATE UNIQUE INDEX IF NOT EXISTS ux_alert_history_open
+    ON alert_history (compressor_id, sensor_name, alert_type) WHERE NOT resolved;
+CREATE INDEX IF NOT EXISTS ix_alert_history_compressor_time ON alert_history (compressor_id, alert_timestamp DESC);
+
+CREATE TABLE IF NOT EXISTS data_quality_metrics (
+    id                  BIGSERIAL PRIMARY KEY,
+    run_id              TEXT NOT NULL,
+    metric_timestamp    TIMESTAMPTZ NOT NULL,
+    compressor_id       TEXT,                              -- NULL = the whole fleet
+    metric_type         TEXT NOT NULL CHECK (metric_type IN ('freshness', 'completeness', 'consistency', 'accuracy')),
+    metric_value        DOUBLE PRECISION NOT NULL,
+    threshold_value     DOUBLE PRECISION,
+    pass_threshold      BOOLEAN NOT NULL,
+    details             JSONB NOT NULL DEFAULT '{}'::jsonb,
+    updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+-- NULLS NOT DISTINCT needs PostgreSQL 15; a sentinel in the key keeps this on 14.
+CREATE UNIQUE INDEX IF NOT EXISTS ux_data_quality_metrics
+    ON data_quality_metrics (run_id, metric_type, (COALESCE(compressor_id, '*fleet*')));
+CREATE INDEX IF NOT EXISTS ix_data_quality_metrics_time ON data_quality_metrics (metric_timestamp DESC);
+
+CREATE TABLE IF NOT EXISTS ml_predictions (
+    id                      BIGSERIAL PRIMARY KEY,
+    compressor_id           TEXT NOT NULL REFERENCES compressor_metadata (compressor_id),
+    prediction_timestamp    TIMESTAMPTZ NOT NULL,
+    failure_probability     DOUBLE PRECISION NOT NULL CHECK (failure_probability BETWEEN 0 AND 1),
+    rul_days                DOUBLE PRECISION CHECK (rul_days >= 0),
+    confidence_score        DOUBLE PRECISION CHECK (confidence_score BETWEEN 0 AND 1),
+    model_version           TEXT NOT NULL,
+    features_used           JSONB NOT NULL DEFAULT '{}'::jsonb,
+    run_id                  TEXT,
+    updated_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT uq_ml_predictions UNIQUE (compressor_id, prediction_timestamp, model_version)
+);
+CREATE INDEX IF NOT EXISTS ix_ml_predictions_latest ON ml_predictions (compressor_id, prediction_timestamp DESC);
