@@ -167,3 +167,13 @@ def redacted_url(settings: Settings | None = None) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
     return where.conninfo
+
+
+def query(sql: str, params: tuple | dict | None = None, settings: Settings | None = None):
+    """Run a parameterised SELECT and return a pandas DataFrame (for the dashboard and summaries)."""
+    import pandas as pd
+
+    with connect(settings) as conn:
+        cursor = conn.execute(sql, params)
+        columns = [column.name for column in cursor.description or []]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)

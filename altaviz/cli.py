@@ -1,0 +1,121 @@
+"""The `altaviz` command: run the pipeline, manage the embedded database, serve the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from altaviz import db
+from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
+from altaviz.runner import RunParams, StageFailed, run_pipeline
+
+DASHBOARD_PORT = 8866
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    params = RunParams.defaults(
+        settings,
+        run_id=args.run_id,
+        compressor_count=args.compressors,
+        start_date=args.start,
+        end_date=args.end,
+        seed=args.seed,
+        landing_dir=args.landing,
+        simulate=not args.no_simulate,
+    )
+    # Fail before any notebook runs when the database is unreachable.
+    print(f"database: {db.target(settings).describe()}")
+    db.apply_schema(settings)
+    try:
+        manifest = run_pipeline(params, settings=settings)
+    except StageFailed as err:
+        print(f"\nFAILED: {err}", file=sys.stderr)
+        return 1
+    from altaviz.summary import run_summary
+
+    print()
+    print(run_summary(manifest, settings))
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if args.action == "start":
+        print(f"running: {db.target(settings).describe()}")
+        print(f"schema: applied {', '.join(db.apply_schema(settings))}")
+    elif args.action == "stop":
+        if settings.database.is_external:
+            print("an external database is configured; nothing to stop")
+        elif db.stop_embedded(settings):
+            print(f"stopped the embedded PostgreSQL under {db.embedded_dir(settings)}")
+        else:
+            print("the embedded PostgreSQL was not running")
+    elif args.action == "status":
+        if settings.database.is_external:
+            with db.connect(settings) as conn:
+                conn.execute("SELECT 1")
+            print(f"reachable: {db.target(settings).describe()}")
+        elif db.embedded_running(settings):
+            print(f"running: {db.target(settings).describe()}")
+        else:
+            print(f"stopped: embedded PostgreSQL under {db.embedded_dir(settings)}")
+            return 3
+    elif args.action == "url":
+        print(db.redacted_url(settings))
+    elif args.action == "psql":
+        return db.psql(settings, tuple(args.extra))
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    db.target(settings)  # start the embedded server before Voila's kernel needs it
+    notebook = PROJECT_ROOT / "notebooks" / "06_dashboard.ipynb"
+    print(f"Altaviz dashboard: http://127.0.0.1:{args.port}/  (Ctrl-C stops it)", flush=True)
+    command = [
+        sys.executable, "-m", "voila", str(notebook),
+        "--no-browser", f"--port={args.port}", "--Voila.ip=127.0.0.1",
+        "--VoilaConfiguration.file_allowlist=['.*']",
+    ]
+    return subprocess.call(command, env=os.environ.copy(), cwd=str(notebook.parent))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="altaviz", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run notebooks 01-05 with papermill into runs/<run_id>/")
+    run.add_argument("--compressors", type=int, help="fleet size (default from config/pipeline.yaml)")
+    run.add_argument("--start", help="first UTC day, YYYY-MM-DD (inclusive)")
+    run.add_argument("--end", help="last UTC day, YYYY-MM-DD (exclusive)")
+    run.add_argument("--seed", type=int, help="simulator seed")
+    run.add_argument("--landing", help="landing folder (default <data_dir>/landing)")
+    run.add_argument("--run-id", help="name of the run folder (default: UTC start time)")
+    run.add_argument("--no-simulate", action="store_true", help="skip 01_simulate; ingest existing files")
+    run.set_defaults(handler=_run)
+
+    database = commands.add_parser("db", help="manage the serving PostgreSQL")
+    database.add_argument("action", choices=("start", "stop", "status", "url", "psql"))
+    database.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to psql")
+    database.set_defaults(handler=_db)
+
+    dashboard = commands.add_parser("dashboard", help="serve notebooks/06_dashboard.ipynb with Voila")
+    dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT)
+    dashboard.set_defaults(handler=_dashboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, db.DatabaseUnavailable, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

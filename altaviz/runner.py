@@ -1,0 +1,158 @@
+"""Run notebooks 01–05 headlessly with papermill, one executed copy per notebook in runs/<run_id>/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from altaviz.config import PROJECT_ROOT, Settings, get_settings
+from altaviz.runs import STAGES, read_stage_counts, run_dir
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+class StageFailed(RuntimeError):
+    """A notebook failed; the message names it, the failing cell and the error."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    run_id: str
+    compressor_count: int
+    start_date: str
+    end_date: str
+    seed: int
+    landing_dir: str = ""  # empty: <data_dir>/landing
+    simulate: bool = True
+
+    @classmethod
+    def defaults(cls, settings: Settings | None = None, **overrides) -> "RunParams":
+        pipeline = (settings or get_settings()).pipeline
+        values = dict(
+            run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+            compressor_count=pipeline.compressor_count,
+            start_date=pipeline.start_date,
+            end_date=pipeline.end_date,
+            seed=pipeline.seed,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def notebook_parameters(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "compressor_count": self.compressor_count,
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "seed": self.seed,
+            "landing_dir": self.landing_dir,
+        }
+
+
+@dataclass
+class StageResult:
+    notebook: str
+    status: str  # 'ok' | 'failed' | 'skipped'
+    seconds: float = 0.0
+    output: str = ""
+    error: str = ""
+
+
+@dataclass
+class Manifest:
+    params: dict
+    started_at: str
+    finished_at: str = ""
+    status: str = "running"
+    stages: list[StageResult] = field(default_factory=list)
+    row_counts: dict = field(default_factory=dict)
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+
+
+class _CellOutputPrinter(logging.Handler):
+    """Streams what the notebooks print (papermill logs cell output) as run progress."""
+
+    def __init__(self, progress: Callable[[str], None], prefix: str):
+        super().__init__(logging.INFO)
+        self.progress, self.prefix = progress, prefix
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().rstrip()
+        if message and not message.startswith(("Executing", "Ending Cell", "Executing notebook")):
+            for line in message.splitlines():
+                self.progress(f"    {self.prefix} | {line}")
+
+
+def _describe_failure(notebook: str, err: Exception) -> str:
+    exec_count = getattr(err, "exec_count", None)
+    ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    cell = f"cell [{exec_count}]" if exec_count is not None else "a cell"
+    return f"{notebook} failed in {cell}: {ename}: {evalue}"
+
+
+def run_pipeline(
+    params: RunParams,
+    *,
+    settings: Settings | None = None,
+    progress: Callable[[str], None] = print,
+    stages: tuple[str, ...] = STAGES,
+) -> Manifest:
+    """Execute the stage notebooks in order; stop at the first failure and raise StageFailed."""
+    import papermill
+
+    settings = settings or get_settings()
+    out_dir = run_dir(params.run_id, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(params=asdict(params), started_at=_now())
+    manifest_path = out_dir / "manifest.json"
+    selected = [s for s in stages if params.simulate or s != "01_simulate"]
+    papermill_log = logging.getLogger("papermill")
+    progress(f"run {params.run_id}: {len(selected)} notebooks -> {out_dir}")
+    try:
+        for index, notebook in enumerate(selected, start=1):
+            output = out_dir / f"{notebook}.ipynb"
+            progress(f"[{index}/{len(selected)}] {notebook} ...")
+            handler = _CellOutputPrinter(progress, notebook)
+            papermill_log.addHandler(handler)
+            papermill_log.setLevel(logging.INFO)
+            papermill_log.propagate = False
+            began = time.monotonic()
+            try:
+                papermill.execute_notebook(
+                    str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
+                    str(output),
+                    parameters=params.notebook_parameters(),
+                    cwd=str(NOTEBOOK_DIR),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=True,
+                )
+            except Exception as err:
+                message = _describe_failure(notebook, err)
+                manifest.stages.append(
+                    StageResult(notebook, "failed", time.monotonic() - began, str(output), message)
+                )
+                manifest.status = "failed"
+                raise StageFailed(f"{message}\nexecuted copy kept at {output}") from None
+            finally:
+                papermill_log.removeHandler(handler)
+            seconds = time.monotonic() - began
+            manifest.stages.append(StageResult(notebook, "ok", seconds, str(output)))
+            progress(f"[{index}/{len(selected)}] {notebook} ok ({seconds:.1f} s)")
+        manifest.status = "succeeded"
+    finally:
+        manifest.finished_at = _now()
+        manifest.row_counts = read_stage_counts(params.run_id, settings)
+        manifest.write(manifest_path)
+    return manifest
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
