@@ -103,6 +103,7 @@ def run_pipeline(
     settings: Settings | None = None,
     progress: Callable[[str], None] = print,
     stages: tuple[str, ...] = STAGES,
+    notebook_dir: Path = NOTEBOOK_DIR,
 ) -> Manifest:
     """Execute the stage notebooks in order; stop at the first failure and raise StageFailed."""
     import papermill
@@ -126,10 +127,10 @@ def run_pipeline(
             began = time.monotonic()
             try:
                 papermill.execute_notebook(
-                    str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
+                    str(notebook_dir / f"{notebook}.ipynb"),
                     str(output),
                     parameters=params.notebook_parameters(),
-                    cwd=str(NOTEBOOK_DIR),
+                    cwd=str(notebook_dir),
                     kernel_name="python3",
                     progress_bar=False,
                     log_output=True,

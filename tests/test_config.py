@@ -1,0 +1,101 @@
+"""Config loading: substitution, .env-free overrides, and errors that name the file and key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from altaviz.config import CONFIG_DIR, PROJECT_ROOT, ConfigError, load_settings, substitute
+
+
+@pytest.fixture()
+def config_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
+def test_substitute_uses_env_then_default():
+    env = {"A": "1", "EMPTY": ""}
+    assert substitute("${A} ${B:-two} ${EMPTY:-three} ${C}", env) == "1 two three "
+
+
+def test_defaults_load_into_frozen_settings():
+    settings = load_settings(env={})
+    pipeline = settings.pipeline
+    assert (pipeline.compressor_count, pipeline.start_date, pipeline.end_date, pipeline.seed) == (
+        10, "2026-01-01", "2026-02-10", 42)
+    assert pipeline.data_dir == PROJECT_ROOT / "data"
+    assert pipeline.table_path("sensors_bronze") == str(PROJECT_ROOT / "data" / "lake" / "sensors_bronze")
+    vibration = settings.thresholds.sensors["vibration_mms"]
+    assert (vibration.direction, vibration.warning, vibration.critical) == ("high", 6.0, 8.0)
+    suction = settings.thresholds.sensors["suction_pressure_psi"]
+    assert suction.breaches(20.0, suction.critical) and not suction.breaches(45.0, suction.warning)
+    assert settings.thresholds.auto_resolve_after_normal_readings == 3
+    assert not settings.database.is_external
+    assert settings.spark.master == "local[*]"
+    with pytest.raises(AttributeError):
+        settings.pipeline.seed = 1  # frozen
+
+
+def test_environment_overrides(tmp_path: Path):
+    env = {
+        "ALTAVIZ_DATA_DIR": str(tmp_path / "elsewhere"),
+        "ALTAVIZ_SPARK_MASTER": "spark://cluster:7077",
+        "ALTAVIZ_LAKE_ROOT": "s3a://bucket/lake",
+        "DB_HOST": "db.example", "DB_PORT": "6543", "DB_PASSWORD": "secret",
+    }
+    settings = load_settings(env=env)
+    assert settings.pipeline.data_dir == tmp_path / "elsewhere"
+    assert settings.pipeline.landing_dir == tmp_path / "elsewhere" / "landing"
+    assert settings.pipeline.table_path("sensors_gold") == "s3a://bucket/lake/sensors_gold"
+    assert settings.spark.master == "spark://cluster:7077"
+    assert settings.database.is_external
+    assert (settings.database.host, settings.database.port, settings.database.password) == (
+        "db.example", 6543, "secret")
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("thresholds.yaml", "warning: 6.0", "warning: lots", "thresholds.yaml: sensors.vibration_mms.warning: expected float"),
+        ("thresholds.yaml", "direction: low\n    normal: [40.0", "direction: sideways\n    normal: [40.0",
+         "thresholds.yaml: sensors.suction_pressure_psi.direction: must be 'high' or 'low'"),
+        ("thresholds.yaml", "critical: 8.0", "critical: 5.0", "thresholds.yaml: sensors.vibration_mms.critical: 5.0 is less severe"),
+        ("pipeline.yaml", "max_missing_rate: 0.05", "max_missing_rate: 5", "pipeline.yaml: quality.gates.max_missing_rate: 5.0 is outside"),
+        ("pipeline.yaml", 'end_date: "2026-02-10"', 'end_date: "2025-12-01"', "pipeline.yaml: defaults.end_date"),
+        ("pipeline.yaml", "compressor_count: 10", "compressor_count: 0", "pipeline.yaml: defaults.compressor_count"),
+        ("database.yaml", "port: ${DB_PORT:-5432}", "port: 99999", "database.yaml: port: 99999 is not a TCP port"),
+        ("spark.yaml", "shuffle_partitions: ${ALTAVIZ_SHUFFLE_PARTITIONS:-4}", "shuffle_partitions: four",
+         "spark.yaml: shuffle_partitions: expected int"),
+    ],
+)
+def test_wrong_values_name_file_and_key(config_copy: Path, file, old, new, message):
+    edit(config_copy / file, old, new)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(").replace("[", r"\[")):
+        load_settings(config_copy, env={})
+
+
+def test_missing_key(config_copy: Path):
+    edit(config_copy / "database.yaml", "name: ${DB_NAME:-altaviz}\n", "")
+    with pytest.raises(ConfigError, match="database.yaml: name: missing"):
+        load_settings(config_copy, env={})
+
+
+def test_missing_file(config_copy: Path):
+    (config_copy / "spark.yaml").unlink()
+    with pytest.raises(ConfigError, match="spark.yaml: config file not found"):
+        load_settings(config_copy, env={})
+
+
+def test_env_value_is_validated_too(config_copy: Path):
+    with pytest.raises(ConfigError, match="database.yaml: port: expected int, got 'abc'"):
+        load_settings(config_copy, env={"DB_PORT": "abc"})

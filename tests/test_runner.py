@@ -1,0 +1,75 @@
+"""The papermill runner on tiny notebooks: order, manifest, stage counts, and a loud failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from altaviz.config import load_settings
+from altaviz.runner import RunParams, StageFailed, run_pipeline
+
+
+def write_notebook(folder: Path, name: str, body: str) -> None:
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('run_id = "dev"\nseed = 0')
+    parameters.metadata["tags"] = ["parameters"]
+    book.cells = [parameters, nbformat.v4.new_code_cell(body)]
+    nbformat.write(book, folder / f"{name}.ipynb")
+
+
+@pytest.fixture()
+def tiny_run(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ALTAVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    settings = load_settings()
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    record = "from altaviz.runs import record_stage\nrecord_stage(run_id, '{name}', {{'rows': seed * {k}}})\nprint('{name} saw seed', seed)"
+    write_notebook(notebooks, "a_first", record.format(name="a_first", k=1))
+    write_notebook(notebooks, "b_second", record.format(name="b_second", k=2))
+    write_notebook(notebooks, "c_broken", "x = 1\nraise ValueError('sensor file missing: part-7.csv')")
+    params = RunParams(run_id="r1", compressor_count=1, start_date="2026-01-01", end_date="2026-01-02", seed=21)
+    return settings, notebooks, params
+
+
+def test_runs_in_order_and_writes_manifest(tiny_run):
+    settings, notebooks, params = tiny_run
+    lines: list[str] = []
+    manifest = run_pipeline(params, settings=settings, progress=lines.append,
+                            stages=("a_first", "b_second"), notebook_dir=notebooks)
+    run_folder = settings.pipeline.runs_dir / "r1"
+    assert manifest.status == "succeeded"
+    assert [(s.notebook, s.status) for s in manifest.stages] == [("a_first", "ok"), ("b_second", "ok")]
+    assert manifest.row_counts == {"a_first": {"rows": 21}, "b_second": {"rows": 42}}
+    on_disk = json.loads((run_folder / "manifest.json").read_text())
+    assert on_disk["params"]["seed"] == 21 and on_disk["status"] == "succeeded"
+    assert (run_folder / "a_first.ipynb").exists() and (run_folder / "b_second.ipynb").exists()
+    # Progress names each notebook and streams what the notebooks printed.
+    assert any("[1/2] a_first" in line for line in lines)
+    assert any("a_first saw seed 21" in line for line in lines)
+
+
+def test_stops_at_first_failure_with_cell_and_error(tiny_run):
+    settings, notebooks, params = tiny_run
+    with pytest.raises(StageFailed) as failure:
+        run_pipeline(params, settings=settings, progress=lambda _: None,
+                     stages=("a_first", "c_broken", "b_second"), notebook_dir=notebooks)
+    message = str(failure.value)  # cell [3]: papermill injects the parameters as cell 2
+    assert "c_broken failed in cell [3]: ValueError: sensor file missing: part-7.csv" in message
+    run_folder = settings.pipeline.runs_dir / "r1"
+    manifest = json.loads((run_folder / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert [(s["notebook"], s["status"]) for s in manifest["stages"]] == [("a_first", "ok"), ("c_broken", "failed")]
+    assert (run_folder / "c_broken.ipynb").exists()  # the failed executed copy is kept
+    assert not (run_folder / "b_second.ipynb").exists()
+
+
+def test_no_simulate_skips_the_simulator():
+    params = RunParams(run_id="x", compressor_count=1, start_date="2026-01-01", end_date="2026-01-02",
+                       seed=1, simulate=False)
+    assert params.notebook_parameters()["landing_dir"] == ""
+    defaults = RunParams.defaults(load_settings(env={}), seed=None, compressor_count=3)
+    assert (defaults.compressor_count, defaults.seed, defaults.start_date) == (3, 42, "2026-01-01")
