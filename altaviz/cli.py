@@ -74,10 +74,10 @@ def _dashboard(args: argparse.Namespace) -> int:
     settings = get_settings()
     db.target(settings)  # start the embedded server before Voila's kernel needs it
     notebook = PROJECT_ROOT / "notebooks" / "06_dashboard.ipynb"
-    print(f"Altaviz dashboard: http://127.0.0.1:{args.port}/  (Ctrl-C stops it)", flush=True)
+    print(f"Altaviz dashboard: http://{args.ip}:{args.port}/  (Ctrl-C stops it)", flush=True)
     command = [
         sys.executable, "-m", "voila", str(notebook),
-        "--no-browser", f"--port={args.port}", "--Voila.ip=127.0.0.1",
+        "--no-browser", f"--port={args.port}", f"--Voila.ip={args.ip}",
         "--VoilaConfiguration.file_allowlist=['.*']",
     ]
     return subprocess.call(command, env=os.environ.copy(), cwd=str(notebook.parent))
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = commands.add_parser("dashboard", help="serve notebooks/06_dashboard.ipynb with Voila")
     dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT)
+    dashboard.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     dashboard.set_defaults(handler=_dashboard)
     return parser
 

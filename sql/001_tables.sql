@@ -98,6 +98,11 @@ CREATE TABLE IF NOT EXISTS alert_history (
 CREATE UNIQUE INDEX IF NOT EXISTS ux_alert_history_open
     ON alert_history (compressor_id, sensor_name, alert_type) WHERE NOT resolved;
 CREATE INDEX IF NOT EXISTS ix_alert_history_compressor_time ON alert_history (compressor_id, alert_timestamp DESC);
+-- The natural key of an alert: a problem first seen at a given reading. Reruns upsert on it, so
+-- evaluating the same readings twice can never insert the same alert twice. It also serves the
+-- loader's "latest alert per problem" lookup (its per-problem watermark).
+CREATE UNIQUE INDEX IF NOT EXISTS ux_alert_history_key
+    ON alert_history (compressor_id, sensor_name, alert_type, alert_timestamp);
 
 CREATE TABLE IF NOT EXISTS data_quality_metrics (
     id                  BIGSERIAL PRIMARY KEY,
@@ -109,11 +114,17 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
     threshold_value     DOUBLE PRECISION,
     pass_threshold      BOOLEAN NOT NULL,
     details             JSONB NOT NULL DEFAULT '{}'::jsonb,
+    metric_name         TEXT NOT NULL DEFAULT '',          -- which check of that type ('' = the only one)
     updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- A run may compute several checks of one type (e.g. two accuracy checks); metric_name tells them
+-- apart. Added in place on databases created before the column existed.
+ALTER TABLE data_quality_metrics ADD COLUMN IF NOT EXISTS metric_name TEXT NOT NULL DEFAULT '';
 -- NULLS NOT DISTINCT needs PostgreSQL 15; a sentinel in the key keeps this on 14.
-CREATE UNIQUE INDEX IF NOT EXISTS ux_data_quality_metrics
-    ON data_quality_metrics (run_id, metric_type, (COALESCE(compressor_id, '*fleet*')));
+-- The key grew metric_name; the narrower index it replaces holds no data of its own.
+DROP INDEX IF EXISTS ux_data_quality_metrics;
+CREATE UNIQUE INDEX IF NOT EXISTS ux_data_quality_metrics_key
+    ON data_quality_metrics (run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*')));
 CREATE INDEX IF NOT EXISTS ix_data_quality_metrics_time ON data_quality_metrics (metric_timestamp DESC);
 
 CREATE TABLE IF NOT EXISTS ml_predictions (

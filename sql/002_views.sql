@@ -43,6 +43,7 @@ SELECT c.compressor_id, c.model, c.horsepower, c.station_id, s.station_name,
        COALESCE(open_alerts.alert_count, 0) AS active_alert_count,
        CASE COALESCE(open_alerts.worst_rank, 0) WHEN 2 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'healthy' END
            AS health_status,
+       COALESCE(open_alerts.worst_rank, 0) AS health_rank,
        prediction.failure_probability, prediction.rul_days, prediction.prediction_timestamp
 FROM compressor_metadata AS c
 JOIN station_locations AS s ON s.station_id = c.station_id
@@ -61,4 +62,5 @@ LEFT JOIN LATERAL (
     SELECT p.failure_probability, p.rul_days, p.prediction_timestamp FROM ml_predictions AS p
     WHERE p.compressor_id = c.compressor_id
     ORDER BY p.prediction_timestamp DESC LIMIT 1
-) AS prediction ON TRUE;
+) AS prediction ON TRUE
+ORDER BY health_rank DESC, c.compressor_id;
