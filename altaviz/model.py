@@ -1,0 +1,90 @@
+"""Failure prediction: a transparent trend baseline over the last 24 h of gold readings.
+
+For each compressor and sensor, a least-squares line over the 24 h before that unit's newest reading
+gives the current level (the fitted value at the newest reading) and the drift per hour. From those:
+
+- proximity: how far the current level has moved from the normal band toward the critical limit
+  (0 inside the band, 1 at the limit; sensors without a critical level use the warning level);
+- hours to limit: when the drift, if it continues, carries the level to that limit.
+
+failure_probability = the worst sensor's max(proximity², exp(-hours_to_limit / horizon)); rul_days is the
+shortest time to a limit, capped at the horizon of the estimate. It needs no training data, so it works
+on the first run, and it is the baseline any learned model must beat.
+
+One row per compressor: compressor_id, prediction_timestamp, failure_probability, rul_days,
+confidence_score, model_version, features_used (JSON).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from altaviz.config import SENSOR_COLUMNS, Settings, get_settings
+
+MODEL_VERSION = "trend-baseline-1"
+LOOKBACK_HOURS = 24
+HORIZON_HOURS = 7 * 24  # drift that reaches a limit within a week is what the trend can still tell
+RUL_CAP_DAYS = 90.0
+
+
+def _proximity(level: Column, normal_edge: float, limit: float) -> Column:
+    """0 inside the normal band, 1 at the limit, linear in between (direction taken from the signs)."""
+    return F.least(F.greatest((level - F.lit(normal_edge)) / F.lit(limit - normal_edge), F.lit(0.0)), F.lit(1.0))
+
+
+def _hours_to_limit(level: Column, slope: Column, limit: float, direction: str) -> Column:
+    """Hours until the fitted line reaches the limit; null when drifting away; 0 when already there."""
+    toward = slope > 0 if direction == "high" else slope < 0
+    passed = level >= limit if direction == "high" else level <= limit
+    return F.when(passed, F.lit(0.0)).when(toward, (F.lit(limit) - level) / slope)
+
+
+def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = None) -> DataFrame:
+    """Score each compressor at its newest reading; one row per compressor."""
+    settings = settings or get_settings()
+    limits = settings.thresholds.sensors
+    per_unit = Window.partitionBy("compressor_id").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    recent = (
+        gold_readings.select("compressor_id", "timestamp", *SENSOR_COLUMNS)
+        .withColumn("newest", F.max("timestamp").over(per_unit))
+        # Hours relative to the newest reading, so the fitted intercept is the level "now".
+        .withColumn("hours_ago", (F.unix_timestamp("timestamp") - F.unix_timestamp("newest")) / 3600.0)
+        .where(F.col("hours_ago") > -LOOKBACK_HOURS)
+    )
+    fits = recent.groupBy("compressor_id").agg(
+        F.max("newest").alias("prediction_timestamp"),
+        F.count(F.lit(1)).alias("readings"),
+        *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in SENSOR_COLUMNS],
+        *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in SENSOR_COLUMNS],
+    )
+    risks, hours = [], []
+    for sensor in SENSOR_COLUMNS:
+        limit = limits[sensor]
+        target = limit.critical if limit.critical is not None else limit.warning
+        normal_edge = limit.normal[1] if limit.direction == "high" else limit.normal[0]
+        level, slope = F.col(f"{sensor}__level"), F.col(f"{sensor}__slope")
+        to_limit = _hours_to_limit(level, slope, target, limit.direction)
+        trend_risk = F.coalesce(F.exp(-to_limit / F.lit(float(HORIZON_HOURS))), F.lit(0.0))
+        risks.append(F.greatest(F.pow(F.coalesce(_proximity(level, normal_edge, target), F.lit(0.0)), 2), trend_risk))
+        hours.append(to_limit)
+    expected_readings = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
+    features = F.to_json(F.struct(
+        *[F.round(F.col(f"{sensor}__level"), 3).alias(f"{sensor}_level") for sensor in SENSOR_COLUMNS],
+        *[F.round(F.col(f"{sensor}__slope"), 4).alias(f"{sensor}_slope_per_hour") for sensor in SENSOR_COLUMNS],
+        F.col("readings").alias("readings_24h"),
+    ))
+    return fits.select(
+        "compressor_id",
+        "prediction_timestamp",
+        F.round(F.greatest(*risks), 4).alias("failure_probability"),
+        F.round(F.least(F.least(*hours) / 24.0, F.lit(RUL_CAP_DAYS)), 2).alias("rul_days_raw"),
+        F.round(F.least(F.col("readings") / F.lit(expected_readings), F.lit(1.0)), 3).alias("confidence_score"),
+        F.lit(MODEL_VERSION).alias("model_version"),
+        features.alias("features_used"),
+    ).select(
+        "compressor_id", "prediction_timestamp", "failure_probability",
+        # No sensor drifting toward a limit: the remaining life is beyond what the trend can tell.
+        F.coalesce("rul_days_raw", F.lit(RUL_CAP_DAYS)).alias("rul_days"),
+        "confidence_score", "model_version", "features_used",
+    )

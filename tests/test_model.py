@@ -1,0 +1,58 @@
+"""The trend baseline: a drifting unit scores high with a short remaining life, a steady one low."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from pyspark.sql import Row
+
+from altaviz.config import SENSOR_COLUMNS
+from altaviz.model import MODEL_VERSION, RUL_CAP_DAYS, predict_failures
+
+NEWEST = datetime(2026, 1, 10, 12, 0)
+NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi": 60.0,
+          "discharge_pressure_psi": 1050.0, "horsepower_consumption": 1400.0, "gas_flow_mcf": 10000.0}
+
+
+def readings(compressor_id: str, vibration_per_hour: float, hours: int = 30):
+    rows = []
+    for step in range(hours * 6):
+        at = NEWEST - timedelta(minutes=10 * step)
+        values = dict(NORMAL, vibration_mms=NORMAL["vibration_mms"] - vibration_per_hour * step / 6)
+        rows.append(Row(compressor_id=compressor_id, timestamp=at, **values))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def predictions(spark, settings):
+    # Unit A: vibration rising 0.1 mm/s per hour, now 3.0 -> reaches 8.0 in 50 h.
+    # Unit B: perfectly steady. Unit C: already above the critical limit.
+    rows = readings("A", 0.1) + readings("B", 0.0) + [
+        Row(**{**r.asDict(), "compressor_id": "C", "vibration_mms": 9.0}) for r in readings("B", 0.0)]
+    frame = spark.createDataFrame(rows).select("compressor_id", "timestamp", *SENSOR_COLUMNS)
+    return {row.compressor_id: row for row in predict_failures(frame, settings=settings).collect()}
+
+
+def test_drifting_unit(predictions):
+    a = predictions["A"]
+    assert a.prediction_timestamp == NEWEST
+    assert a.rul_days == pytest.approx(50 / 24, abs=0.01)
+    assert a.failure_probability == pytest.approx(__import__("math").exp(-50 / 168), abs=1e-3)
+    assert a.confidence_score == 1.0 and a.model_version == MODEL_VERSION
+    features = json.loads(a.features_used)
+    assert features["vibration_mms_slope_per_hour"] == pytest.approx(0.1, abs=1e-4)
+    assert features["readings_24h"] == 144
+
+
+def test_steady_unit_scores_low(predictions):
+    b = predictions["B"]
+    assert b.failure_probability == 0.0
+    assert b.rul_days == RUL_CAP_DAYS
+
+
+def test_unit_past_its_limit(predictions):
+    c = predictions["C"]
+    assert c.failure_probability == 1.0
+    assert c.rul_days == 0.0

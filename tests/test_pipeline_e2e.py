@@ -1,0 +1,116 @@
+"""The whole pipeline, end to end: `altaviz run` on a small fleet against a real embedded PostgreSQL,
+then the Voila dashboard in headless Chromium. Both share one run (it takes a few minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from altaviz import db
+from altaviz.config import PROJECT_ROOT, load_settings
+
+pytestmark = pytest.mark.integration
+
+RUN_ARGS = ["--compressors", "4", "--start", "2026-01-01", "--end", "2026-01-15", "--seed", "7", "--run-id", "e2e"]
+TABLES = ("station_locations", "compressor_metadata", "sensor_readings_agg", "maintenance_events",
+          "alert_history", "data_quality_metrics", "ml_predictions")
+VIEWS = ("v_latest_readings", "v_active_alerts", "v_fleet_health_summary")
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Run the pipeline once into its own data root; yield (environment, settings, completed process)."""
+    root = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(root / "data"), "ALTAVIZ_RUNS_DIR": str(root / "runs")}
+    completed = subprocess.run([sys.executable, "-m", "altaviz.cli", "run", *RUN_ARGS], env=env,
+                               capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
+    settings = load_settings(env=env)
+    yield env, settings, completed
+    db.stop_embedded(settings)
+
+
+def test_run_succeeds_and_keeps_executed_notebooks(e2e):
+    env, settings, completed = e2e
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    run_folder = settings.pipeline.runs_dir / "e2e"
+    manifest = json.loads((run_folder / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert [(s["notebook"], s["status"]) for s in manifest["stages"]] == [
+        (name, "ok") for name in ("01_simulate", "02_bronze", "03_silver", "04_gold", "05_publish")]
+    assert manifest["params"]["compressor_count"] == 4
+    for stage in manifest["stages"]:
+        assert Path(stage["output"]).exists()
+    assert manifest["row_counts"]["01_simulate"]["landing_readings"] > 0
+    # The summary names rows, alerts, quality verdicts, the run folder and the dashboard command.
+    for expected in ("Rows per layer", "Open alerts", "Data quality (fleet)", str(run_folder), "make dashboard"):
+        assert expected in completed.stdout
+
+
+@pytest.mark.parametrize("relation", TABLES + VIEWS)
+def test_every_table_and_view_holds_rows(e2e, relation):
+    _, settings, _ = e2e
+    count = db.query(f"SELECT count(*) AS n FROM {relation}", settings=settings)["n"].iloc[0]
+    assert count > 0, f"{relation} is empty"
+
+
+def test_fleet_summary_has_one_row_per_compressor(e2e):
+    _, settings, _ = e2e
+    fleet = db.query("SELECT compressor_id, health_status FROM v_fleet_health_summary", settings=settings)
+    assert sorted(fleet["compressor_id"]) == [f"COMP-{i:04d}" for i in range(1, 5)]
+    assert set(fleet["health_status"]) <= {"healthy", "warning", "critical"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila_url(e2e):
+    env, _, completed = e2e
+    assert completed.returncode == 0, "the pipeline run failed; see test_run_succeeds…"
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=60)
+            break
+        except OSError:
+            time.sleep(1)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.mark.browser
+def test_dashboard_shows_one_marker_per_compressor(voila_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(voila_url, timeout=180_000)
+        # Leaflet draws each CircleMarker as an interactive SVG path; tiles cannot load offline.
+        page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4", timeout=180_000)
+        markers = page.locator("path.leaflet-interactive").count()
+        header = page.locator("text=Altaviz · compressor fleet").count()
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        browser.close()
+    assert markers == 4
+    assert header == 1
