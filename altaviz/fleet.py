@@ -150,7 +150,7 @@ def build_fleet(seed_sequence: np.random.SeedSequence, count: int, start: date) 
         "longitude": np.round(lon, 5),
     })
     # Operators load units to ~93% of rating; the big Caterpillar is throttled to station demand.
-    hp_nom = np.clip(rated * 0.93, 1290.0, 1450.0) * rng.uniform(0.98, 1.02, count)
+    hp_nom = np.clip(rated * 0.93, 1340.0, 1420.0) * rng.uniform(0.99, 1.01, count)
     return Fleet(
         stations=stations,
         compressors=compressors,
@@ -161,6 +161,6 @@ def build_fleet(seed_sequence: np.random.SeedSequence, count: int, start: date) 
         discharge_nom=rng.uniform(1000.0, 1080.0, count),
         hp_nom=hp_nom,
         vibration_nom=rng.uniform(2.3, 3.3, count),
-        load_amp=rng.uniform(0.04, 0.06, count),
+        load_amp=rng.uniform(0.03, 0.05, count),
         load_peak_hour=rng.uniform(17.0, 20.0, count),
     )
