@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
     metric_timestamp    TIMESTAMPTZ NOT NULL,
     compressor_id       TEXT,                              -- NULL = the whole fleet
     metric_type         TEXT NOT NULL CHECK (metric_type IN ('freshness', 'completeness', 'consistency', 'accuracy')),
-    metric_value        DOUBLE PRECISION NOT NULL,
+    metric_value        DOUBLE PRECISION,                  -- NULL: could not be measured (pass_threshold false)
     threshold_value     DOUBLE PRECISION,
     pass_threshold      BOOLEAN NOT NULL,
     details             JSONB NOT NULL DEFAULT '{}'::jsonb,
@@ -120,6 +120,8 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
 -- A run may compute several checks of one type (e.g. two accuracy checks); metric_name tells them
 -- apart. Added in place on databases created before the column existed.
 ALTER TABLE data_quality_metrics ADD COLUMN IF NOT EXISTS metric_name TEXT NOT NULL DEFAULT '';
+-- A unit with no valid reading has no freshness: the metric is recorded, unmeasured and failing.
+ALTER TABLE data_quality_metrics ALTER COLUMN metric_value DROP NOT NULL;
 -- NULLS NOT DISTINCT needs PostgreSQL 15; a sentinel in the key keeps this on 14.
 -- The key grew metric_name; the narrower index it replaces holds no data of its own.
 DROP INDEX IF EXISTS ux_data_quality_metrics;

@@ -1,0 +1,89 @@
+"""The serving schema: applying it again changes nothing and never drops data; it stays on PostgreSQL 14."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from altaviz import db
+from test_serving import serving_settings  # noqa: F401  (a fresh database per test)
+
+CATALOG = {
+    "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
+                  FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2""",
+    "constraints": """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+                      FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2""",
+    "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+    "views": "SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1",
+}
+
+
+def catalog(settings) -> dict[str, list[tuple]]:
+    with db.connect(settings) as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in CATALOG.items()}
+
+
+def seed(settings) -> None:
+    with db.transaction(settings) as conn:
+        conn.execute("INSERT INTO station_locations (station_id, station_name, latitude, longitude) "
+                     "VALUES ('S', 'Station', 30, -97)")
+        conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                     "VALUES ('A', 'm', 1340, 'S')")
+        conn.execute("INSERT INTO alert_history (compressor_id, alert_timestamp, last_seen_at, alert_type, "
+                     "severity, sensor_name, message, acknowledged, acknowledged_by) VALUES "
+                     "('A', '2026-01-01', '2026-01-01', 'threshold', 'warning', 'vibration_mms', 'm', TRUE, 'op')")
+
+
+def data(settings) -> dict[str, list[tuple]]:
+    with db.connect(settings) as conn:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in ("station_locations", "compressor_metadata", "alert_history")}
+
+
+def test_applying_the_schema_again_changes_nothing_and_keeps_data(serving_settings):  # noqa: F811
+    seed(serving_settings)
+    before, rows_before = catalog(serving_settings), data(serving_settings)
+    assert len({row[0] for row in before["columns"]} - {row[0] for row in before["views"]}) == 7
+    assert {row[0] for row in before["views"]} == {"v_latest_readings", "v_active_alerts", "v_fleet_health_summary"}
+    assert db.apply_schema(serving_settings) == ["001_tables.sql", "002_views.sql"]
+    assert catalog(serving_settings) == before
+    assert data(serving_settings) == rows_before
+    # Failing case: the comparison does see a change to the catalog.
+    with db.transaction(serving_settings) as conn:
+        conn.execute("CREATE INDEX ix_extra ON alert_history (severity)")
+    assert catalog(serving_settings) != before
+
+
+def test_upgrading_an_older_database_keeps_its_rows(serving_settings):  # noqa: F811
+    """A database created before metric_name existed gets the column and the wider key in place."""
+    with db.transaction(serving_settings) as conn:
+        conn.execute("DROP INDEX ux_data_quality_metrics_key")
+        conn.execute("ALTER TABLE data_quality_metrics DROP COLUMN metric_name")
+        conn.execute("CREATE UNIQUE INDEX ux_data_quality_metrics ON data_quality_metrics "
+                     "(run_id, metric_type, (COALESCE(compressor_id, '*fleet*')))")
+        conn.execute("INSERT INTO data_quality_metrics (run_id, metric_timestamp, metric_type, metric_value, "
+                     "pass_threshold) VALUES ('r1', '2026-01-01', 'completeness', 0.99, TRUE)")
+    db.apply_schema(serving_settings)
+    with db.connect(serving_settings) as conn:
+        assert conn.execute("SELECT run_id, metric_name FROM data_quality_metrics").fetchall() == [("r1", "")]
+        indexes = {row[0] for row in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'data_quality_metrics'")}
+    assert "ux_data_quality_metrics_key" in indexes and "ux_data_quality_metrics" not in indexes
+
+
+@pytest.mark.parametrize("path", db.schema_files(), ids=lambda p: p.name)
+def test_schema_never_drops_data_and_stays_on_postgresql_14(path):
+    text = re.sub(r"--[^\n]*", "", path.read_text()).upper()
+    assert not re.search(r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b", text)
+    # PostgreSQL 15+ only: NULLS NOT DISTINCT, MERGE, the security_invoker view option.
+    assert not re.search(r"NULLS\s+NOT\s+DISTINCT|\bMERGE\s+INTO\b|SECURITY_INVOKER", text)
+    # Every table and index is created only when missing, so a second apply is a no-op.
+    assert not re.search(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)", text)
+
+
+def test_the_static_check_catches_a_drop():
+    """Failing case of the check above, on a literal."""
+    text = "DROP TABLE alert_history; CREATE INDEX ix ON t (c);"
+    assert re.search(r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b", text)
+    assert re.search(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)", text)
