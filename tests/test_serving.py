@@ -217,7 +217,7 @@ def test_publish_twice_identical_and_operator_state_survives(spark, serving_sett
 
     # The loader really uses COPY: one COPY into a staging table per loaded table, no INSERT … VALUES.
     copies = [s for s in statements if s.startswith("COPY")]
-    assert {s.split()[1].strip('"') for s in copies} == {f"staging_{t}" for t in TABLES if t != "ml_predictions"}
+    assert {s.split()[1].strip('"') for s in copies} == {f"staging_{t}" for t in TABLES}
     inserts = [s for s in statements if s.upper().startswith("INSERT")]
     assert len(inserts) == len(copies) and all("SELECT" in s and "VALUES" not in s for s in inserts)
     assert first.counts["sensor_readings_agg"] == first.staged["sensor_readings_agg"] == 3 * (6 + 2 + 1)
