@@ -11,7 +11,17 @@ What lands in ``landing_dir`` (every file is rewritten on each run; same paramet
 - ``ground_truth/events.csv``: the injected failures and sensor faults, for evaluation and tests only.
   ``start`` is inclusive and ``end`` exclusive; a failure runs from the first precursor reading to the
   moment the unit is back online, and ``failure_time`` is the trip, after which the unit is offline for
-  the logged downtime.
+  the logged downtime. A failure still developing when the data ends (see below) has its
+  ``failure_time`` (and ``end``) after ``end_date``.
+
+Two kinds of failure: completed ones develop, trip and are repaired inside the range (each logged in
+``maintenance_logs.csv`` at the trip), and in-progress ones (``degrading_at_end``) whose precursor starts
+inside the range and is 93-98 % developed at ``end_date``, so the last readings, which a dashboard
+treats as "now", show units heading for a trip. Their trip lies after the data ends: no downtime, no
+maintenance-log row (the log never holds events after the data), only a ground-truth row. By default
+one unit in ten degrades at the end (at least one for fleets of two or more; none if
+``failures_per_compressor_year`` is 0); the first is always a bearing wear, the slow textbook case whose
+vibration is then near or past the critical limit, the others draw their mode like random failures.
 
 The physics, per unit and 10-minute step: station air temperature (season, afternoon peak, weather
 fronts) and a daily demand cycle drive flow, suction and discharge pressure. Discharge temperature
@@ -21,7 +31,8 @@ isentropic head. Failure modes bend these signals continuously over hours to wee
 
 Randomness comes only from ``seed``: the fleet and every event list are drawn once for the whole fleet,
 and each compressor's noise from its own stream ``SeedSequence(seed, spawn_key=(4, index))``, so the
-readings do not depend on ``chunk_size``. Nothing here reads the clock except ``SimulationSummary.seconds``.
+readings do not depend on ``chunk_size``; in-progress failures draw from their own stream, so adding
+them leaves the completed ones as they were. Nothing here reads the clock except ``SimulationSummary.seconds``.
 """
 
 from __future__ import annotations
@@ -69,6 +80,8 @@ NOISE_SD = {"vibration_mms": 0.12, "discharge_temp_f": 0.8, "suction_pressure_ps
             "discharge_pressure_psi": 4.0, "horsepower_consumption": 6.0, "gas_flow_mcf": 40.0}
 
 FAILURE_MODES = ("bearing_wear", "valve_leak", "cooling_failure", "packing_leak")
+DEGRADING_SHARE = 0.1  # default share of the fleet degrading at end_date (see degrading_count)
+DEGRADING_PROGRESS = (0.93, 0.98)  # share of an in-progress precursor already behind at end_date
 FAULT_KINDS = ("stuck", "drift", "gap", "spike", "duplicate", "out_of_order", "null")
 ROW_FAULTS = frozenset({"gap", "duplicate", "out_of_order"})  # whole rows, no single sensor
 EVENT_TYPES = ("scheduled", "unscheduled", "inspection", "failure")
@@ -157,6 +170,8 @@ class SimulationParams:
     ``fault_rates`` may be given as a mapping (kind -> events per compressor-day).
     ``csv_every``: every n-th chunk (n-1, 2n-1, ...) is written as CSV instead of Parquet; 0 = never.
     ``forced_failures``: (compressor index, failure mode) pairs scheduled before the random ones.
+    ``degrading_at_end``: how many units have a failure still developing when the data ends (trip after
+    ``end_date``); None = the default rule of ``degrading_count``, 0 = none.
     """
 
     compressor_count: int = 10
@@ -171,6 +186,7 @@ class SimulationParams:
     scheduled_interval_days: float = 60.0
     inspection_interval_days: float = 30.0
     unscheduled_per_compressor_year: float = 1.0
+    degrading_at_end: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.fault_rates, Mapping):
@@ -209,8 +225,9 @@ class SimulationSummary:
     readings_written: int
     compressors: int
     stations: int
-    failures: int
-    failures_by_mode: dict[str, int]
+    failures: int  # completed failures (tripped and repaired inside the range)
+    failures_by_mode: dict[str, int]  # completed failures per mode
+    degrading_at_end: int  # failures still developing at end_date (trip after the data ends)
     faults_by_kind: dict[str, int]
     maintenance_events: int
     files: list[str]
@@ -268,6 +285,10 @@ def validate_params(params: SimulationParams) -> None:
                 or item[1] not in FAILURE_MODES:
             raise ValueError(f"forced_failures entries must be (compressor index < compressor_count, one of "
                              f"{FAILURE_MODES}), got {item!r}")
+    if params.degrading_at_end is not None and (
+            not _is_int(params.degrading_at_end) or not 0 <= params.degrading_at_end <= params.compressor_count):
+        raise ValueError(f"degrading_at_end must be None or an integer in [0, compressor_count="
+                         f"{params.compressor_count}], got {params.degrading_at_end!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,7 +306,7 @@ def _overlaps_any(windows: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def schedule_failures(params: SimulationParams, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per failure: comp, mode, precursor_start, failure_step, repaired_step.
+    """One row per completed failure: comp, mode, precursor_start, failure_step, repaired_step.
 
     Each failure develops and completes inside the range (precursor, trip, downtime), and failure
     windows of one unit stay a day apart, so every failure is visible from onset to repair.
@@ -315,9 +336,60 @@ def schedule_failures(params: SimulationParams, rng: np.random.Generator) -> pd.
                 unit_windows.append((start, end))
                 rows.append((comp, mode, start, failure, end))
                 break
+    return _failure_frame(rows)
+
+
+def _failure_frame(rows: list[tuple[int, str, int, int, int]]) -> pd.DataFrame:
     failures = pd.DataFrame(rows, columns=["comp", "mode", "precursor_start", "failure_step", "repaired_step"])
     return failures.astype({"comp": "int64", "precursor_start": "int64", "failure_step": "int64",
                             "repaired_step": "int64"}).sort_values(["comp", "failure_step"], ignore_index=True)
+
+
+def degrading_count(params: SimulationParams) -> int:
+    """How many units should be degrading at end_date: ``degrading_at_end`` if given, else
+    max(1, round(0.1 x compressor_count)) for fleets of two or more units with a non-zero failure rate,
+    else 0. (Units whose own completed failures leave no room at the end are skipped, so the realised
+    count can be lower on tiny fleets or very short ranges.)"""
+    if params.degrading_at_end is not None:
+        return int(params.degrading_at_end)
+    if params.compressor_count < 2 or params.failures_per_compressor_year == 0:
+        return 0
+    return max(1, round(DEGRADING_SHARE * params.compressor_count))
+
+
+def schedule_degrading(params: SimulationParams, completed: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """In-progress failures, same columns as schedule_failures, with failure_step > steps.
+
+    Units are tried in a random order; each gets one failure whose precursor starts inside the range,
+    at least a day after the unit's last completed failure, and is DEGRADING_PROGRESS developed at the
+    last step (compressed to fit short ranges), so the trip follows the data's end within hours to days.
+    The first is a bearing wear, the others draw their mode like random failures.
+    """
+    n_steps, count, wanted = params.steps, params.compressor_count, degrading_count(params)
+    rows: list[tuple[int, str, int, int, int]] = []
+    if wanted == 0:
+        return _failure_frame(rows)
+    earliest = np.zeros(count, dtype=np.int64)
+    if not completed.empty:
+        last_repair = completed.groupby("comp")["repaired_step"].max()
+        earliest[last_repair.index.to_numpy()] = last_repair.to_numpy() + STEPS_PER_DAY
+    weights = np.array([FAILURE_SPECS[m].weight for m in FAILURE_MODES])
+    for comp in rng.permutation(count):
+        drawn = FAILURE_MODES[rng.choice(len(FAILURE_MODES), p=weights / weights.sum())]
+        mode = "bearing_wear" if not rows else drawn
+        spec = FAILURE_SPECS[mode]
+        precursor = rng.uniform(*spec.precursor_days) * STEPS_PER_DAY
+        progress = rng.uniform(*DEGRADING_PROGRESS)
+        downtime = HALF_HOUR * round(rng.uniform(*spec.downtime_hours) * 2)
+        elapsed = min(round(progress * precursor), n_steps - int(earliest[comp]))  # readings into the precursor
+        if elapsed < STEPS_PER_HOUR * 6:
+            continue
+        start = n_steps - elapsed
+        failure = max(start + round(elapsed / progress), n_steps + 1)
+        rows.append((int(comp), mode, start, failure, failure + downtime))
+        if len(rows) == wanted:
+            break
+    return _failure_frame(rows)
 
 
 def _periodic_events(rng: np.random.Generator, count: int, days: int, interval: float) -> tuple[np.ndarray, np.ndarray]:
@@ -367,7 +439,7 @@ def _outside_windows(comp: np.ndarray, start: np.ndarray, end: np.ndarray, windo
 def schedule_maintenance(params: SimulationParams, failures: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """One row per maintenance-log event: comp, event_type, step, downtime_steps, severity, description.
 
-    Failures are logged at the trip. Scheduled work and unscheduled repairs take the unit offline for
+    Failures are logged at the trip; in-progress ones (trip at or after end_date) are not. Scheduled work and unscheduled repairs take the unit offline for
     their downtime; inspections do not. Nothing is planned inside a failure's development or repair,
     and nothing is dated at or after ``end_date``.
     """
@@ -394,6 +466,7 @@ def schedule_maintenance(params: SimulationParams, failures: pd.DataFrame, rng: 
     keep = _outside_windows(planned["comp"].to_numpy(), planned["step"].to_numpy(), planned["end"].to_numpy(),
                             failures, "precursor_start", "repaired_step")
     planned = _drop_overlapping(planned[keep], "step", "end").drop(columns="end")
+    failures = failures[failures["failure_step"] < n_steps]
     logged_failures = pd.DataFrame({
         "comp": failures["comp"], "event_type": "failure", "step": failures["failure_step"],
         "downtime_steps": failures["repaired_step"] - failures["failure_step"],
@@ -449,12 +522,21 @@ class Plan:
     maintenance: pd.DataFrame
     fault_candidates: pd.DataFrame
 
+    @property
+    def completed(self) -> pd.Series:
+        """True for failures that trip inside the range, False for those still developing at the end."""
+        return self.failures["failure_step"] < self.params.steps
+
 
 def make_plan(params: SimulationParams) -> Plan:
-    """Draw the fleet and all event schedules from the seed (streams 0-3)."""
+    """Draw the fleet and all event schedules from the seed (streams 0-3 and 6)."""
     streams = [np.random.SeedSequence(params.seed, spawn_key=(k,)) for k in range(4)]
     fleet = build_fleet(streams[0], params.compressor_count, params.start)
-    failures = schedule_failures(params, np.random.default_rng(streams[1]))
+    completed = schedule_failures(params, np.random.default_rng(streams[1]))
+    degrading = schedule_degrading(params, completed, np.random.default_rng(
+        np.random.SeedSequence(params.seed, spawn_key=(6,))))
+    failures = _failure_frame(list(completed.itertuples(index=False, name=None))
+                              + list(degrading.itertuples(index=False, name=None)))
     maintenance = schedule_maintenance(params, failures, np.random.default_rng(streams[2]))
     faults = schedule_fault_candidates(params, np.random.default_rng(streams[3]))
     return Plan(params, fleet, failures, maintenance, faults)
@@ -501,14 +583,16 @@ def station_air_temperature(params: SimulationParams, fleet: Fleet, stations: np
 def _severity(failures: pd.DataFrame, c0: int, n_units: int, n_steps: int) -> dict[str, np.ndarray]:
     """Per failure mode, 0..1 severity per unit and step: ((t - onset) / development) ** shape.
 
-    Continuous from the first precursor reading to the trip, zero after repair.
+    Continuous from the first precursor reading to the trip (or to the end of the range for a failure
+    still developing), zero after repair.
     """
     severity: dict[str, np.ndarray] = {}
     for row in failures.itertuples(index=False):
         s = severity.setdefault(row.mode, np.zeros((n_units, n_steps)))
         span = row.failure_step - row.precursor_start
-        progress = (np.arange(span) + 1.0) / span
-        s[row.comp - c0, row.precursor_start:row.failure_step] = progress ** FAILURE_SPECS[row.mode].shape
+        stop = min(row.failure_step, n_steps)
+        progress = (np.arange(stop - row.precursor_start) + 1.0) / span
+        s[row.comp - c0, row.precursor_start:stop] = progress ** FAILURE_SPECS[row.mode].shape
     return severity
 
 
@@ -835,8 +919,9 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *,
         readings_written=readings,
         compressors=params.compressor_count,
         stations=len(plan.fleet.stations),
-        failures=len(plan.failures),
-        failures_by_mode={m: int((plan.failures["mode"] == m).sum()) for m in FAILURE_MODES},
+        failures=int(plan.completed.sum()),
+        failures_by_mode={m: int((plan.failures.loc[plan.completed, "mode"] == m).sum()) for m in FAILURE_MODES},
+        degrading_at_end=int((~plan.completed).sum()),
         faults_by_kind={k: int((faults["kind"] == k).sum()) for k in FAULT_KINDS},
         maintenance_events=len(plan.maintenance),
         files=sorted(files),

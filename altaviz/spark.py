@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from altaviz.config import Settings, get_settings
+from altaviz.config import CONFIG_DIR, Settings, get_settings
+
+LOG4J_CONFIG = CONFIG_DIR / "log4j2.properties"
 
 
 def _prepare_environment() -> None:
@@ -18,14 +22,32 @@ def _prepare_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def _jar_manifest(ivy_dir: Path) -> Path:
+    return ivy_dir / f"delta-spark-{version('delta-spark')}_pyspark-{version('pyspark')}.jars"
+
+
+def _cached_delta_jars(ivy_dir: Path) -> list[str] | None:
+    """The Delta jars an earlier session resolved, if they are all still on disk."""
+    manifest = _jar_manifest(ivy_dir)
+    if not manifest.is_file():
+        return None
+    jars = manifest.read_text().split()
+    return jars if jars and all(Path(jar.removeprefix("file:")).is_file() for jar in jars) else None
+
+
 def get_spark(settings: Settings | None = None) -> SparkSession:
-    """Return the process's Spark session, creating it on first call."""
+    """Return the process's Spark session, creating it on first call.
+
+    The first session resolves the Delta jars from Maven Central through Ivy and records where they
+    landed; later sessions put those files straight on the classpath, with no resolver and no network.
+    """
     from delta import configure_spark_with_delta_pip
 
     settings = settings or get_settings()
     conf = settings.spark
     _prepare_environment()
     conf.ivy_dir.mkdir(parents=True, exist_ok=True)
+    java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
     builder = (
         SparkSession.builder.master(conf.master)
         .appName(conf.app_name)
@@ -33,8 +55,8 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
         .config("spark.default.parallelism", str(max(2, conf.shuffle_partitions)))
         .config("spark.sql.adaptive.enabled", "true")
@@ -46,6 +68,13 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         .config("spark.databricks.delta.stats.collect", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    cached_jars = _cached_delta_jars(conf.ivy_dir)
+    if cached_jars:
+        spark = builder.config("spark.jars", ",".join(cached_jars)).getOrCreate()
+    else:
+        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        resolved = spark.sparkContext.getConf().get("spark.jars", "")
+        if resolved:
+            _jar_manifest(conf.ivy_dir).write_text("\n".join(resolved.split(",")) + "\n")
     spark.sparkContext.setLogLevel(conf.log_level)
     return spark

@@ -27,6 +27,7 @@ from altaviz.simulate import (
     FaultRates,
     SimulationParams,
     SimulationSummary,
+    degrading_count,
     read_readings,
     simulate_fleet,
 )
@@ -44,7 +45,8 @@ STEP = pd.Timedelta(minutes=10)
 
 
 def quiet(**overrides) -> SimulationParams:
-    """No random failures, no sensor faults: only physics, maintenance and what a test forces."""
+    """No random failures (so by default no unit degrading at the end), no sensor faults: only physics,
+    maintenance and what a test forces."""
     base = dict(failures_per_compressor_year=0.0, fault_rates=NO_FAULTS, unscheduled_per_compressor_year=0.0)
     return SimulationParams(**{**base, **overrides})
 
@@ -111,6 +113,12 @@ def default_run(tmp_path_factory) -> tuple[Path, SimulationSummary]:
     ({"forced_failures": ((0, "explosion"),)}, "forced_failures"),
     ({"forced_failures": (3,)}, "forced_failures"),
     ({"scheduled_interval_days": 0.0}, "scheduled_interval_days"),
+    ({"degrading_at_end": -1}, "degrading_at_end"),
+    ({"degrading_at_end": 11}, "degrading_at_end"),
+    ({"compressor_count": 3, "degrading_at_end": 4}, "degrading_at_end"),
+    ({"degrading_at_end": 1.0}, "degrading_at_end"),
+    ({"degrading_at_end": True}, "degrading_at_end"),
+    ({"degrading_at_end": "1"}, "degrading_at_end"),
 ])
 def test_invalid_params_name_the_field(overrides, field_name):
     with pytest.raises(ValueError, match=re.escape(field_name)):
@@ -124,6 +132,11 @@ def test_invalid_params_name_the_field(overrides, field_name):
     {"end_date": "2026-01-02"},
     {"fault_rates": {"gap": 0.5}},
     {"forced_failures": ((9, "valve_leak"), (0, "packing_leak"))},
+    {"degrading_at_end": None},
+    {"degrading_at_end": 0},
+    {"degrading_at_end": 10},
+    {"compressor_count": 1, "degrading_at_end": 1},
+    {"degrading_at_end": np.int64(2)},
 ])
 def test_valid_params_are_accepted(overrides):
     params = SimulationParams(**overrides)
@@ -157,8 +170,9 @@ def test_default_run_writes_the_contracted_files(default_run):
 def test_default_run_has_completed_failures_and_every_fault_kind(default_run):
     landing, summary = default_run
     truth = read_truth(landing)
-    failures = truth[truth["category"] == "failure"]
+    failures = truth[(truth["category"] == "failure") & (truth["failure_time"] < utc("2026-02-10"))]
     assert summary.failures == len(failures) >= 2
+    assert sum(summary.failures_by_mode.values()) == summary.failures
     assert (failures["start"] >= utc("2026-01-01")).all() and (failures["end"] <= utc("2026-02-10")).all()
     assert (failures["failure_time"] - failures["start"] >= pd.Timedelta(hours=12)).all()
     faults = truth[truth["category"] == "sensor_fault"]
@@ -276,7 +290,7 @@ def test_rows_are_the_grid_minus_downtime_and_gaps(default_run):
 def test_maintenance_log_matches_ground_truth_failures(default_run):
     landing, _ = default_run
     truth, log = read_truth(landing), read_maintenance(landing)
-    failures = truth[truth["category"] == "failure"]
+    failures = truth[(truth["category"] == "failure") & (truth["failure_time"] < utc("2026-02-10"))]
     expected = pd.DataFrame({
         "compressor_id": failures["compressor_id"], "event_date": failures["failure_time"],
         "event_type": "failure",
@@ -428,6 +442,92 @@ def test_unit_is_offline_during_downtime_then_back_to_baseline(forced_run, mode)
     back = window_mean(unit, day_after["timestamp"].min(), day_after["timestamp"].max())
     assert abs(back["vibration_mms"] - early["vibration_mms"]) < 0.5
     assert abs(back["discharge_temp_f"] - early["discharge_temp_f"]) < 8
+
+
+# --------------------------------------------------------------------------------------------------
+# Failures still developing when the data ends
+
+
+def in_progress(truth: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    return truth[(truth["category"] == "failure") & (truth["failure_time"] >= end)]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, 1), ({"compressor_count": 1}, 0), ({"compressor_count": 2}, 1), ({"compressor_count": 30}, 3),
+    ({"compressor_count": 1000}, 100), ({"failures_per_compressor_year": 0.0}, 0),
+    ({"degrading_at_end": 0}, 0), ({"degrading_at_end": 4}, 4), ({"compressor_count": 1, "degrading_at_end": 1}, 1),
+])
+def test_degrading_count_default_rule(overrides, expected):
+    assert degrading_count(SimulationParams(**overrides)) == expected
+
+
+def test_default_run_ends_with_a_unit_heading_for_a_trip(default_run):
+    landing, summary = default_run
+    truth, readings, log = read_truth(landing), read_readings(landing), read_maintenance(landing)
+    end = utc("2026-02-10")
+    degrading = in_progress(truth, end)
+    assert summary.degrading_at_end == len(degrading) == 1
+    event = degrading.iloc[0]
+    assert event["kind"] == "bearing_wear"
+    assert utc("2026-01-01") <= event["start"] < end - pd.Timedelta(days=2)
+    assert end < event["failure_time"] <= event["end"]
+    unit = readings[readings["compressor_id"] == event["compressor_id"]]
+    # online to the last grid step, the signature rising all the way, critical vibration at "now"
+    assert unit["timestamp"].max() == end - STEP
+    assert shows_signature(unit, "bearing_wear", event["start"], end)
+    six_hourly = unit.set_index("timestamp")["vibration_mms"].resample("6h").mean()
+    assert (six_hourly.iloc[-12:].diff().iloc[1:] > 0).sum() >= 9  # rising (the daily load cycle wobbles)
+    last_hours = unit[unit["timestamp"] >= end - pd.Timedelta(hours=3)]["vibration_mms"]
+    assert last_hours.mean() >= 7.5 and last_hours.min() >= 6.0 and last_hours.max() >= 8.0
+    # no downtime, no maintenance for it: not at the (future) trip, nor while it degrades
+    own_log = log[log["compressor_id"] == event["compressor_id"]]
+    assert not (own_log["event_date"] >= event["start"]).any()
+    assert not ((log["event_type"] == "failure") & (log["event_date"] >= end)).any()
+
+
+def test_zero_disables_degrading_and_leaves_completed_failures_alone(default_run, tmp_path):
+    summary = simulate_fleet(SimulationParams(degrading_at_end=0), tmp_path)
+    truth, default_truth = read_truth(tmp_path), read_truth(default_run[0])
+    end = utc("2026-02-10")
+    assert summary.degrading_at_end == 0 and in_progress(truth, end).empty
+    assert summary.failures == default_run[1].failures
+    completed = truth[truth["category"] == "failure"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        completed, default_truth[(default_truth["category"] == "failure")
+                                 & (default_truth["failure_time"] < end)].reset_index(drop=True))
+
+
+@pytest.fixture(scope="module")
+def all_degrading(tmp_path_factory):
+    """12 units, every one with a failure still developing on 2026-01-21 (fault-free)."""
+    landing = tmp_path_factory.mktemp("degrading")
+    summary = simulate_fleet(quiet(compressor_count=12, end_date="2026-01-21", degrading_at_end=12), landing)
+    return read_readings(landing), read_truth(landing), read_maintenance(landing), summary
+
+
+def test_every_mode_can_be_in_progress_and_shows_its_signature_at_the_end(all_degrading):
+    readings, truth, log, summary = all_degrading
+    end = utc("2026-01-21")
+    degrading = in_progress(truth, end)
+    assert summary.degrading_at_end == len(degrading) == 12 and summary.failures == 0
+    assert degrading["compressor_id"].is_unique
+    assert set(degrading["kind"]) == set(FAILURE_MODES)
+    assert (degrading["start"] >= utc("2026-01-01")).all() and (degrading["end"] >= degrading["failure_time"]).all()
+    for event in degrading.itertuples(index=False):
+        unit = readings[readings["compressor_id"] == event.compressor_id]
+        assert unit["timestamp"].max() == end - STEP
+        assert shows_signature(unit, event.kind, event.start, end), event
+        # 93-98 % developed: the trip is closer than the development so far
+        assert event.failure_time - end < 0.1 * (end - event.start)
+    assert not (log["event_type"] == "failure").any()
+
+
+def test_short_range_compresses_the_in_progress_development(tmp_path):
+    summary = simulate_fleet(SimulationParams(compressor_count=2, end_date="2026-01-02"), tmp_path)
+    degrading = in_progress(read_truth(tmp_path), utc("2026-01-02"))
+    assert summary.degrading_at_end == len(degrading) == 1
+    assert (degrading["start"] >= utc("2026-01-01")).all()
+    assert (degrading["failure_time"] > utc("2026-01-02")).all()
 
 
 # --------------------------------------------------------------------------------------------------

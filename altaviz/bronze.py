@@ -1,0 +1,391 @@
+"""02 bronze: append every new landing file to Delta ``sensors_bronze`` exactly once, as it came.
+
+Grain: one bronze row per row of a landing file, typed to ``schemas.BRONZE_SCHEMA``, with the source
+file (relative to the landing folder), ingest time and run id.
+
+- Each file is identified by its content hash in Delta ``ingest_log``: rerunning over the same
+  folder appends nothing (no new version at all); a new file appends only itself; a file that was
+  re-exported byte for byte under the same name is not ingested twice.
+- ``ingest.column_mapping`` in ``config/pipeline.yaml`` renames historian columns and converts
+  their units before the schema is applied (``schemas.UNIT_CONVERSIONS``), e.g.::
+
+      column_mapping:
+        Vib_in_s:   {column: vibration_mms, unit: in/s}
+        DischTempC: {column: discharge_temp_f, unit: degC}
+
+- CSV columns are read as text and typed with ``try_cast`` (Spark 4 runs in ANSI mode); text that is
+  not a number or a time is kept verbatim in ``unparsed_values`` for silver to quarantine.
+- A file that cannot be read, lacks a contract column or has the wrong types (a Parquet column of the
+  wrong type, or a CSV column none of whose values parse) is rejected whole: the ingest log keeps its
+  name and the reason, and the other files still load. Columns the contract does not know are kept
+  as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
+  export has a new hash and loads on the next run).
+- The reference CSVs (compressor metadata, stations, maintenance log) are dimension snapshots:
+  when a file's content differs from the table's last logged snapshot, the table is replaced
+  wholesale (one overwrite); an unchanged file writes nothing. A rerun therefore adds no version
+  to any table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import reduce
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from altaviz import lake
+from altaviz.config import ConfigError, Settings, get_settings
+from altaviz.schemas import (
+    BRONZE_SCHEMA,
+    INGEST_LOG_SCHEMA,
+    READING_COLUMNS,
+    REFERENCE_FILES,
+    UNIT_CONVERSIONS,
+)
+
+_STRING_MAP = T.MapType(T.StringType(), T.StringType())
+
+
+@dataclass(frozen=True)
+class ColumnSource:
+    """Where a contract column comes from in a landing file, and how to convert it."""
+
+    source: str
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class BronzeReport:
+    run_id: str
+    files_ingested: tuple[str, ...]
+    files_skipped_already_ingested: tuple[str, ...]
+    files_rejected: tuple[tuple[str, str], ...]  # (source file, reason)
+    rows_appended: int
+    reference_rows: Mapping[str, int]
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per landing file seen by this run: file, status, reason."""
+        rows = [(name, "ingested", "") for name in self.files_ingested]
+        rows += [(name, "skipped: already ingested", "") for name in self.files_skipped_already_ingested]
+        rows += [(name, "rejected", reason) for name, reason in self.files_rejected]
+        return pd.DataFrame(rows, columns=["source_file", "status", "reason"]).sort_values(
+            "source_file", ignore_index=True
+        )
+
+
+# --------------------------------------------------------------------------- mapping and checks
+
+
+def validate_column_mapping(mapping: Mapping[str, object]) -> dict[str, tuple[str, float, float]]:
+    """``ingest.column_mapping`` as source -> (contract column, scale, offset); raises ConfigError."""
+    resolved: dict[str, tuple[str, float, float]] = {}
+    for source, entry in (mapping or {}).items():
+        key = f"pipeline.yaml: ingest.column_mapping.{source}"
+        target, unit = (entry, None) if isinstance(entry, str) else (None, None)
+        if isinstance(entry, Mapping):
+            target, unit = entry.get("column"), entry.get("unit")
+        if target not in READING_COLUMNS:
+            raise ConfigError(f"{key}: column must be one of {list(READING_COLUMNS)}, got {target!r}")
+        if unit is None:
+            resolved[str(source)] = (target, 1.0, 0.0)
+            continue
+        units = UNIT_CONVERSIONS.get(target, {})
+        if unit not in units:
+            raise ConfigError(f"{key}: unit {unit!r} is not convertible to {target}; known: {sorted(units)}")
+        resolved[str(source)] = (target, *units[unit])
+    return resolved
+
+
+def resolve_columns(
+    columns: Mapping[str, str], mapping: Mapping[str, tuple[str, float, float]]
+) -> tuple[dict[str, ColumnSource], str | None]:
+    """For each contract column, its source in a file with ``columns`` (name -> kind), or a reason to reject."""
+    sources: dict[str, list[ColumnSource]] = {name: [] for name in READING_COLUMNS}
+    for name in columns:
+        if name in sources:
+            sources[name].append(ColumnSource(name))
+        elif name in mapping:
+            target, scale, offset = mapping[name]
+            sources[target].append(ColumnSource(name, scale, offset))
+    missing = [name for name, found in sources.items() if not found]
+    if missing:
+        return {}, f"missing required column(s): {', '.join(missing)}"
+    ambiguous = [name for name, found in sources.items() if len(found) > 1]
+    if ambiguous:
+        return {}, f"ambiguous column(s): {', '.join(f'{n} from {[s.source for s in sources[n]]}' for n in ambiguous)}"
+    resolved = {name: found[0] for name, found in sources.items()}
+    return resolved, _check_kinds(columns, resolved)
+
+
+def _check_kinds(columns: Mapping[str, str], resolved: Mapping[str, ColumnSource]) -> str | None:
+    """Parquet types must fit the contract; CSV ('text') is typed per value later."""
+    expected = {"compressor_id": {"string"}, "timestamp": {"timestamp"}}
+    problems = []
+    for name, source in resolved.items():
+        kind = columns[source.source]
+        allowed = expected.get(name, {"numeric", "null"})
+        if kind == "text" or kind in allowed:
+            continue
+        if kind == "timestamp_ns":
+            problems.append(f"{source.source} is a nanosecond timestamp (Spark reads micro- or milliseconds)")
+        else:
+            problems.append(f"{source.source} is {kind}, expected {'/'.join(sorted(allowed))}")
+    return f"wrong type(s): {'; '.join(problems)}" if problems else None
+
+
+# --------------------------------------------------------------------------- transformations
+
+
+def _typed(raw: Column, name: str, source: ColumnSource, is_text: bool) -> Column:
+    if name == "compressor_id":
+        return F.trim(raw.cast(T.StringType())) if is_text else raw.cast(T.StringType())
+    if name == "timestamp":
+        # Naive CSV text and TIMESTAMP_NTZ Parquet both mean UTC (the session time zone is UTC).
+        return raw.try_cast(T.TimestampType()) if is_text else raw.cast(T.TimestampType())
+    number = raw.try_cast(T.DoubleType()) if is_text else raw.cast(T.DoubleType())
+    return number * F.lit(source.scale) + F.lit(source.offset) if (source.scale, source.offset) != (1.0, 0.0) else number
+
+
+def _string_map(pairs: list[tuple[str, Column]]) -> Column:
+    if not pairs:
+        return F.create_map().cast(_STRING_MAP)
+    entries = F.create_map(*[item for name, value in pairs for item in (F.lit(name), value.cast(T.StringType()))])
+    return F.map_filter(entries, lambda _key, value: value.isNotNull())
+
+
+def to_bronze_rows(
+    raw: DataFrame,
+    *,
+    columns: Mapping[str, str],
+    sources: Mapping[str, ColumnSource],
+    source_file: str,
+    run_id: str,
+    ingested_at: datetime,
+) -> DataFrame:
+    """One landing file's rows in ``BRONZE_SCHEMA``: renamed, converted, typed, extras kept aside."""
+    is_text = {name: columns[src.source] == "text" for name, src in sources.items()}
+    typed = {name: _typed(F.col(f"`{src.source}`"), name, src, is_text[name]) for name, src in sources.items()}
+    unparsed = [
+        (name, F.when(F.col(f"`{src.source}`").isNotNull() & typed[name].isNull(), F.col(f"`{src.source}`")))
+        for name, src in sources.items()
+        if is_text[name] and name != "compressor_id"
+    ]
+    used = {src.source for src in sources.values()}
+    extras = [(name, F.col(f"`{name}`")) for name in columns if name not in used]
+    return raw.select(
+        *[typed[name].alias(name) for name in READING_COLUMNS],
+        _string_map(unparsed).alias("unparsed_values"),
+        _string_map(extras).alias("extra_columns"),
+        F.lit(source_file).alias("source_file"),
+        F.lit(ingested_at).cast(T.TimestampType()).alias("ingested_at"),
+        F.lit(run_id).alias("run_id"),
+    ).select(*BRONZE_SCHEMA.fieldNames())
+
+
+def file_profiles(bronze_rows: DataFrame) -> DataFrame:
+    """One row per source file: rows, and per contract column the values present and unparsable."""
+    aggregates = [F.count(F.lit(1)).alias("rows")]
+    for name in READING_COLUMNS[1:]:
+        is_unparsed = F.map_contains_key("unparsed_values", F.lit(name))
+        aggregates += [
+            F.count(F.when(is_unparsed, 1)).alias(f"{name}__unparsed"),
+            F.count(F.when(is_unparsed | F.col(name).isNotNull(), 1)).alias(f"{name}__present"),
+        ]
+    return bronze_rows.groupBy("source_file").agg(*aggregates)
+
+
+def _unparsable_reason(profile: Mapping[str, int]) -> str | None:
+    bad = [
+        name
+        for name in READING_COLUMNS[1:]
+        if profile[f"{name}__present"] > 0 and profile[f"{name}__unparsed"] == profile[f"{name}__present"]
+    ]
+    return f"wrong type(s): no value of {', '.join(bad)} parses" if bad else None
+
+
+def to_reference_table(raw: DataFrame, schema: T.StructType) -> DataFrame:
+    """A reference CSV (all text) typed to ``schema`` with try_cast; absent columns become null."""
+    present = set(raw.columns)
+    return raw.select(
+        *[
+            (F.trim(F.col(f"`{fld.name}`")).try_cast(fld.dataType) if fld.name in present else F.lit(None).cast(fld.dataType)).alias(
+                fld.name
+            )
+            for fld in schema.fields
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def _log_rows(spark, entries: list[dict], run_id: str, ingested_at: datetime, landing_dir: Path) -> DataFrame:
+    rows = [
+        (
+            e["file"].content_sha256,
+            e["file"].source_file,
+            str(landing_dir),
+            e["file"].file_format,
+            e["file"].size_bytes,
+            e["status"],
+            e.get("reason"),
+            e.get("rows"),
+            run_id,
+            ingested_at,
+        )
+        for e in entries
+    ]
+    return spark.createDataFrame(rows, INGEST_LOG_SCHEMA)
+
+
+def ingest_landing(
+    spark: SparkSession,
+    landing_dir: Path,
+    *,
+    run_id: str,
+    settings: Settings | None = None,
+    ingested_at: datetime | None = None,
+) -> BronzeReport:
+    """Append new landing files to ``sensors_bronze``, log every file, refresh the reference tables."""
+    settings = settings or get_settings()
+    landing_dir = Path(landing_dir).resolve()
+    # Aware UTC: PySpark turns naive datetimes into instants with the machine's local zone.
+    ingested_at = (ingested_at or datetime.now(timezone.utc)).replace(microsecond=0)
+    ingested_at = ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=timezone.utc)
+    mapping = validate_column_mapping(settings.pipeline.column_mapping)
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(f"landing folder {landing_dir} does not exist: run 01_simulate or point landing_dir at an export")
+
+    # The log is small (one row per file): read it once, decide everything on the driver.
+    logged = (
+        lake.read_table(spark, "ingest_log", settings=settings).select("content_sha256", "status", "rows", "ingested_at").collect()
+        if lake.table_exists(spark, "ingest_log", settings=settings)
+        else []
+    )
+    known = {row["content_sha256"] for row in logged if not row["status"].startswith("reference:")}
+
+    skipped, rejected, accepted = [], [], []
+    for path in lake.list_landing_files(landing_dir):
+        landing_file = lake.inspect_landing_file(path, landing_dir)
+        if landing_file.content_sha256 in known:
+            skipped.append(landing_file.source_file)
+            continue
+        known.add(landing_file.content_sha256)
+        columns = dict(landing_file.columns)
+        sources, reason = ({}, landing_file.error) if landing_file.error else resolve_columns(columns, mapping)
+        if reason:
+            rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
+            continue
+        accepted.append((landing_file, columns, sources))
+
+    ingested, appended = _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings)
+    references, reference_rows = _refresh_reference_tables(spark, landing_dir, logged, settings)
+    log_entries = ingested + rejected + references
+    if log_entries:
+        lake.merge_table(
+            _log_rows(spark, log_entries, run_id, ingested_at, landing_dir), "ingest_log", keys=["content_sha256"], settings=settings
+        )
+    bronze_total = appended + sum(row["rows"] or 0 for row in logged if row["status"] == "ingested")
+    counts = {
+        "sensors_bronze": bronze_total,
+        "sensors_bronze_appended": appended,
+        "files_ingested": len(ingested),
+        "files_skipped_already_ingested": len(skipped),
+        "files_rejected": len(rejected),
+        **reference_rows,
+    }
+    return BronzeReport(
+        run_id=run_id,
+        files_ingested=tuple(sorted(e["file"].source_file for e in ingested)),
+        files_skipped_already_ingested=tuple(sorted(skipped)),
+        files_rejected=tuple(sorted((e["file"].source_file, e["reason"]) for e in rejected)),
+        rows_appended=appended,
+        reference_rows=reference_rows,
+        counts=counts,
+    )
+
+
+def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -> tuple[list[dict], int]:
+    """Profile every accepted file in one pass, reject the unparsable ones, append the rest once."""
+    if not accepted:
+        return [], 0
+    per_file = {}
+    for landing_file, columns, sources in accepted:
+        per_file[landing_file.source_file] = to_bronze_rows(
+            lake.read_landing_file(spark, landing_file),
+            columns=columns,
+            sources=sources,
+            source_file=landing_file.source_file,
+            run_id=run_id,
+            ingested_at=ingested_at,
+        )
+    bronze_rows = reduce(DataFrame.unionByName, per_file.values()).persist()
+    try:
+        profiles = {row["source_file"]: row.asDict() for row in file_profiles(bronze_rows).collect()}
+    except Exception:  # noqa: BLE001 - a file Spark cannot read: find it alone, keep the others
+        bronze_rows.unpersist()
+        bronze_rows, profiles = _profile_one_by_one(spark, per_file, accepted, rejected)
+    ingested, good_files = [], []
+    for landing_file, _, _ in accepted:
+        name = landing_file.source_file
+        if name not in per_file:
+            continue
+        profile = profiles.get(name) or {"rows": 0}
+        reason = _unparsable_reason(profile) if profile["rows"] else None
+        if reason:
+            rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
+            continue
+        ingested.append({"file": landing_file, "status": "ingested", "rows": profile["rows"]})
+        good_files.append(name)
+    appended = sum(e["rows"] for e in ingested)
+    if appended:
+        lake.append_table(bronze_rows.where(F.col("source_file").isin(good_files)), "sensors_bronze", settings=settings)
+    bronze_rows.unpersist()
+    return ingested, appended
+
+
+def _profile_one_by_one(spark, per_file, accepted, rejected):
+    profiles, readable = {}, []
+    by_name = {landing_file.source_file: landing_file for landing_file, _, _ in accepted}
+    for name in list(per_file):
+        try:
+            profiles.update({row["source_file"]: row.asDict() for row in file_profiles(per_file[name]).collect()})
+            readable.append(per_file[name])
+        except Exception as err:  # noqa: BLE001
+            message = str(err).strip().splitlines()[0][:300]
+            rejected.append({"file": by_name[name], "status": "rejected", "reason": f"unreadable: {message}"})
+            del per_file[name]
+    if not readable:
+        return spark.createDataFrame([], BRONZE_SCHEMA), profiles
+    return reduce(DataFrame.unionByName, readable).persist(), profiles
+
+
+def _refresh_reference_tables(spark, landing_dir: Path, logged: list, settings: Settings) -> tuple[list[dict], dict[str, int]]:
+    """Overwrite each reference table whose CSV content changed; log entries and row counts.
+
+    A reference file whose hash is the table's latest logged snapshot is already its content: no write.
+    """
+    entries, counts = [], {}
+    for file_name, (table, schema) in REFERENCE_FILES.items():
+        landing_file = lake.inspect_reference_file(landing_dir / file_name, landing_dir)
+        if landing_file is None:
+            continue
+        snapshots = sorted((row for row in logged if row["status"] == f"reference:{table}"), key=lambda row: row["ingested_at"])
+        previous = snapshots[-1] if snapshots else None
+        is_current = previous is not None and previous["content_sha256"] == landing_file.content_sha256
+        if is_current and lake.table_exists(spark, table, settings=settings):
+            counts[table] = int(previous["rows"] or 0)
+            continue
+        raw = lake.read_reference_csv(spark, landing_file.path)
+        counts[table] = raw.count()  # a local relation: counted without a job
+        lake.write_table(to_reference_table(raw, schema), table, settings=settings)
+        entries.append({"file": landing_file, "status": f"reference:{table}", "rows": counts[table]})
+    return entries, counts

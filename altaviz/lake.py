@@ -1,0 +1,315 @@
+"""The one module that reads and writes files: Delta tables under the lake root, and landing files.
+
+Every other module transforms DataFrames and calls these functions for I/O.
+
+Writes are idempotent and make exactly one Delta version each:
+
+- ``append_table``  — bronze only: new landing files, never the same rows twice (the ingest log decides).
+- ``merge_table``   — upsert on natural keys (null-safe), updating only rows whose content changed and,
+  when asked, deleting target rows the source no longer has (``delete_missing``).
+- ``write_table``   — overwrite, or Delta ``replaceWhere`` on a predicate (gold's date range).
+
+Time travel: every write is a Delta version, so a table can be read as it was::
+
+    read_table(spark, "sensors_silver", version=3)        # DataFrameReader.option("versionAsOf", 3)
+    read_history(spark, "sensors_silver")                 # version, timestamp, operation, metrics
+
+and an older version restored with ``DeltaTable.forPath(spark, path).restoreToVersion(n)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from altaviz.config import Settings, get_settings
+
+SENSOR_READINGS_DIR = "sensor_readings"
+
+
+# --------------------------------------------------------------------------- Delta tables
+
+
+def _path(name: str, settings: Settings | None) -> str:
+    return (settings or get_settings()).pipeline.table_path(name)
+
+
+def table_exists(spark: SparkSession, name: str, *, settings: Settings | None = None) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, _path(name, settings))
+
+
+def read_table(
+    spark: SparkSession,
+    name: str,
+    *,
+    settings: Settings | None = None,
+    version: int | None = None,
+    where: Column | str | None = None,
+) -> DataFrame:
+    """A Delta table, optionally as of an older ``version`` (time travel) and filtered by ``where``.
+
+    A ``where`` on the partition column (``date``) prunes partitions before any file is read.
+    """
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    table = reader.load(_path(name, settings))
+    return table if where is None else table.where(where)
+
+
+def read_table_or_empty(
+    spark: SparkSession, name: str, schema: T.StructType, *, settings: Settings | None = None
+) -> DataFrame:
+    """The table if it exists, else an empty DataFrame with ``schema``."""
+    if table_exists(spark, name, settings=settings):
+        return read_table(spark, name, settings=settings)
+    return spark.createDataFrame([], schema)
+
+
+def count_rows(spark: SparkSession, name: str, *, settings: Settings | None = None) -> int:
+    """Rows in the table (0 when it does not exist); Delta answers from its file statistics."""
+    if not table_exists(spark, name, settings=settings):
+        return 0
+    return read_table(spark, name, settings=settings).count()
+
+
+def read_history(spark: SparkSession, name: str, *, settings: Settings | None = None) -> DataFrame:
+    """One row per table version, newest first: version, timestamp, operation, operationMetrics."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, _path(name, settings)).history()
+
+
+def latest_version(spark: SparkSession, name: str, *, settings: Settings | None = None) -> int:
+    return int(read_history(spark, name, settings=settings).agg(F.max("version")).first()[0])
+
+
+def append_table(
+    rows: DataFrame, name: str, *, settings: Settings | None = None, partition_by: Sequence[str] = ()
+) -> None:
+    """Append ``rows`` (creating the table on first use): one version."""
+    writer = rows.write.format("delta").mode("append")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(_path(name, settings))
+
+
+def write_table(
+    rows: DataFrame,
+    name: str,
+    *,
+    settings: Settings | None = None,
+    partition_by: Sequence[str] = (),
+    replace_where: str | None = None,
+) -> None:
+    """Overwrite the table, or only the rows matching ``replace_where`` when it exists: one version."""
+    # Static: the session's dynamic partition overwrite would keep partitions the rows do not touch.
+    writer = rows.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if replace_where is not None and table_exists(rows.sparkSession, name, settings=settings):
+        writer = writer.option("replaceWhere", replace_where)
+    writer.save(_path(name, settings))
+
+
+def merge_table(
+    rows: DataFrame,
+    name: str,
+    *,
+    keys: Sequence[str],
+    settings: Settings | None = None,
+    partition_by: Sequence[str] = (),
+    delete_missing: bool = False,
+) -> None:
+    """Upsert ``rows`` on ``keys`` (null-safe) in one MERGE; create the table on first use.
+
+    Matched rows are rewritten only when a non-key column differs, so a rerun with the same input
+    changes no data file. ``delete_missing`` removes target rows absent from ``rows``: the target
+    becomes exactly ``rows``, written as a MERGE so unchanged rows stay where they are.
+    """
+    from delta.tables import DeltaTable
+
+    spark = rows.sparkSession
+    if not table_exists(spark, name, settings=settings):
+        append_table(rows, name, settings=settings, partition_by=partition_by)
+        return
+    on = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+    # Partition columns in the condition let Delta prune the files it has to rewrite.
+    on += "".join(f" AND t.`{col}` <=> s.`{col}`" for col in partition_by if col not in keys)
+    changed = " OR ".join(f"NOT (t.`{col}` <=> s.`{col}`)" for col in rows.columns if col not in keys)
+    merge = (
+        DeltaTable.forPath(spark, _path(name, settings))
+        .alias("t")
+        .merge(rows.alias("s"), on)
+        .whenMatchedUpdateAll(condition=changed or None)
+        .whenNotMatchedInsertAll()
+    )
+    if delete_missing:
+        merge = merge.whenNotMatchedBySourceDelete()
+    merge.execute()
+
+
+# --------------------------------------------------------------------------- landing files
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """What the driver learns about a landing file without Spark: its format, columns and hash.
+
+    ``columns`` maps column name -> kind: 'string', 'numeric', 'timestamp', 'timestamp_ns', 'null',
+    'other:<type>' for Parquet; every CSV column is 'text'. ``error`` is set when the file cannot be read.
+    """
+
+    path: Path
+    source_file: str  # relative to the landing folder
+    file_format: str  # 'parquet' | 'csv'
+    size_bytes: int
+    content_sha256: str
+    columns: tuple[tuple[str, str], ...]
+    error: str | None = None
+    spark_schema: T.StructType | None = None  # Parquet: the footer's schema, so Spark need not infer it
+
+
+def list_landing_files(landing_dir: Path) -> list[Path]:
+    """Sensor files under ``<landing>/sensor_readings`` (any depth), sorted for a stable order."""
+    root = Path(landing_dir) / SENSOR_READINGS_DIR
+    if not root.is_dir():
+        return []
+    found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".csv")]
+    return sorted(found)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _arrow_kind(kind: pa.DataType) -> str:
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind):
+        return "string"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "numeric"
+    if pa.types.is_timestamp(kind):
+        # Spark 4 cannot read INT64 TIMESTAMP(NANOS) columns.
+        return "timestamp_ns" if kind.unit == "ns" else "timestamp"
+    if pa.types.is_null(kind):
+        return "null"
+    return f"other:{kind}"
+
+
+_ARROW_TO_SPARK = {
+    pa.int8(): T.ByteType(), pa.int16(): T.ShortType(), pa.int32(): T.IntegerType(), pa.int64(): T.LongType(),
+    pa.float32(): T.FloatType(), pa.float64(): T.DoubleType(), pa.bool_(): T.BooleanType(),
+    pa.string(): T.StringType(), pa.large_string(): T.StringType(), pa.date32(): T.DateType(),
+}
+
+
+def _spark_schema(schema: pa.Schema) -> T.StructType | None:
+    """The Spark schema of a Parquet footer for the simple types, else None (Spark infers it)."""
+    fields = []
+    for arrow_field in schema:
+        kind = arrow_field.type
+        if pa.types.is_timestamp(kind) and kind.unit in ("ms", "us"):
+            spark_type = T.TimestampType() if kind.tz else T.TimestampNTZType()
+        else:
+            spark_type = _ARROW_TO_SPARK.get(kind)
+        if spark_type is None:
+            return None
+        fields.append(T.StructField(arrow_field.name, spark_type))
+    return T.StructType(fields)
+
+
+def inspect_landing_file(path: Path, landing_dir: Path) -> LandingFile:
+    """Hash the file and read its column names and types (Parquet footer, CSV header)."""
+    path = Path(path)
+    file_format = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+    base = dict(
+        path=path,
+        source_file=path.relative_to(landing_dir).as_posix(),
+        file_format=file_format,
+        size_bytes=path.stat().st_size,
+        content_sha256=_sha256(path),
+    )
+    try:
+        if file_format == "parquet":
+            schema = pq.read_schema(path)
+            columns = tuple((field.name, _arrow_kind(field.type)) for field in schema)
+            return LandingFile(**base, columns=columns, spark_schema=_spark_schema(schema))
+        else:
+            with path.open(newline="", encoding="utf-8") as handle:
+                header = next(csv.reader(handle), None)
+            if not header:
+                return LandingFile(**base, columns=(), error="unreadable: empty file, no header")
+            columns = tuple((name.strip().lstrip("\ufeff"), "text") for name in header)
+    except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException) as err:
+        return LandingFile(**base, columns=(), error=f"unreadable: {type(err).__name__}: {err}")
+    return LandingFile(**base, columns=columns)
+
+
+def inspect_reference_file(path: Path, landing_dir: Path) -> LandingFile | None:
+    """A reference CSV's identity (hash, size), or None when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return LandingFile(
+        path=path,
+        source_file=path.relative_to(landing_dir).as_posix(),
+        file_format="csv",
+        size_bytes=path.stat().st_size,
+        content_sha256=_sha256(path),
+        columns=(),
+    )
+
+
+def read_landing_file(spark: SparkSession, landing_file: LandingFile) -> DataFrame:
+    """The file's rows: Parquet with its own types, CSV with every column as a string (by header)."""
+    path = str(landing_file.path)
+    if landing_file.file_format == "parquet":
+        reader = spark.read if landing_file.spark_schema is None else spark.read.schema(landing_file.spark_schema)
+        return reader.parquet(path)
+    return _read_csv_as_text(spark, path, [name for name, _ in landing_file.columns])
+
+
+def _read_csv_as_text(spark: SparkSession, path: str, columns: Iterable[str]) -> DataFrame:
+    # Explicit all-string schema in header order; types are applied later with try_cast (ANSI mode).
+    schema = T.StructType([T.StructField(f"_c{i}", T.StringType()) for i, _ in enumerate(columns)])
+    names = list(columns)
+    text = (
+        spark.read.schema(schema)
+        .option("header", "true")
+        .option("mode", "PERMISSIVE")
+        .option("ignoreLeadingWhiteSpace", "true")
+        .option("ignoreTrailingWhiteSpace", "true")
+        .csv(path)
+    )
+    return text.select(*[F.col(f"_c{i}").alias(name) for i, name in enumerate(names)])
+
+
+def read_reference_csv(spark: SparkSession, path: Path) -> DataFrame | None:
+    """A reference CSV (metadata, stations, maintenance) as strings, or None when the file is absent.
+
+    These files are small dimension snapshots: read on the driver, no Spark job.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    text.columns = [str(name).strip() for name in text.columns]
+    schema = T.StructType([T.StructField(name, T.StringType()) for name in text.columns])
+    rows = [tuple(value if value != "" else None for value in row) for row in text.itertuples(index=False)]
+    return spark.createDataFrame(rows, schema)

@@ -1,0 +1,191 @@
+"""Explicit schemas of every Delta table the pipeline writes, and the units the ingest understands.
+
+Column order here is the contract: each stage ends with ``select(*SCHEMA.fieldNames())``.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+from altaviz.config import SENSOR_COLUMNS
+
+ID_COLUMNS = ("compressor_id", "timestamp")
+READING_COLUMNS = (*ID_COLUMNS, *SENSOR_COLUMNS)
+
+# Silver rule reason codes, in the order they are judged: a row gets the first one it breaks.
+REASON_CODES = (
+    "missing_id",
+    "missing_timestamp",
+    "non_numeric",
+    "non_finite",
+    "physically_impossible",
+    "future_timestamp",
+    "unknown_compressor",
+    "duplicate",
+)
+
+METRIC_TYPES = ("freshness", "completeness", "consistency", "accuracy")
+
+# Historian units -> (scale, offset) into our unit, per target column: value * scale + offset.
+UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
+    "vibration_mms": {"mm/s": (1.0, 0.0), "in/s": (25.4, 0.0)},
+    "discharge_temp_f": {
+        "degF": (1.0, 0.0), "°F": (1.0, 0.0), "F": (1.0, 0.0),
+        "degC": (1.8, 32.0), "°C": (1.8, 32.0), "C": (1.8, 32.0),
+    },
+    "suction_pressure_psi": {"psi": (1.0, 0.0), "kPa": (0.1450377, 0.0), "bar": (14.5038, 0.0)},
+    "discharge_pressure_psi": {"psi": (1.0, 0.0), "kPa": (0.1450377, 0.0), "bar": (14.5038, 0.0)},
+    "horsepower_consumption": {"hp": (1.0, 0.0)},
+    "gas_flow_mcf": {"Mcf/day": (1.0, 0.0), "mcf": (1.0, 0.0)},
+}
+
+_STRING_MAP = T.MapType(T.StringType(), T.StringType())
+
+
+def _sensor_fields() -> list[T.StructField]:
+    return [T.StructField(name, T.DoubleType()) for name in SENSOR_COLUMNS]
+
+
+# One row per row of a landing file, typed; raw text that failed to parse is kept in unparsed_values.
+BRONZE_SCHEMA = T.StructType(
+    [
+        T.StructField("compressor_id", T.StringType()),
+        T.StructField("timestamp", T.TimestampType()),
+        *_sensor_fields(),
+        T.StructField("unparsed_values", _STRING_MAP),  # column -> raw text that is not a number/time
+        T.StructField("extra_columns", _STRING_MAP),  # columns the contract does not know, as text
+        T.StructField("source_file", T.StringType()),  # path relative to the landing folder
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("run_id", T.StringType()),
+    ]
+)
+
+# One row per landing file seen, ingested or rejected; the content hash makes "each file once".
+INGEST_LOG_SCHEMA = T.StructType(
+    [
+        T.StructField("content_sha256", T.StringType()),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("landing_dir", T.StringType()),
+        T.StructField("file_format", T.StringType()),
+        T.StructField("size_bytes", T.LongType()),
+        T.StructField("status", T.StringType()),  # 'ingested' | 'rejected' | 'reference:<table>'
+        T.StructField("reason", T.StringType()),
+        T.StructField("rows", T.LongType()),
+        T.StructField("run_id", T.StringType()),
+        T.StructField("ingested_at", T.TimestampType()),
+    ]
+)
+
+SILVER_SCHEMA = T.StructType(
+    [
+        T.StructField("compressor_id", T.StringType()),
+        T.StructField("timestamp", T.TimestampType()),
+        *_sensor_fields(),
+        T.StructField("is_outlier", T.BooleanType()),
+        T.StructField("outlier_sensors", T.ArrayType(T.StringType())),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("run_id", T.StringType()),
+        T.StructField("date", T.DateType()),
+    ]
+)
+
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("compressor_id", T.StringType()),
+        T.StructField("timestamp", T.TimestampType()),
+        *_sensor_fields(),
+        T.StructField("unparsed_values", _STRING_MAP),
+        T.StructField("reason", T.StringType()),
+        T.StructField("reason_detail", T.StringType()),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("run_id", T.StringType()),
+    ]
+)
+
+DQ_METRICS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType()),
+        T.StructField("metric_timestamp", T.TimestampType()),
+        T.StructField("compressor_id", T.StringType()),  # null = the fleet
+        T.StructField("metric_type", T.StringType()),
+        T.StructField("metric_value", T.DoubleType()),
+        T.StructField("threshold_value", T.DoubleType()),
+        T.StructField("pass_threshold", T.BooleanType()),
+        T.StructField("details", T.StringType()),  # JSON
+    ]
+)
+
+WINDOWS = {"1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600}
+ROLLING_SENSORS = {
+    "vibration": "vibration_mms",
+    "discharge_temp": "discharge_temp_f",
+    "discharge_pressure": "discharge_pressure_psi",
+}
+
+
+def _gold_fields() -> list[T.StructField]:
+    fields = list(SILVER_SCHEMA.fields)
+    for prefix in ROLLING_SENSORS:
+        for window in WINDOWS:
+            fields += [T.StructField(f"{prefix}_{stat}_{window}", T.DoubleType()) for stat in ("mean", "std", "max")]
+    fields += [
+        T.StructField("temp_rate_of_change", T.DoubleType()),
+        T.StructField("pressure_differential", T.DoubleType()),
+        T.StructField("compression_ratio", T.DoubleType()),
+    ]
+    fields += [T.StructField(f"{name}_status", T.StringType()) for name in SENSOR_COLUMNS]
+    fields += [
+        T.StructField("pressure_differential_status", T.StringType()),
+        T.StructField("temp_rate_of_change_status", T.StringType()),
+        T.StructField("hour_of_day", T.IntegerType()),
+        T.StructField("day_of_week", T.IntegerType()),  # ISO 8601: 1 = Monday ... 7 = Sunday
+        T.StructField("is_weekend", T.BooleanType()),
+    ]
+    return fields
+
+
+GOLD_SCHEMA = T.StructType(_gold_fields())
+
+COMPRESSOR_METADATA_SCHEMA = T.StructType(
+    [
+        T.StructField("compressor_id", T.StringType()),
+        T.StructField("model", T.StringType()),
+        T.StructField("horsepower", T.DoubleType()),
+        T.StructField("install_date", T.DateType()),
+        T.StructField("station_id", T.StringType()),
+        T.StructField("latitude", T.DoubleType()),
+        T.StructField("longitude", T.DoubleType()),
+    ]
+)
+
+STATION_LOCATIONS_SCHEMA = T.StructType(
+    [
+        T.StructField("station_id", T.StringType()),
+        T.StructField("station_name", T.StringType()),
+        T.StructField("latitude", T.DoubleType()),
+        T.StructField("longitude", T.DoubleType()),
+        T.StructField("region", T.StringType()),
+        T.StructField("city", T.StringType()),
+        T.StructField("state", T.StringType()),
+    ]
+)
+
+MAINTENANCE_LOGS_SCHEMA = T.StructType(
+    [
+        T.StructField("compressor_id", T.StringType()),
+        T.StructField("event_date", T.TimestampType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("description", T.StringType()),
+        T.StructField("downtime_hours", T.DoubleType()),
+        T.StructField("severity", T.StringType()),
+    ]
+)
+
+# Reference CSVs in the landing folder -> (table name, schema). Replaced wholesale each bronze run.
+REFERENCE_FILES = {
+    "compressor_metadata.csv": ("compressor_metadata", COMPRESSOR_METADATA_SCHEMA),
+    "station_locations.csv": ("station_locations", STATION_LOCATIONS_SCHEMA),
+    "maintenance_logs.csv": ("maintenance_logs", MAINTENANCE_LOGS_SCHEMA),
+}

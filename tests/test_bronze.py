@@ -1,0 +1,167 @@
+"""Bronze: each landing file exactly once, column mapping and units, whole-file rejection with reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+from spark_fixtures import NORMAL, lake_settings, reading, write_csv, write_parquet, write_reference
+
+from altaviz import lake
+from altaviz.bronze import ColumnSource, ingest_landing, resolve_columns, validate_column_mapping
+from altaviz.config import ConfigError
+
+INGESTED_AT = datetime(2026, 2, 1, tzinfo=timezone.utc)
+MAPPING = {
+    "Vib_in_s": {"column": "vibration_mms", "unit": "in/s"},
+    "DischTempC": {"column": "discharge_temp_f", "unit": "degC"},
+    "SuctionKPa": {"column": "suction_pressure_psi", "unit": "kPa"},
+    "DischBar": {"column": "discharge_pressure_psi", "unit": "bar"},
+    "unit_tag": "compressor_id",
+}
+CONTRACT = {"compressor_id": "string", "timestamp": "timestamp", **{name: "numeric" for name in NORMAL}}
+
+
+# ------------------------------------------------------------------ pure checks (no Spark)
+
+
+def test_column_mapping_resolves_units():
+    resolved = validate_column_mapping(MAPPING)
+    assert resolved["Vib_in_s"] == ("vibration_mms", 25.4, 0.0)
+    assert resolved["DischTempC"] == ("discharge_temp_f", 1.8, 32.0)
+    assert resolved["unit_tag"] == ("compressor_id", 1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "mapping, message",
+    [
+        ({"x": {"column": "nope"}}, "ingest.column_mapping.x: column must be one of"),
+        ({"x": {"column": "vibration_mms", "unit": "furlongs"}}, "unit 'furlongs' is not convertible to vibration_mms"),
+    ],
+)
+def test_column_mapping_rejects_unknown_columns_and_units(mapping, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_column_mapping(mapping)
+
+
+def test_resolve_columns_accepts_the_contract_and_keeps_extras_out_of_sources():
+    sources, reason = resolve_columns({**CONTRACT, "site_note": "string"}, {})
+    assert reason is None
+    assert sources["gas_flow_mcf"] == ColumnSource("gas_flow_mcf")
+    assert "site_note" not in {s.source for s in sources.values()}
+
+
+@pytest.mark.parametrize(
+    "columns, reason",
+    [
+        ({k: v for k, v in CONTRACT.items() if k != "gas_flow_mcf"}, "missing required column(s): gas_flow_mcf"),
+        ({**CONTRACT, "vibration_mms": "string"}, "wrong type(s): vibration_mms is string, expected null/numeric"),
+        ({**CONTRACT, "timestamp": "timestamp_ns"}, "wrong type(s): timestamp is a nanosecond timestamp"),
+        ({**CONTRACT, "Vib_in_s": "numeric"}, "ambiguous column(s): vibration_mms"),
+    ],
+)
+def test_resolve_columns_rejects_missing_wrong_and_ambiguous(columns, reason):
+    _, found = resolve_columns(columns, validate_column_mapping(MAPPING))
+    assert found.startswith(reason)
+
+
+# ------------------------------------------------------------------ one landing folder, ingested twice
+
+
+@pytest.fixture(scope="module")
+def landing(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bronze")
+    landing = root / "landing"
+    readings = landing / "sensor_readings"
+    write_reference(landing)
+    write_parquet(readings / "a_utc.parquet", [reading("C1", 0), reading("C1", 10, vibration_mms=None)])
+    write_parquet(readings / "b_naive.parquet", [reading("C2", 0)], tz=None)  # arrives as TIMESTAMP_NTZ
+    write_csv(
+        readings / "c_text.csv",
+        [{**reading("C1", 20), "gas_flow_mcf": "n/a", "site_note": "valve swapped"}, reading("C2", 10)],
+    )
+    historian = {"unit_tag": "C2", "timestamp": reading("C2", 20)["timestamp"], "Vib_in_s": 0.1, "DischTempC": 100.0,
+                 "SuctionKPa": 400.0, "DischBar": 70.0, "horsepower_consumption": 1400.0, "gas_flow_mcf": 9000.0}
+    write_csv(readings / "d_historian.csv", [historian])
+    (readings / "e_corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    write_parquet(readings / "f_missing.parquet", [{k: v for k, v in reading("C1", 30).items() if k != "gas_flow_mcf"}])
+    write_parquet(readings / "g_text_sensor.parquet", [{**reading("C1", 40), "vibration_mms": "high"}])
+    write_csv(readings / "h_bad_times.csv", [{**reading("C1", 50), "timestamp": "05/01/2026 10:00"}])
+    write_parquet(readings / "i_nanos.parquet", [reading("C1", 60)], unit="ns")
+
+    settings = lake_settings(root, column_mapping=MAPPING)
+    first = ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=INGESTED_AT)
+    bronze_v1 = lake.latest_version(spark, "sensors_bronze", settings=settings)
+    log_v1 = lake.latest_version(spark, "ingest_log", settings=settings)
+    metadata_v1 = lake.latest_version(spark, "compressor_metadata", settings=settings)
+    second = ingest_landing(spark, landing, run_id="r2", settings=settings)
+    return dict(root=root, landing=landing, settings=settings, first=first, second=second,
+                bronze_v1=bronze_v1, log_v1=log_v1, metadata_v1=metadata_v1)
+
+
+def test_good_files_load_and_bad_files_are_rejected_whole_with_reasons(landing):
+    first = landing["first"]
+    assert first.files_ingested == (
+        "sensor_readings/a_utc.parquet", "sensor_readings/b_naive.parquet",
+        "sensor_readings/c_text.csv", "sensor_readings/d_historian.csv",
+    )
+    reasons = dict(first.files_rejected)
+    assert reasons["sensor_readings/e_corrupt.parquet"].startswith("unreadable:")
+    assert reasons["sensor_readings/f_missing.parquet"] == "missing required column(s): gas_flow_mcf"
+    assert reasons["sensor_readings/g_text_sensor.parquet"].startswith("wrong type(s): vibration_mms is string")
+    assert reasons["sensor_readings/h_bad_times.csv"] == "wrong type(s): no value of timestamp parses"
+    assert "nanosecond" in reasons["sensor_readings/i_nanos.parquet"]
+    assert first.rows_appended == 6
+    assert first.counts["sensors_bronze"] == 6 and first.counts["compressor_metadata"] == 2
+    assert len(first.to_frame()) == 9
+
+
+def test_bronze_rows_are_typed_converted_and_keep_extras(spark, landing):
+    bronze = lake.read_table(spark, "sensors_bronze", settings=landing["settings"])
+    expected = spark.createDataFrame(
+        [
+            ("C1", datetime(2026, 1, 5, 0, 0), 3.0, 10000.0, {}, {}, "sensor_readings/a_utc.parquet"),
+            ("C1", datetime(2026, 1, 5, 0, 10), None, 10000.0, {}, {}, "sensor_readings/a_utc.parquet"),
+            ("C2", datetime(2026, 1, 5, 0, 0), 3.0, 10000.0, {}, {}, "sensor_readings/b_naive.parquet"),
+            ("C1", datetime(2026, 1, 5, 0, 20), 3.0, None, {"gas_flow_mcf": "n/a"}, {"site_note": "valve swapped"},
+             "sensor_readings/c_text.csv"),
+            ("C2", datetime(2026, 1, 5, 0, 10), 3.0, 10000.0, {}, {}, "sensor_readings/c_text.csv"),
+            ("C2", datetime(2026, 1, 5, 0, 20), 2.54, 9000.0, {}, {}, "sensor_readings/d_historian.csv"),
+        ],
+        "compressor_id string, timestamp timestamp, vibration_mms double, gas_flow_mcf double, "
+        "unparsed_values map<string,string>, extra_columns map<string,string>, source_file string",
+    )
+    actual = bronze.select(*expected.columns)
+    assertDataFrameEqual(actual, expected, checkRowOrder=False)
+    historian = bronze.where(F.col("source_file").endswith("d_historian.csv")).first()
+    assert historian["discharge_temp_f"] == pytest.approx(212.0)
+    assert historian["suction_pressure_psi"] == pytest.approx(58.01508)
+    assert historian["discharge_pressure_psi"] == pytest.approx(1015.266)
+    assert {row["run_id"] for row in bronze.select("run_id").collect()} == {"r1"}
+
+
+def test_rerun_adds_nothing_and_writes_no_version(spark, landing):
+    second, settings = landing["second"], landing["settings"]
+    assert second.rows_appended == 0 and second.files_ingested == ()
+    assert len(second.files_skipped_already_ingested) == 9
+    assert lake.latest_version(spark, "sensors_bronze", settings=settings) == landing["bronze_v1"]
+    assert lake.latest_version(spark, "ingest_log", settings=settings) == landing["log_v1"]
+    assert lake.latest_version(spark, "compressor_metadata", settings=settings) == landing["metadata_v1"] == 0
+    assert second.counts["compressor_metadata"] == 2 and second.counts["sensors_bronze"] == 6
+    log = lake.read_table(spark, "ingest_log", settings=settings)
+    assert log.where("status IN ('ingested', 'rejected')").count() == 9
+
+
+def test_a_new_file_appends_only_itself_in_one_version(spark, landing):
+    settings = landing["settings"]
+    write_parquet(landing["landing"] / "sensor_readings" / "z_new.parquet", [reading("C1", 70), reading("C2", 70)])
+    report = ingest_landing(spark, landing["landing"], run_id="r3", settings=settings)
+    assert report.files_ingested == ("sensor_readings/z_new.parquet",) and report.rows_appended == 2
+    assert lake.latest_version(spark, "sensors_bronze", settings=settings) == landing["bronze_v1"] + 1
+    history = lake.read_history(spark, "sensors_bronze", settings=settings).orderBy("version")
+    assert [row["operation"] for row in history.collect()] == ["WRITE", "WRITE"]
+    before = lake.read_table(spark, "sensors_bronze", settings=settings, version=landing["bronze_v1"])
+    after = lake.read_table(spark, "sensors_bronze", settings=settings)
+    assertDataFrameEqual(after.where(F.col("run_id") != "r3"), before, checkRowOrder=False)

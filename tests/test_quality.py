@@ -1,0 +1,230 @@
+"""Silver: rules with reason codes, flag-only outliers, data-quality metrics and gates, MERGE semantics."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+from spark_fixtures import T0, lake_settings, reading, write_parquet, write_reference
+
+from altaviz import lake
+from altaviz.bronze import ingest_landing
+from altaviz.config import SENSOR_COLUMNS, load_settings
+from altaviz.quality import (
+    QualityGateError,
+    SilverReport,
+    build_silver,
+    check_quality_gates,
+    completeness_by_compressor,
+    metric_rows,
+    validate_quality_gates,
+    with_duplicate_reason,
+    with_outlier_flags,
+    with_rule_reason,
+)
+from altaviz.schemas import BRONZE_SCHEMA
+
+SETTINGS = load_settings()
+AS_OF = T0 + timedelta(days=1)
+EARLY, LATE = datetime(2026, 2, 1, tzinfo=timezone.utc), datetime(2026, 2, 2, tzinfo=timezone.utc)
+
+
+def bronze_row(cid, minutes, *, unparsed=None, file="f.parquet", ingested=EARLY, **values):
+    row = reading(cid, minutes, **values)
+    return (row["compressor_id"], row["timestamp"], *[row[n] for n in SENSOR_COLUMNS], unparsed or {}, {}, file, ingested, "r1")
+
+
+# ------------------------------------------------------------------ rules
+
+
+def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
+    rows = [
+        bronze_row("C1", 0),                                                   # valid
+        bronze_row("C1", 10, vibration_mms=9.5, discharge_temp_f=275.0),       # critical, real: valid
+        bronze_row("C1", 20, gas_flow_mcf=None),                               # a dead channel: kept with null
+        bronze_row(None, 30),
+        bronze_row("  ", 40),
+        bronze_row("C1", None, unparsed={"timestamp": "yesterday"}),
+        bronze_row("C1", 50, gas_flow_mcf=None, unparsed={"gas_flow_mcf": "n/a"}),
+        bronze_row("C1", 60, discharge_temp_f=float("nan")),
+        bronze_row("C1", 70, vibration_mms=float("inf")),
+        bronze_row("C1", 80, suction_pressure_psi=-5.0),                       # negative pressure
+        bronze_row("C1", 90, vibration_mms=250.0),                             # beyond any real machine
+        bronze_row("C1", 24 * 60 + 10),                                        # after as_of
+        bronze_row("C9", 0),                                                   # not in metadata
+        bronze_row("C2", 0, file="old.parquet", ingested=EARLY),               # superseded by a later ingest
+        bronze_row("C2", 0, file="new.parquet", ingested=LATE, vibration_mms=3.3),
+    ]
+    bronze = spark.createDataFrame(rows, BRONZE_SCHEMA)
+    known = spark.createDataFrame([("C1",), ("C2",)], "compressor_id string")
+    classified = bronze.transform(with_rule_reason, thresholds=SETTINGS.thresholds, as_of=AS_OF, known_ids=known).transform(
+        with_duplicate_reason
+    )
+    expected = spark.createDataFrame(
+        [
+            ("C1", 0.0, None, None), ("C1", 10.0, None, None), ("C1", 20.0, None, None),
+            (None, 30.0, "missing_id", None), ("  ", 40.0, "missing_id", None),
+            ("C1", None, "missing_timestamp", "yesterday"),
+            ("C1", 50.0, "non_numeric", '{"gas_flow_mcf":"n/a"}'),
+            ("C1", 60.0, "non_finite", "discharge_temp_f"), ("C1", 70.0, "non_finite", "vibration_mms"),
+            ("C1", 80.0, "physically_impossible", "suction_pressure_psi"),
+            ("C1", 90.0, "physically_impossible", "vibration_mms"),
+            ("C1", 1450.0, "future_timestamp", f"after as_of {AS_OF.isoformat()}"),
+            ("C9", 0.0, "unknown_compressor", "not in compressor_metadata"),
+            ("C2", 0.0, "duplicate", "a later-ingested row has this key"), ("C2", 0.0, None, None),
+        ],
+        "compressor_id string, minutes double, reason string, reason_detail string",
+    )
+    minutes = (F.unix_seconds("timestamp") - int(T0.timestamp())) / 60.0
+    actual = classified.select("compressor_id", minutes.alias("minutes"), "reason", "reason_detail")
+    assertDataFrameEqual(actual, expected, checkRowOrder=False)
+    kept = classified.where(F.col("reason").isNull()).select("compressor_id", "source_file", "vibration_mms", "discharge_temp_f")
+    assert sorted(kept.collect()) == sorted(
+        [("C1", "f.parquet", 3.0, 200.0), ("C1", "f.parquet", 9.5, 275.0), ("C1", "f.parquet", 3.0, 200.0),
+         ("C2", "new.parquet", 3.3, 200.0)]
+    )
+
+
+# ------------------------------------------------------------------ outliers
+
+
+def test_outliers_are_flagged_per_compressor_and_never_changed(spark):
+    # C1 is steady with one spike; C2 runs hot all the time, which is normal *for C2*.
+    wobble = [0.0, 0.1, -0.1, 0.05, -0.05, 0.08, -0.08, 0.02, -0.02, 0.04]
+    rows = [reading("C1", 10 * i, vibration_mms=3.0 + w) for i, w in enumerate(wobble)]
+    rows.append(reading("C1", 100, vibration_mms=12.0))
+    rows += [reading("C2", 10 * i, vibration_mms=8.5 + w) for i, w in enumerate(wobble)]
+    readings = spark.createDataFrame(pd.DataFrame(rows)).withColumn("timestamp", F.col("timestamp").cast("timestamp"))
+    flagged = readings.transform(with_outlier_flags, mad_threshold=6.0)
+    expected = readings.withColumn(
+        "is_outlier", (F.col("compressor_id") == "C1") & (F.col("vibration_mms") == 12.0)
+    ).withColumn("outlier_sensors", F.when(F.col("is_outlier"), F.array(F.lit("vibration_mms"))).otherwise(F.array().cast("array<string>")))
+    assertDataFrameEqual(flagged.select(*expected.columns), expected, checkRowOrder=False)
+
+
+# ------------------------------------------------------------------ completeness
+
+
+def test_completeness_counts_gaps_but_not_logged_downtime(spark):
+    minutes = [0, 10, 20, 40, 80]  # 30 and 70 missing; 50 and 60 inside a logged downtime
+    silver = spark.createDataFrame([("C1", T0 + timedelta(minutes=m)) for m in minutes], "compressor_id string, timestamp timestamp")
+    downtime = spark.createDataFrame(
+        [("C1", T0 + timedelta(minutes=50), 20 / 60), ("C2", T0, 100.0)],
+        "compressor_id string, event_date timestamp, downtime_hours double",
+    )
+    actual = completeness_by_compressor(silver, downtime, cadence_minutes=10)
+    assertDataFrameEqual(actual, spark.createDataFrame([("C1", 7, 5)], "compressor_id string, expected long, received long"))
+
+
+# ------------------------------------------------------------------ metrics and gates (pure pandas)
+
+
+def per_compressor(*, rows=1000, duplicates=0, rejected=0, expected=1000, received=1000, freshness=10.0):
+    return pd.DataFrame(
+        [{"compressor_id": "C1", "rows_read": rows, "duplicates": duplicates, "rejected": rejected,
+          "expected": expected, "received": received, "freshness_minutes": freshness}]
+    )
+
+
+def gates_for(**kwargs):
+    return {g.gate: g for g in check_quality_gates(metric_rows(per_compressor(**kwargs), run_id="r", as_of=AS_OF, settings=SETTINGS), SETTINGS)}
+
+
+def test_metric_rows_cover_each_compressor_and_the_fleet():
+    metrics = metric_rows(per_compressor(received=990, duplicates=10), run_id="r", as_of=AS_OF, settings=SETTINGS)
+    assert len(metrics) == 8 and set(metrics["metric_type"]) == {"freshness", "completeness", "consistency", "accuracy"}
+    fleet = metrics[metrics["compressor_id"].isna()].set_index("metric_type")
+    assert fleet.loc["completeness", "metric_value"] == pytest.approx(0.99)
+    assert json.loads(fleet.loc["consistency", "details"])["duplicate_rate"] == pytest.approx(0.01)
+    assert fleet["pass_threshold"].all()
+
+
+@pytest.mark.parametrize(
+    "gate, failing",
+    [
+        ("gates.max_missing_rate", {"received": 900}),
+        ("gates.max_duplicate_rate", {"duplicates": 60}),
+        ("gates.max_rejection_rate", {"rejected": 51}),
+        ("freshness_sla_minutes", {"freshness": 16.0}),
+    ],
+)
+def test_each_gate_passes_on_good_data_and_fails_on_bad(gate, failing):
+    assert gates_for()[gate].passed
+    assert gates_for(**failing)[gate].passed is False
+
+
+def test_validate_quality_gates_names_gate_value_and_limit():
+    def report(**kwargs):
+        return SilverReport("r", AS_OF, 1000, 1000, {}, 0, {}, pd.DataFrame(), tuple(gates_for(**kwargs).values()))
+
+    validate_quality_gates(report())  # passes silently
+    with pytest.raises(QualityGateError, match=r"max_missing_rate \(completeness\): fleet missing rate 10\.00% is above the limit 5\.00%"):
+        validate_quality_gates(report(received=900))
+    with pytest.raises(QualityGateError, match=r"freshness_sla_minutes .*45\.0 min before as_of, beyond the SLA of 15 min"):
+        validate_quality_gates(report(freshness=45.0))
+
+
+# ------------------------------------------------------------------ the stage on Delta: late data lands in place
+
+
+@pytest.fixture(scope="module")
+def silver_lake(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("silver")
+    landing = root / "landing"
+    write_reference(landing)
+    rows = [reading(cid, 10 * i) for cid in ("C1", "C2") for i in range(12) if i != 5]
+    rows.append(reading("C1", 20, vibration_mms=None))  # a duplicate key in the same file
+    rows.append(reading(None, 30))
+    write_parquet(landing / "sensor_readings" / "day1.parquet", rows)
+    settings = lake_settings(root)
+    ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=EARLY)
+    first = build_silver(spark, run_id="r1", as_of=T0 + timedelta(minutes=120), settings=settings)
+    return root, landing, settings, first
+
+
+def test_silver_stage_quarantines_measures_and_gates(spark, silver_lake):
+    _, _, settings, first = silver_lake
+    assert first.rows_read == 24 and first.rows_valid == 22
+    assert first.quarantine_counts["missing_id"] == 1 and first.quarantine_counts["duplicate"] == 1
+    assert first.fleet_metrics["completeness"] == pytest.approx(22 / 24)
+    assert not first.passed  # two gaps in 24 slots: 8.3% missing, above the 5% gate
+    with pytest.raises(QualityGateError, match="max_missing_rate"):
+        validate_quality_gates(first)
+    quarantine = lake.read_table(spark, "sensors_quarantine", settings=settings)
+    assert sorted(r["reason"] for r in quarantine.select("reason").collect()) == ["duplicate", "missing_id"]
+    assert {r["source_file"] for r in quarantine.select("source_file").collect()} == {"sensor_readings/day1.parquet"}
+    metrics = lake.read_table(spark, "data_quality_metrics", settings=settings)
+    assert metrics.count() == 12  # 4 metrics x (2 compressors + fleet)
+
+
+def test_late_out_of_order_data_lands_in_place_with_one_merge(spark, silver_lake):
+    _, landing, settings, _ = silver_lake
+    version = lake.latest_version(spark, "sensors_silver", settings=settings)
+    current = lake.read_table(spark, "sensors_silver", settings=settings)
+    before = spark.createDataFrame(current.collect(), current.schema)  # materialised: a Delta read is lazy
+    late = [reading("C1", 50), reading("C2", 50), reading("C1", 0, vibration_mms=4.2)]  # fills gaps, corrects one
+    write_parquet(landing / "sensor_readings" / "late.parquet", late)
+    ingest_landing(spark, landing, run_id="r2", settings=settings, ingested_at=LATE)
+    report = build_silver(spark, run_id="r2", as_of=T0 + timedelta(minutes=120), settings=settings)
+    assert report.fleet_metrics["completeness"] == 1.0 and report.quarantine_counts["duplicate"] == 2
+    assert lake.latest_version(spark, "sensors_silver", settings=settings) == version + 1
+    history = lake.read_history(spark, "sensors_silver", settings=settings).where(F.col("version") == version + 1)
+    assert history.first()["operation"] == "MERGE"
+    after = lake.read_table(spark, "sensors_silver", settings=settings)
+    old = lake.read_table(spark, "sensors_silver", settings=settings, version=version)  # time travel
+    assertDataFrameEqual(old, before, checkRowOrder=False)
+    key_c1_0 = (F.col("compressor_id") == "C1") & (F.col("timestamp") == F.lit(T0))
+    assert after.where(key_c1_0).first()["vibration_mms"] == 4.2 and after.where(key_c1_0).first()["run_id"] == "r2"
+    assert after.count() == 24
+    unchanged = after.where(~key_c1_0 & (F.col("run_id") == "r1"))
+    assertDataFrameEqual(unchanged, before.where(~key_c1_0), checkRowOrder=False)
+
+
+def test_missing_inputs_fail_loudly(spark, tmp_path):
+    with pytest.raises(RuntimeError, match="sensors_bronze does not exist"):
+        build_silver(spark, run_id="x", as_of=AS_OF, settings=lake_settings(tmp_path))
+
