@@ -98,7 +98,7 @@ def _kpis(fleet: pd.DataFrame, alerts: pd.DataFrame, as_of: datetime | None) -> 
     return W.HTML(
         "<style>.kpi{display:inline-block;min-width:110px;margin:4px 8px 4px 0;padding:6px 12px;"
         "background:#fafafa}.kpi-value{font-size:26px;font-weight:600}.kpi-label{color:#555}"
-        ".altaviz-table td,.altaviz-table th{padding:2px 8px;text-align:left}</style>"
+        ".altaviz-table{font-size:13px}.altaviz-table td,.altaviz-table th{padding:2px 8px;text-align:left}</style>"
         f"<h2>Altaviz · compressor fleet</h2><div>Data as of <b>{when}</b></div><div>{body}</div>"
     )
 
@@ -126,7 +126,26 @@ def fleet_map(fleet: pd.DataFrame):
         fleet_layer.add(marker)
     fleet_map = L.Map(center=center, zoom=6, scroll_wheel_zoom=True, layout=W.Layout(height="420px"))
     fleet_map.add(fleet_layer)
+    if len(fleet) > 1:
+        pad = 0.3  # degrees, so edge markers are not cut by the frame
+        fleet_map.fit_bounds([[float(fleet["latitude"].min()) - pad, float(fleet["longitude"].min()) - pad],
+                              [float(fleet["latitude"].max()) + pad, float(fleet["longitude"].max()) + pad]])
     return fleet_map
+
+
+def health_table(fleet: pd.DataFrame) -> pd.DataFrame:
+    """What an engineer scans first: worst units on top, risk as a percentage, life left in days."""
+    ordered = worst_first(fleet)
+    return pd.DataFrame({
+        "compressor": ordered["compressor_id"],
+        "health": ordered["health_status"],
+        "open alerts": ordered["active_alert_count"],
+        "failure risk": (ordered["failure_probability"] * 100).round(0).map(
+            lambda p: "–" if pd.isna(p) else f"{p:.0f} %"),
+        "RUL (days)": ordered["rul_days"].round(1),
+        "station": ordered["station_name"],
+        "model": ordered["model"],
+    })
 
 
 def trend_figure(history: pd.DataFrame, compressor_id: str, settings: Settings) -> go.Figure:
@@ -192,11 +211,8 @@ class Dashboard:
         alerts = db.query(ALERTS_SQL, (500,), settings=settings)
         self.header.value = _kpis(self.fleet, alerts, self.as_of).value
         self.map_box.children = (fleet_map(self.fleet),)
-        health = worst_first(self.fleet)[
-            ["compressor_id", "health_status", "active_alert_count", "station_name", "model",
-             "last_reading_time", "failure_probability", "rul_days"]
-        ]
-        self.health_box.children = (_table(health, empty="No compressors published yet: run `make run`."),)
+        self.health_box.children = (
+            _table(health_table(self.fleet), empty="No compressors published yet: run `make run`."),)
         self.alerts_box.children = (_table(alerts, empty="No open alerts."),)
         self.alert_id.options = [(f"#{r.id} {r.compressor_id} {r.sensor_name} ({r.severity})", int(r.id))
                                  for r in alerts.itertuples()]
@@ -222,14 +238,11 @@ class Dashboard:
                 display(trend_figure(history, self.compressor.value, self.settings))
 
     def act(self, action: str) -> None:
-        from altaviz.serving import acknowledge_alert, resolve_alert
-
         if self.alert_id.value is None or not self.operator.value.strip():
             self.action_status.value = "<i>Choose an alert and enter your name.</i>"
             return
-        handler = acknowledge_alert if action == "acknowledge" else resolve_alert
-        handler(self.alert_id.value, by=self.operator.value.strip(), note=self.note.value or None,
-                settings=self.settings)
+        db.set_alert_operator_state(self.alert_id.value, action=action, by=self.operator.value.strip(),
+                                    note=self.note.value or None, settings=self.settings)
         self.action_status.value = f"Alert #{self.alert_id.value}: {action}d by {html.escape(self.operator.value)}"
         self.refresh()
 

@@ -105,7 +105,8 @@ def test_dashboard_shows_one_marker_per_compressor(voila_url, tmp_path):
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(voila_url, timeout=180_000)
+        # Voila streams the page while the kernel runs; offline, CDN fonts and tiles never finish loading.
+        page.goto(voila_url, timeout=180_000, wait_until="commit")
         # Leaflet draws each CircleMarker as an interactive SVG path; tiles cannot load offline.
         page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4", timeout=180_000)
         markers = page.locator("path.leaflet-interactive").count()
