@@ -7,7 +7,8 @@ Rules (``schemas.REASON_CODES``, judged in this order; a row gets the first one 
 ``missing_id``, ``missing_timestamp`` (absent or unparsable), ``non_numeric`` (a sensor cell that is
 text), ``non_finite`` (NaN or ±inf), ``physically_impossible`` (outside ``physical`` in
 ``thresholds.yaml``), ``future_timestamp`` (after the run's ``as_of``), ``unknown_compressor`` (not in
-``compressor_metadata``), ``duplicate`` (same compressor and timestamp as a valid row ingested later).
+``compressor_metadata``), ``duplicate`` (the same file repeats a compressor and timestamp),
+``restated`` (a later-delivered file holds the same key: the newer value wins, the data is not at fault).
 A sensor that is simply null (a stuck or dead channel) is not a reason: the row is kept with its null.
 Rejected rows go to ``sensors_quarantine`` with the reason, a detail and the source file.
 
@@ -29,8 +30,8 @@ Data-quality metrics (fleet rows have compressor_id null; details is JSON):
   (an offline unit is not expected to report); gaps inside count as missing. Gate: missing rate.
 - freshness = minutes from the newest valid reading to ``as_of``. Gate: ``freshness_sla_minutes``.
 - consistency = 1 − duplicate rate (duplicate rows / bronze rows). Gate: ``max_duplicate_rate``.
-- accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates,
-  / bronze rows). Gate: ``max_rejection_rate``.
+- accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
+  or restatements, / bronze rows). Gate: ``max_rejection_rate``.
 """
 
 from __future__ import annotations
@@ -144,16 +145,34 @@ def with_rule_reason(bronze: DataFrame, *, thresholds: Thresholds, as_of: dateti
 
 
 def with_duplicate_reason(rows: DataFrame) -> DataFrame:
-    """Among valid rows, keep the latest ingested per (compressor_id, timestamp); mark the rest 'duplicate'."""
+    """Among valid rows, keep the latest ingested per (compressor_id, timestamp) and mark the rest.
+
+    'duplicate': the same file holds the key again (a sensor or export fault; it counts against
+    consistency). 'restated': a later-delivered file holds the key (historians re-export overlapping
+    windows and corrections; the newer value wins and nothing is wrong with the data).
+    """
     is_valid = F.col("reason").isNull()
     latest_first = Window.partitionBy("compressor_id", "timestamp", is_valid).orderBy(
         F.col("ingested_at").desc(),
         F.col("source_file").desc(),
         *[F.col(name).desc_nulls_last() for name in SENSOR_COLUMNS],  # same file twice: any fixed order
-    ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     is_superseded = is_valid & (F.row_number().over(latest_first) > 1)
-    return rows.withColumn("reason_detail", F.when(is_superseded, F.lit("a later-ingested row has this key")).otherwise(F.col("reason_detail"))).withColumn(
-        "reason", F.when(is_superseded, F.lit("duplicate")).otherwise(F.col("reason"))
+    winner_file = F.first("source_file").over(latest_first.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    is_restated = is_superseded & (winner_file != F.col("source_file"))
+    return (
+        rows.withColumn(
+            "reason_detail",
+            F.when(is_restated, F.concat(F.lit("restated by "), winner_file))
+            .when(is_superseded, F.lit("the same file repeats this key"))
+            .otherwise(F.col("reason_detail")),
+        )
+        .withColumn(
+            "reason",
+            F.when(is_restated, F.lit("restated"))
+            .when(is_superseded, F.lit("duplicate"))
+            .otherwise(F.col("reason")),
+        )
     )
 
 
@@ -414,7 +433,7 @@ def _per_compressor_frame(by_reason: pd.DataFrame, per_unit_silver: pd.DataFrame
     """One row per compressor id seen in bronze (None for rows without an id), counts and silver stats."""
     reason, rows = by_reason["reason"], by_reason["rows"].astype("int64")
     is_duplicate = reason.eq("duplicate")
-    is_rejected = reason.notna() & ~is_duplicate
+    is_rejected = reason.notna() & ~is_duplicate & ~reason.eq("restated")
     grouped = (
         pd.DataFrame(
             {

@@ -22,6 +22,7 @@ REASON_CODES = (
     "future_timestamp",
     "unknown_compressor",
     "duplicate",
+    "restated",
 )
 
 METRIC_TYPES = ("freshness", "completeness", "consistency", "accuracy")

@@ -75,7 +75,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
             ("C1", 90.0, "physically_impossible", "vibration_mms"),
             ("C1", 1450.0, "future_timestamp", f"after as_of {AS_OF.isoformat()}"),
             ("C9", 0.0, "unknown_compressor", "not in compressor_metadata"),
-            ("C2", 0.0, "duplicate", "a later-ingested row has this key"), ("C2", 0.0, None, None),
+            ("C2", 0.0, "restated", "restated by new.parquet"), ("C2", 0.0, None, None),
         ],
         "compressor_id string, minutes double, reason string, reason_detail string",
     )
@@ -210,7 +210,8 @@ def test_late_out_of_order_data_lands_in_place_with_one_merge(spark, silver_lake
     write_parquet(landing / "sensor_readings" / "late.parquet", late)
     ingest_landing(spark, landing, run_id="r2", settings=settings, ingested_at=LATE)
     report = build_silver(spark, run_id="r2", as_of=T0 + timedelta(minutes=120), settings=settings)
-    assert report.fleet_metrics["completeness"] == 1.0 and report.quarantine_counts["duplicate"] == 2
+    assert report.fleet_metrics["completeness"] == 1.0 and report.quarantine_counts["duplicate"] == 1
+    assert report.quarantine_counts["restated"] == 1  # late.parquet corrects C1 at T0
     assert lake.latest_version(spark, "sensors_silver", settings=settings) == version + 1
     history = lake.read_history(spark, "sensors_silver", settings=settings).where(F.col("version") == version + 1)
     assert history.first()["operation"] == "MERGE"
