@@ -147,9 +147,10 @@ def with_rule_reason(bronze: DataFrame, *, thresholds: Thresholds, as_of: dateti
 def with_duplicate_reason(rows: DataFrame) -> DataFrame:
     """Among valid rows, keep the latest ingested per (compressor_id, timestamp) and mark the rest.
 
-    'duplicate': the same file holds the key again (a sensor or export fault; it counts against
-    consistency). 'restated': a later-delivered file holds the key (historians re-export overlapping
-    windows and corrections; the newer value wins and nothing is wrong with the data).
+    'duplicate': the same delivery holds the key again (a sensor or export fault; it counts against
+    consistency). 'restated': a later delivery (another file, or the same file re-exported) holds the
+    key (historians re-export overlapping windows and corrections; the newer value wins and nothing is
+    wrong with the data).
     """
     is_valid = F.col("reason").isNull()
     latest_first = Window.partitionBy("compressor_id", "timestamp", is_valid).orderBy(
@@ -158,8 +159,12 @@ def with_duplicate_reason(rows: DataFrame) -> DataFrame:
         *[F.col(name).desc_nulls_last() for name in SENSOR_COLUMNS],  # same file twice: any fixed order
     )
     is_superseded = is_valid & (F.row_number().over(latest_first) > 1)
-    winner_file = F.first("source_file").over(latest_first.rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    is_restated = is_superseded & (winner_file != F.col("source_file"))
+    winner = latest_first.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    winner_file = F.first("source_file").over(winner)
+    # A delivery is a file as ingested at one time: a re-exported file may keep its name.
+    is_restated = is_superseded & (
+        (winner_file != F.col("source_file")) | (F.first("ingested_at").over(winner) != F.col("ingested_at"))
+    )
     return (
         rows.withColumn(
             "reason_detail",

@@ -58,6 +58,8 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
         bronze_row("C9", 0),                                                   # not in metadata
         bronze_row("C2", 0, file="old.parquet", ingested=EARLY),               # superseded by a later ingest
         bronze_row("C2", 0, file="new.parquet", ingested=LATE, vibration_mms=3.3),
+        bronze_row("C2", 10, file="same.parquet", ingested=EARLY),             # re-exported under its name
+        bronze_row("C2", 10, file="same.parquet", ingested=LATE, vibration_mms=3.4),
     ]
     bronze = spark.createDataFrame(rows, BRONZE_SCHEMA)
     known = spark.createDataFrame([("C1",), ("C2",)], "compressor_id string")
@@ -76,6 +78,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
             ("C1", 1450.0, "future_timestamp", f"after as_of {AS_OF.isoformat()}"),
             ("C9", 0.0, "unknown_compressor", "not in compressor_metadata"),
             ("C2", 0.0, "restated", "restated by new.parquet"), ("C2", 0.0, None, None),
+            ("C2", 10.0, "restated", "restated by same.parquet"), ("C2", 10.0, None, None),
         ],
         "compressor_id string, minutes double, reason string, reason_detail string",
     )
@@ -85,7 +88,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     kept = classified.where(F.col("reason").isNull()).select("compressor_id", "source_file", "vibration_mms", "discharge_temp_f")
     assert sorted(kept.collect()) == sorted(
         [("C1", "f.parquet", 3.0, 200.0), ("C1", "f.parquet", 9.5, 275.0), ("C1", "f.parquet", 3.0, 200.0),
-         ("C2", "new.parquet", 3.3, 200.0)]
+         ("C2", "new.parquet", 3.3, 200.0), ("C2", "same.parquet", 3.4, 200.0)]
     )
 
 
