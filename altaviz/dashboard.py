@@ -7,6 +7,7 @@ database or an explicit ``as_of``, never the wall clock, so historical and simul
 from __future__ import annotations
 
 import html
+import math
 from datetime import datetime, timedelta
 
 import ipywidgets as W
@@ -124,13 +125,21 @@ def fleet_map(fleet: pd.DataFrame):
             f"open alerts: {row.active_alert_count}"
         )
         fleet_layer.add(marker)
-    fleet_map = L.Map(center=center, zoom=6, scroll_wheel_zoom=True, layout=W.Layout(height="420px"))
+    fleet_map = L.Map(center=center, zoom=zoom_to_fit(fleet), scroll_wheel_zoom=True,
+                      layout=W.Layout(height="420px"))
     fleet_map.add(fleet_layer)
-    if len(fleet) > 1:
-        pad = 0.3  # degrees, so edge markers are not cut by the frame
-        fleet_map.fit_bounds([[float(fleet["latitude"].min()) - pad, float(fleet["longitude"].min()) - pad],
-                              [float(fleet["latitude"].max()) + pad, float(fleet["longitude"].max()) + pad]])
     return fleet_map
+
+
+def zoom_to_fit(fleet: pd.DataFrame, *, width_tiles: float = 2.8, height_tiles: float = 1.6) -> int:
+    """The closest web-map zoom at which every unit fits a map about 2.8 x 1.6 tiles (256 px) large."""
+    if len(fleet) < 2:
+        return 9
+    # At zoom z one tile spans 360 / 2**z degrees of longitude (latitude: about the same at Texas' 30°N
+    # once stretched by 1/cos(lat), which the 1.3 margin covers).
+    span = max((fleet["longitude"].max() - fleet["longitude"].min()) / width_tiles,
+               (fleet["latitude"].max() - fleet["latitude"].min()) * 1.3 / height_tiles, 1e-3)
+    return int(max(3, min(12, math.floor(math.log2(360 / (span * 1.3))))))
 
 
 def health_table(fleet: pd.DataFrame) -> pd.DataFrame:

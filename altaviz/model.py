@@ -5,7 +5,9 @@ gives the current level (the fitted value at the newest reading) and the drift p
 
 - proximity: how far the current level has moved from the normal band toward the critical limit
   (0 inside the band, 1 at the limit; sensors without a critical level use the warning level);
-- hours to limit: when the drift, if it continues, carries the level to that limit.
+- hours to limit: when the drift, if it continues, carries the level to that limit. Only a level that
+  has already left the normal band is extrapolated: inside the band, daily load swings make a 24 h
+  slope point somewhere without meaning anything.
 
 failure_probability = the worst sensor's max(proximity², exp(-hours_to_limit / horizon)); rul_days is the
 shortest time to a limit, capped at the horizon of the estimate. It needs no training data, so it works
@@ -64,9 +66,10 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
         target = limit.critical if limit.critical is not None else limit.warning
         normal_edge = limit.normal[1] if limit.direction == "high" else limit.normal[0]
         level, slope = F.col(f"{sensor}__level"), F.col(f"{sensor}__slope")
-        to_limit = _hours_to_limit(level, slope, target, limit.direction)
+        proximity = F.coalesce(_proximity(level, normal_edge, target), F.lit(0.0))
+        to_limit = F.when(proximity > 0, _hours_to_limit(level, slope, target, limit.direction))
         trend_risk = F.coalesce(F.exp(-to_limit / F.lit(float(HORIZON_HOURS))), F.lit(0.0))
-        risks.append(F.greatest(F.pow(F.coalesce(_proximity(level, normal_edge, target), F.lit(0.0)), 2), trend_risk))
+        risks.append(F.greatest(F.pow(proximity, 2), trend_risk))
         hours.append(to_limit)
     expected_readings = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
     features = F.to_json(F.struct(

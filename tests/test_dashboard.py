@@ -47,3 +47,11 @@ def test_health_table_formats_risk_and_life():
 def test_dashboard_never_imports_spark():
     code = "import sys, altaviz.dashboard; sys.exit(1 if 'pyspark' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_zoom_fits_the_fleet():
+    texas = pd.DataFrame({"latitude": [28.9, 32.7], "longitude": [-102.1, -94.4]})  # four basins
+    one_station = pd.DataFrame  # a few km: the closest zoom allowed({"latitude": [28.90, 28.93], "longitude": [-97.90, -97.86]})
+    from altaviz.dashboard import zoom_to_fit
+
+    assert (zoom_to_fit(texas), zoom_to_fit(one_station), zoom_to_fit(texas.iloc[:1])) == (6, 12, 9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,20 +17,21 @@ NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi
           "discharge_pressure_psi": 1050.0, "horsepower_consumption": 1400.0, "gas_flow_mcf": 10000.0}
 
 
-def readings(compressor_id: str, vibration_per_hour: float, hours: int = 30):
+def readings(compressor_id: str, vibration_per_hour: float, hours: int = 30, vibration_now: float = 3.0):
     rows = []
     for step in range(hours * 6):
         at = NEWEST - timedelta(minutes=10 * step)
-        values = dict(NORMAL, vibration_mms=NORMAL["vibration_mms"] - vibration_per_hour * step / 6)
+        values = dict(NORMAL, vibration_mms=vibration_now - vibration_per_hour * step / 6)
         rows.append(Row(compressor_id=compressor_id, timestamp=at, **values))
     return rows
 
 
 @pytest.fixture(scope="module")
 def predictions(spark, settings):
-    # Unit A: vibration rising 0.1 mm/s per hour, now 3.0 -> reaches 8.0 in 50 h.
+    # Unit A: vibration rising 0.1 mm/s per hour, now 5.0 (above the 4.5 normal edge) -> 8.0 in 30 h.
     # Unit B: perfectly steady. Unit C: already above the critical limit.
-    rows = readings("A", 0.1) + readings("B", 0.0) + [
+    # Unit D: rising as fast as A but still inside the normal band: not extrapolated.
+    rows = readings("A", 0.1, vibration_now=5.0) + readings("B", 0.0) + readings("D", 0.1) + [
         Row(**{**r.asDict(), "compressor_id": "C", "vibration_mms": 9.0}) for r in readings("B", 0.0)]
     frame = spark.createDataFrame(rows).select("compressor_id", "timestamp", *SENSOR_COLUMNS)
     return {row.compressor_id: row for row in predict_failures(frame, settings=settings).collect()}
@@ -38,18 +40,17 @@ def predictions(spark, settings):
 def test_drifting_unit(predictions):
     a = predictions["A"]
     assert a.prediction_timestamp == NEWEST
-    assert a.rul_days == pytest.approx(50 / 24, abs=0.01)
-    assert a.failure_probability == pytest.approx(__import__("math").exp(-50 / 168), abs=1e-3)
+    assert a.rul_days == pytest.approx(30 / 24, abs=0.01)
+    assert a.failure_probability == pytest.approx(math.exp(-30 / 168), abs=1e-3)
     assert a.confidence_score == 1.0 and a.model_version == MODEL_VERSION
     features = json.loads(a.features_used)
     assert features["vibration_mms_slope_per_hour"] == pytest.approx(0.1, abs=1e-4)
     assert features["readings_24h"] == 144
 
 
-def test_steady_unit_scores_low(predictions):
-    b = predictions["B"]
-    assert b.failure_probability == 0.0
-    assert b.rul_days == RUL_CAP_DAYS
+@pytest.mark.parametrize("unit", ["B", "D"])
+def test_units_inside_the_normal_band_score_zero(predictions, unit):
+    assert (predictions[unit].failure_probability, predictions[unit].rul_days) == (0.0, RUL_CAP_DAYS)
 
 
 def test_unit_past_its_limit(predictions):
