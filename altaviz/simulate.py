@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from altaviz.config import SENSOR_COLUMNS
 from altaviz.fleet import BASINS, Fleet, build_fleet
 
 STEP_MINUTES = 10
@@ -63,14 +64,7 @@ DAYS_PER_YEAR = 365.25
 MAX_COMPRESSORS = 10_000
 MAX_DAYS = 731  # one chunk holds chunk_size x days x 144 readings in memory
 
-SENSORS = (
-    "vibration_mms",
-    "discharge_temp_f",
-    "suction_pressure_psi",
-    "discharge_pressure_psi",
-    "horsepower_consumption",
-    "gas_flow_mcf",
-)
+SENSORS = SENSOR_COLUMNS
 READING_COLUMNS = ("compressor_id", "timestamp", *SENSORS)
 # A historian stores a few significant digits; rounding also makes a stuck sensor exactly constant.
 DECIMALS = {"vibration_mms": 3, "discharge_temp_f": 2, "suction_pressure_psi": 2,
