@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env run test dashboard db-start db-stop bench clean
+.PHONY: env run test dashboard db-start db-stop bench clean notebook-outputs
 
 env: $(STAMP)
 
@@ -34,3 +34,7 @@ bench: env
 
 clean:
 	rm -rf $(VENV)
+
+# Re-record the notebook outputs nbval compares (cells marked NBVAL_CHECK_OUTPUT).
+notebook-outputs: env
+	$(BIN)/python scripts/refresh_notebook_outputs.py

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +79,13 @@ class Manifest:
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
 
 
+# Start-up chatter of papermill, the kernel and the Spark JVM: kept in the executed notebooks, not echoed.
+_CHATTER = re.compile(
+    r"^(Executing|Ending Cell|Input Notebook|Output Notebook|Working directory|WARNING: Using incubator"
+    r"|Setting default log level|To adjust logging level|Using Spark's default log4j)"
+)
+
+
 class _CellOutputPrinter(logging.Handler):
     """Streams what the notebooks print (papermill logs cell output) as run progress."""
 
@@ -84,10 +94,22 @@ class _CellOutputPrinter(logging.Handler):
         self.progress, self.prefix = progress, prefix
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().rstrip()
-        if message and not message.startswith(("Executing", "Ending Cell", "Executing notebook")):
-            for line in message.splitlines():
+        for line in record.getMessage().rstrip().splitlines():
+            if line.strip() and not _CHATTER.match(line):
                 self.progress(f"    {self.prefix} | {line}")
+
+
+@contextlib.contextmanager
+def _kernel_stderr_to(log_path: Path):
+    """Kernels and their JVMs inherit this process's stderr; send it to the run's log instead."""
+    saved = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _describe_failure(notebook: str, err: Exception) -> str:
@@ -126,15 +148,16 @@ def run_pipeline(
             papermill_log.propagate = False
             began = time.monotonic()
             try:
-                papermill.execute_notebook(
-                    str(notebook_dir / f"{notebook}.ipynb"),
-                    str(output),
-                    parameters=params.notebook_parameters(),
-                    cwd=str(notebook_dir),
-                    kernel_name="python3",
-                    progress_bar=False,
-                    log_output=True,
-                )
+                with _kernel_stderr_to(out_dir / "kernels.log"):
+                    papermill.execute_notebook(
+                        str(notebook_dir / f"{notebook}.ipynb"),
+                        str(output),
+                        parameters=params.notebook_parameters(),
+                        cwd=str(notebook_dir),
+                        kernel_name="python3",
+                        progress_bar=False,
+                        log_output=True,
+                    )
             except Exception as err:
                 message = _describe_failure(notebook, err)
                 manifest.stages.append(

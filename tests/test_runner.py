@@ -47,6 +47,7 @@ def test_runs_in_order_and_writes_manifest(tiny_run):
     on_disk = json.loads((run_folder / "manifest.json").read_text())
     assert on_disk["params"]["seed"] == 21 and on_disk["status"] == "succeeded"
     assert (run_folder / "a_first.ipynb").exists() and (run_folder / "b_second.ipynb").exists()
+    assert (run_folder / "kernels.log").exists()  # kernel and JVM stderr, kept out of the progress
     # Progress names each notebook and streams what the notebooks printed.
     assert any("[1/2] a_first" in line for line in lines)
     assert any("a_first saw seed 21" in line for line in lines)
