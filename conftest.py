@@ -13,6 +13,9 @@ from pathlib import Path
 SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="altaviz-test-"))
 os.environ["ALTAVIZ_DATA_DIR"] = str(SESSION_DATA_DIR / "data")
 os.environ["ALTAVIZ_RUNS_DIR"] = str(SESSION_DATA_DIR / "runs")
+# Tests never touch a configured server (shell or .env): empty values fall back to the embedded one.
+os.environ["DATABASE_URL"] = ""
+os.environ["DB_HOST"] = ""
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from altaviz import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
@@ -23,7 +24,8 @@ def _run(args: argparse.Namespace) -> int:
         start_date=args.start,
         end_date=args.end,
         seed=args.seed,
-        landing_dir=args.landing,
+        # Resolved here: the notebooks run in notebooks/, not where the user typed the command.
+        landing_dir=str(Path(args.landing).expanduser().resolve()) if args.landing else None,
         simulate=not args.no_simulate,
     )
     # Fail before any notebook runs when the database is unreachable.

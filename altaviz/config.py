@@ -140,6 +140,16 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(value, text)
 
 
+def _substitute_values(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return substitute(node, env)
+    if isinstance(node, Mapping):
+        return {key: _substitute_values(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute_values(value, env) for value in node]
+    return node
+
+
 class _Reader:
     """Reads typed keys from one YAML file and names file and key in every error."""
 
@@ -148,9 +158,11 @@ class _Reader:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            self.data = yaml.safe_load(substitute(path.read_text(), env)) or {}
+            parsed = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        # Substitute in the parsed values, not the text: a value such as a path with ': ' stays a value.
+        self.data = _substitute_values(parsed, env)
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: {key}: {problem}")

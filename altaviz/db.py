@@ -14,9 +14,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import quote, urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
 
@@ -53,13 +53,16 @@ def embedded_dir(settings: Settings) -> Path:
 def _external_target(settings: Settings) -> Target:
     db = settings.database
     if db.url:
-        parts = urlsplit(db.url)
+        # A URL or libpq key=value string; parse it the way libpq will, never by hand.
+        try:
+            parts = conninfo_to_dict(db.url)
+        except psycopg.ProgrammingError:
+            raise DatabaseUnavailable("DATABASE_URL is not a valid PostgreSQL connection string") from None
         return Target(
-            db.url, parts.hostname or "localhost", str(parts.port or 5432), parts.path.lstrip("/"), False
+            db.url, parts.get("host") or "localhost", str(parts.get("port") or 5432), parts.get("dbname") or "", False
         )
-    auth = quote(db.user) + (":" + quote(db.password) if db.password else "")
-    url = f"postgresql://{auth}@{db.host}:{db.port}/{quote(db.name)}"
-    return Target(url, db.host, str(db.port), db.name, False)
+    conninfo = make_conninfo(host=db.host, port=db.port, dbname=db.name, user=db.user, password=db.password or None)
+    return Target(conninfo, db.host, str(db.port), db.name, False)
 
 
 def _embedded_server(settings: Settings):
@@ -129,8 +132,9 @@ def connect(settings: Settings | None = None, *, autocommit: bool = False) -> It
     except psycopg.OperationalError as err:
         # psycopg's message can repeat the conninfo; keep only its first line, never the password.
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if settings.database.password:
-            reason = reason.replace(settings.database.password, "***")
+        for secret in (settings.database.password, conninfo_to_dict(where.conninfo).get("password")):
+            if secret:
+                reason = reason.replace(secret, "***")
         raise DatabaseUnavailable(f"cannot connect to {where.describe()}: {reason}") from None
     with conn:
         yield conn
@@ -164,13 +168,11 @@ def psql(settings: Settings | None = None, args: tuple[str, ...] = ()) -> int:
 
 
 def redacted_url(settings: Settings | None = None) -> str:
-    """The connection URL with any password replaced, for display."""
-    where = target(settings)
-    parts = urlsplit(where.conninfo)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return where.conninfo
+    """The connection string with any password replaced, for display."""
+    parts = conninfo_to_dict(target(settings).conninfo)
+    if parts.get("password"):
+        parts["password"] = "***"
+    return make_conninfo(**parts)
 
 
 def query(sql: str, params: tuple | dict | None = None, settings: Settings | None = None):

@@ -99,3 +99,10 @@ def test_missing_file(config_copy: Path):
 def test_env_value_is_validated_too(config_copy: Path):
     with pytest.raises(ConfigError, match="database.yaml: port: expected int, got 'abc'"):
         load_settings(config_copy, env={"DB_PORT": "abc"})
+
+
+def test_values_with_yaml_syntax_stay_values(tmp_path: Path):
+    odd = tmp_path / "a: b # not a comment"
+    settings = load_settings(env={"ALTAVIZ_DATA_DIR": str(odd), "ALTAVIZ_SHUFFLE_PARTITIONS": "8"})
+    assert settings.pipeline.data_dir == odd
+    assert settings.spark.shuffle_partitions == 8

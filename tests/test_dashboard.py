@@ -51,7 +51,7 @@ def test_dashboard_never_imports_spark():
 
 def test_zoom_fits_the_fleet():
     texas = pd.DataFrame({"latitude": [28.9, 32.7], "longitude": [-102.1, -94.4]})  # four basins
-    one_station = pd.DataFrame  # a few km: the closest zoom allowed({"latitude": [28.90, 28.93], "longitude": [-97.90, -97.86]})
+    one_station = pd.DataFrame({"latitude": [28.90, 28.93], "longitude": [-97.90, -97.86]})  # a few km
     from altaviz.dashboard import zoom_to_fit
 
     assert (zoom_to_fit(texas), zoom_to_fit(one_station), zoom_to_fit(texas.iloc[:1])) == (6, 12, 9)

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,15 +80,14 @@ def voila_url(e2e):
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
-    url = f"http://127.0.0.1:{port}/"
+    # Wait for the port only: every GET of the page starts a kernel that executes the dashboard.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=60)
-            break
-        except OSError:
-            time.sleep(1)
-    yield url
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(1)
+    yield f"http://127.0.0.1:{port}/"
     server.terminate()
     server.wait(timeout=30)
 
@@ -108,7 +106,12 @@ def test_dashboard_shows_one_marker_per_compressor(voila_url, tmp_path):
         # Voila streams the page while the kernel runs; offline, CDN fonts and tiles never finish loading.
         page.goto(voila_url, timeout=180_000, wait_until="commit")
         # Leaflet draws each CircleMarker as an interactive SVG path; tiles cannot load offline.
-        page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4", timeout=180_000)
+        try:
+            page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4",
+                                   timeout=180_000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "dashboard-timeout.png"), full_page=True)
+            raise AssertionError(f"no map markers; the page says:\n{page.inner_text('body')[:3000]}") from None
         markers = page.locator("path.leaflet-interactive").count()
         header = page.locator("text=Altaviz · compressor fleet").count()
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
