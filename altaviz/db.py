@@ -277,6 +277,7 @@ def copy_upsert(
     conflict: str | None = None,
     untracked: tuple[str, ...] = ("run_id",),
     only_if: str | None = None,
+    order_by: str | None = None,
 ) -> int:
     """Upsert a pandas frame into ``table`` through COPY into a temporary staging table.
 
@@ -284,7 +285,8 @@ def copy_upsert(
     expression index). A row whose values did not change is left alone, ``updated_at`` included,
     so loading the same data twice changes nothing; ``untracked`` columns (the run that wrote
     the row) follow a change but never cause one. ``only_if`` is an extra SQL condition on the
-    existing row (alias ``t``) for an update to happen. Returns rows inserted or changed.
+    existing row (alias ``t``) for an update to happen. ``order_by`` fixes the order rows are
+    applied in, where another unique index makes it matter. Returns rows inserted or changed.
     """
     from psycopg import sql
 
@@ -305,9 +307,10 @@ def copy_upsert(
         assignments.append(sql.SQL("updated_at = now()"))
         target_key = sql.SQL(conflict) if conflict else sql.SQL(", ").join(map(ident, key))
         statement = sql.SQL(
-            "INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM {staging} "
+            "INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM {staging} {order} "
             "ON CONFLICT ({key}) DO "
-        ).format(table=ident(table), columns=column_list, staging=ident(staging), key=target_key)
+        ).format(table=ident(table), columns=column_list, staging=ident(staging), key=target_key,
+                 order=sql.SQL(f"ORDER BY {order_by}") if order_by else sql.SQL(""))
         if tracked:
             statement += sql.SQL("UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})").format(
                 sql.SQL(", ").join(assignments),
@@ -356,7 +359,10 @@ def upsert_alerts(conn: psycopg.Connection, frame) -> int:
     if frame.empty:
         return 0
     # A resolved alert is final: whoever resolved it, no evaluation may reopen or rewrite it.
-    return copy_upsert(conn, "alert_history", frame, key=ALERT_KEY, only_if="NOT t.resolved")
+    # Resolutions first: the partial unique index allows one open alert per problem at every row,
+    # so closing the old alert must precede opening its successor in the same load.
+    return copy_upsert(conn, "alert_history", frame, key=ALERT_KEY, only_if="NOT t.resolved",
+                       order_by="resolved DESC, alert_timestamp")
 
 
 def set_alert_operator_state(

@@ -388,3 +388,28 @@ def test_failing_load_leaves_nothing_half_written(spark, serving_settings, lake)
     with pytest.raises(ValueError, match="overhaul"):
         serving.publish(spark, run_id="run-1", settings=serving_settings)
     assert all(frame.empty for frame in snapshot(serving_settings).values())
+
+
+def test_closing_and_reopening_a_problem_in_one_load_respects_the_open_alert_index(serving_settings):
+    """The successor row comes first in the frame; the loader still applies the resolution first."""
+    from altaviz.alerts import ALERT_COLUMNS
+
+    first_seen, reopened = (datetime(2026, 1, 14, h, 0, tzinfo=timezone.utc) for h in (6, 9))
+    base = dict(compressor_id="COMP-0001", sensor_name="vibration_mms", alert_type="threshold",
+                severity="warning", sensor_value=6.5, peak_value=6.5, threshold_value=6.0,
+                message="Vibration reached 6.5 mm/s.", normal_streak=0, resolved_by=None)
+    old_open = dict(base, alert_timestamp=first_seen, last_seen_at=first_seen, resolved=False, resolved_at=None)
+    old_closed = dict(old_open, resolved=True, resolved_at=first_seen + timedelta(hours=1), resolved_by="auto",
+                      normal_streak=3)
+    successor = dict(base, alert_timestamp=reopened, last_seen_at=reopened, resolved=False, resolved_at=None)
+    with db.transaction(serving_settings) as conn:
+        conn.execute("INSERT INTO station_locations (station_id, station_name, latitude, longitude) "
+                     "VALUES ('S1', 'Station 1', 28.9, -97.9)")
+        conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                     "VALUES ('COMP-0001', 'Ajax DPC-360', 1340, 'S1')")
+        db.upsert_alerts(conn, pd.DataFrame([old_open], columns=list(ALERT_COLUMNS)).assign(run_id="r1"))
+    with db.transaction(serving_settings) as conn:
+        frame = pd.DataFrame([successor, old_closed], columns=list(ALERT_COLUMNS)).assign(run_id="r2")
+        assert db.upsert_alerts(conn, frame) == 2
+    stored = rows(serving_settings, "SELECT alert_timestamp, resolved FROM alert_history ORDER BY alert_timestamp")
+    assert stored == [(first_seen, True), (reopened, False)]
