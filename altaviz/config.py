@@ -10,6 +10,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -263,10 +264,26 @@ def _resolve(path_text: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def _day(reader: _Reader, key: str) -> str:
+    text = reader.get(key, str)
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise reader.fail(key, f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return text
+
+
+def _positive(reader: _Reader, key: str) -> int:
+    value = reader.get(key, int)
+    if value < 1:
+        raise reader.fail(key, f"must be at least 1, got {value}")
+    return value
+
+
 def _pipeline(reader: _Reader) -> Pipeline:
     data_dir = _resolve(reader.get("data_dir", str))
     lake_root = reader.get("lake_root", str, optional=True) or str(data_dir / "lake")
-    start, end = reader.get("defaults.start_date", str), reader.get("defaults.end_date", str)
+    start, end = _day(reader, "defaults.start_date"), _day(reader, "defaults.end_date")
     if end <= start:
         raise reader.fail("defaults.end_date", f"{end} is not after start_date {start}")
     count = reader.get("defaults.compressor_count", int)
@@ -281,8 +298,8 @@ def _pipeline(reader: _Reader) -> Pipeline:
         start_date=start,
         end_date=end,
         seed=reader.get("defaults.seed", int),
-        cadence_minutes=reader.get("cadence_minutes", int),
-        freshness_sla_minutes=reader.get("quality.freshness_sla_minutes", int),
+        cadence_minutes=_positive(reader, "cadence_minutes"),
+        freshness_sla_minutes=_positive(reader, "quality.freshness_sla_minutes"),
         gates=QualityGates(
             max_missing_rate=reader.number("quality.gates.max_missing_rate", low=0, high=1),
             max_rejection_rate=reader.number("quality.gates.max_rejection_rate", low=0, high=1),
