@@ -224,6 +224,23 @@ def to_reference_table(raw: DataFrame, schema: T.StructType) -> DataFrame:
     )
 
 
+def validate_reference_rows(raw: DataFrame, typed: DataFrame, schema: T.StructType, *, file_name: str) -> None:
+    """Raise ValueError naming the file, CSV line and column of the first value that does not parse,
+    or of a row without its key (the first column). Reference files are small: checked on the driver."""
+    key = schema.fields[0].name
+    text_rows, typed_rows = raw.collect(), typed.collect()
+    for index, (text, value) in enumerate(zip(text_rows, typed_rows)):
+        line = index + 2  # the header is line 1
+        if value[key] is None:
+            raise ValueError(f"{file_name}: line {line}: column {key} is empty")
+        for field in schema.fields:
+            given = text[field.name] if field.name in raw.columns else None
+            if given is not None and value[field.name] is None:
+                raise ValueError(
+                    f"{file_name}: line {line}: column {field.name}: {given!r} is not a {field.dataType.simpleString()}"
+                )
+
+
 # --------------------------------------------------------------------------- the stage
 
 
@@ -286,8 +303,9 @@ def ingest_landing(
             continue
         accepted.append((landing_file, columns, sources))
 
-    ingested, appended = _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings)
+    # References first: a broken reference file stops the stage before any reading is appended.
     references, reference_rows = _refresh_reference_tables(spark, landing_dir, logged, settings)
+    ingested, appended = _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings)
     log_entries = ingested + rejected + references
     if log_entries:
         lake.merge_table(
@@ -386,6 +404,8 @@ def _refresh_reference_tables(spark, landing_dir: Path, logged: list, settings: 
             continue
         raw = lake.read_reference_csv(spark, landing_file.path)
         counts[table] = raw.count()  # a local relation: counted without a job
-        lake.write_table(to_reference_table(raw, schema), table, settings=settings)
+        typed = to_reference_table(raw, schema)
+        validate_reference_rows(raw, typed, schema, file_name=landing_file.source_file)
+        lake.write_table(typed, table, settings=settings)
         entries.append({"file": landing_file, "status": f"reference:{table}", "rows": counts[table]})
     return entries, counts

@@ -308,7 +308,10 @@ def read_reference_csv(spark: SparkSession, path: Path) -> DataFrame | None:
     path = Path(path)
     if not path.is_file():
         return None
-    text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' parser errors name the line, not the file
+        raise ValueError(f"{path.name}: cannot read it as CSV: {err}") from None
     text.columns = [str(name).strip() for name in text.columns]
     schema = T.StructType([T.StructField(name, T.StringType()) for name in text.columns])
     rows = [tuple(value if value != "" else None for value in row) for row in text.itertuples(index=False)]

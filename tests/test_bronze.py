@@ -165,3 +165,35 @@ def test_a_new_file_appends_only_itself_in_one_version(spark, landing):
     before = lake.read_table(spark, "sensors_bronze", settings=settings, version=landing["bronze_v1"])
     after = lake.read_table(spark, "sensors_bronze", settings=settings)
     assertDataFrameEqual(after.where(F.col("run_id") != "r3"), before, checkRowOrder=False)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("1340", "lots"), "compressor_metadata.csv: line 3: column horsepower: 'lots' is not a double"),
+        (("2020-05-01", "May 2020"), "compressor_metadata.csv: line 2: column install_date: 'May 2020' is not a date"),
+        (("C2,", ","), "compressor_metadata.csv: line 3: column compressor_id is empty"),
+    ],
+)
+def test_a_bad_reference_file_stops_bronze_naming_file_line_and_column(spark, tmp_path, edit, message):
+    landing = tmp_path / "landing"
+    write_reference(landing)
+    metadata = landing / "compressor_metadata.csv"
+    lines = metadata.read_text().splitlines()
+    row = 1 if "install_date" in message else 2  # line 2 of the file is the first data row
+    lines[row] = lines[row].replace(*edit, 1)
+    metadata.write_text("\n".join(lines) + "\n")
+    write_parquet(landing / "sensor_readings" / "a.parquet", [reading("C1", 0)])
+    settings = lake_settings(tmp_path)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        ingest_landing(spark, landing, run_id="r1", settings=settings)
+    # Nothing was appended: the readings wait for a corrected reference file.
+    assert not lake.table_exists(spark, "sensors_bronze", settings=settings)
+
+
+def test_good_reference_files_pass_validation(spark, tmp_path):
+    landing = tmp_path / "landing"
+    write_reference(landing)
+    write_parquet(landing / "sensor_readings" / "a.parquet", [reading("C1", 0)])
+    report = ingest_landing(spark, landing, run_id="r1", settings=lake_settings(tmp_path))
+    assert (report.counts["compressor_metadata"], report.counts["station_locations"], report.rows_appended) == (2, 1, 1)
