@@ -16,13 +16,37 @@ WHERE run_id = %s AND compressor_id IS NULL ORDER BY metric_type
 """
 
 
+def layer_lines(row_counts: dict[str, dict[str, int]]) -> list[str]:
+    """One line per layer from the stages' counts (the full counts are in manifest.json)."""
+    landing, bronze = row_counts.get("01_simulate", {}), row_counts.get("02_bronze", {})
+    silver, gold = row_counts.get("03_silver", {}), row_counts.get("04_gold", {})
+    serving = row_counts.get("05_publish", {})
+    quarantined = ", ".join(
+        f"{name.removeprefix('quarantine_')} {rows:,}" for name, rows in sorted(silver.items())
+        if name.startswith("quarantine_") and rows
+    )
+    lines = []
+    if landing:
+        lines.append(f"  landing   {landing.get('landing_readings', 0):>10,} readings simulated")
+    if bronze:
+        lines.append(f"  bronze    {bronze.get('sensors_bronze', 0):>10,}  ({bronze.get('files_ingested', 0)} new file(s), "
+                     f"{bronze.get('files_skipped_already_ingested', 0)} already ingested, "
+                     f"{bronze.get('files_rejected', 0)} rejected)")
+    if silver:
+        lines.append(f"  silver    {silver.get('sensors_silver', 0):>10,}  ({silver.get('sensors_quarantine', 0):,} quarantined"
+                     f"{': ' + quarantined if quarantined else ''}; {silver.get('outliers_flagged', 0):,} outliers flagged)")
+    if gold:
+        lines.append(f"  gold      {gold.get('sensors_gold', 0):>10,}")
+    if serving:
+        lines.append(f"  serving   {serving.get('sensor_readings_agg', 0):>10,} aggregate rows written; alerts opened "
+                     f"{serving.get('alerts_opened', 0)}, updated {serving.get('alerts_updated', 0)}, "
+                     f"resolved {serving.get('alerts_resolved', 0)}; {serving.get('ml_predictions', 0)} predictions")
+    return lines
+
+
 def run_summary(manifest: Manifest, settings: Settings) -> str:
     run_id = manifest.params["run_id"]
-    lines = [f"Run {run_id}: {manifest.status}"]
-    lines.append("Rows per layer:")
-    for stage, counts in manifest.row_counts.items():
-        for table, rows in counts.items():
-            lines.append(f"  {stage:<12} {table:<28} {rows:>10,}")
+    lines = [f"Run {run_id}: {manifest.status}", "Rows per layer:", *layer_lines(manifest.row_counts)]
     alerts = db.query(ALERTS_BY_SEVERITY, settings=settings)
     lines.append("Open alerts: " + (
         ", ".join(f"{row.severity} {row.open_alerts}" for row in alerts.itertuples()) or "none"))
