@@ -31,6 +31,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from altaviz.config import Limit, Thresholds
+from altaviz.runs import as_utc
 
 PROBLEM_KEY = ("compressor_id", "sensor_name", "alert_type")
 SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
@@ -165,10 +166,6 @@ class Alert:
 ALERT_COLUMNS = tuple(Alert.__dataclass_fields__)
 
 
-def _utc(moment) -> datetime:
-    stamp = pd.Timestamp(moment)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.to_pydatetime()
 
 
 def _number(value: float) -> str:
@@ -186,7 +183,7 @@ def alert_message(limit: Limit, compressor_id: str, severity: str, peak: float, 
     return (
         f"{limit.label} {verb} {_number(peak)} {limit.unit} on {compressor_id}, at or {side} the "
         f"{severity} limit of {_number(threshold)} {limit.unit}; abnormal since "
-        f"{_utc(since):%Y-%m-%d %H:%M} UTC."
+        f"{as_utc(since):%Y-%m-%d %H:%M} UTC."
     )
 
 
@@ -217,7 +214,7 @@ def advance(
     for moment, value in readings:
         if value is None or value != value:  # missing: says nothing about the machine
             continue
-        moment = _utc(moment)
+        moment = as_utc(moment)
         severity = severity_of(limit, value)
         if severity is not None:
             if current is None:
@@ -272,7 +269,7 @@ def alert_from_row(row: Mapping) -> Alert:
     values = {name: row[name] for name in ALERT_COLUMNS}
     for name in ("alert_timestamp", "last_seen_at", "resolved_at"):
         if values[name] is not None:
-            values[name] = _utc(values[name])
+            values[name] = as_utc(values[name])
     return Alert(**values)
 
 
@@ -317,7 +314,7 @@ def evaluate_alerts(
 def watermark_rows(latest: Iterable[Mapping]) -> list[tuple[str, str, str, datetime]]:
     """Per problem, the last reading an earlier run evaluated as abnormal: evaluation resumes after it."""
     return [
-        (row["compressor_id"], row["sensor_name"], row["alert_type"], _utc(row["last_seen_at"]))
+        (row["compressor_id"], row["sensor_name"], row["alert_type"], as_utc(row["last_seen_at"]))
         for row in latest
     ]
 

@@ -233,11 +233,11 @@ def validate_reference_rows(raw: DataFrame, typed: DataFrame, schema: T.StructTy
         line = index + 2  # the header is line 1
         if value[key] is None:
             raise ValueError(f"{file_name}: line {line}: column {key} is empty")
-        for field in schema.fields:
-            given = text[field.name] if field.name in raw.columns else None
-            if given is not None and value[field.name] is None:
+        for column in schema.fields:
+            given = text[column.name] if column.name in raw.columns else None
+            if given is not None and value[column.name] is None:
                 raise ValueError(
-                    f"{file_name}: line {line}: column {field.name}: {given!r} is not a {field.dataType.simpleString()}"
+                    f"{file_name}: line {line}: column {column.name}: {given!r} is not a {column.dataType.simpleString()}"
                 )
 
 

@@ -18,6 +18,7 @@ from IPython.display import display
 
 from altaviz import db
 from altaviz.config import Settings, get_settings
+from altaviz.runs import as_utc
 
 # The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
 pio.renderers.default = "plotly_mimetype"
@@ -74,8 +75,7 @@ def worst_first(fleet: pd.DataFrame) -> pd.DataFrame:
 
 def resolve_as_of(as_of: str | datetime | None, settings: Settings) -> datetime | None:
     if as_of:
-        stamp = pd.Timestamp(as_of)
-        return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+        return as_utc(as_of)
     newest = db.query(NEWEST_READING_SQL, settings=settings)["newest"].iloc[0]
     return None if pd.isna(newest) else pd.Timestamp(newest).to_pydatetime()
 

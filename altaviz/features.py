@@ -22,7 +22,7 @@ the whole table is rewritten from all of silver. Time travel: see ``altaviz.lake
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Mapping
 
 import pandas as pd
@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from altaviz import lake
 from altaviz.config import SENSOR_COLUMNS, Limit, Settings, Thresholds, get_settings
+from altaviz.runs import as_utc
 from altaviz.schemas import GOLD_SCHEMA, ROLLING_SENSORS, WINDOWS
 
 ATMOSPHERE_PSI = 14.7  # absolute = gauge + atmosphere, for the compression ratio
@@ -51,8 +52,6 @@ class GoldReport:
         return pd.DataFrame(sorted(self.rows_by_date.items()), columns=["date", "rows"])
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _by_compressor_in_time() -> Window:
@@ -137,7 +136,7 @@ def build_gold_features(silver_readings: DataFrame, *, thresholds: Thresholds) -
 
 
 def _sql_timestamp(moment: datetime) -> str:
-    return f"TIMESTAMP '{_utc(moment).astimezone(timezone.utc):%Y-%m-%d %H:%M:%S.%f}'"
+    return f"TIMESTAMP '{as_utc(moment):%Y-%m-%d %H:%M:%S.%f}'"
 
 
 def build_gold(
@@ -158,7 +157,7 @@ def build_gold(
         silver = lake.read_table(spark, "sensors_silver", settings=settings)
         in_range = F.lit(True)
     else:
-        start, end = _utc(start), _utc(end)
+        start, end = as_utc(start), as_utc(end)
         if end <= start:
             raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
         read_from = start - LOOKBACK

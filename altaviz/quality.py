@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Mapping
 
 import pandas as pd
@@ -47,6 +47,7 @@ from pyspark.sql import functions as F
 
 from altaviz import lake
 from altaviz.config import SENSOR_COLUMNS, Settings, Thresholds, get_settings
+from altaviz.runs import as_utc
 from altaviz.schemas import DQ_METRICS_SCHEMA, MAINTENANCE_LOGS_SCHEMA, QUARANTINE_SCHEMA, REASON_CODES, SILVER_SCHEMA
 
 # 0.6745 is the 75th percentile of the standard normal: it makes the MAD comparable to a std.
@@ -91,9 +92,6 @@ class SilverReport:
         return pd.DataFrame(rows, columns=["item", "value", "limit", "passed"])
 
 
-def _utc(moment: datetime) -> datetime:
-    # PySpark turns naive datetimes into instants with the machine's local zone: make them UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # --------------------------------------------------------------------------- rules
@@ -120,7 +118,7 @@ def with_rule_reason(bronze: DataFrame, *, thresholds: Thresholds, as_of: dateti
     impossible = _sensor_list(is_impossible)
     is_missing_id = F.col("compressor_id").isNull() | (F.trim("compressor_id") == "")
     is_missing_timestamp = F.col("timestamp").isNull()
-    is_future = F.col("timestamp") > F.lit(_utc(as_of))
+    is_future = F.col("timestamp") > F.lit(as_utc(as_of))
     is_unknown = F.col("_known_id").isNull()
     def verdict(code: str, detail: Column) -> Column:
         return F.struct(F.lit(code).alias("code"), detail.cast("string").alias("detail"))
@@ -132,7 +130,7 @@ def with_rule_reason(bronze: DataFrame, *, thresholds: Thresholds, as_of: dateti
         .when(F.size(unparsed_sensors) > 0, verdict("non_numeric", F.to_json(unparsed_sensor_values)))
         .when(F.size(non_finite) > 0, verdict("non_finite", F.array_join(non_finite, ",")))
         .when(F.size(impossible) > 0, verdict("physically_impossible", F.array_join(impossible, ",")))
-        .when(is_future, verdict("future_timestamp", F.lit(f"after as_of {_utc(as_of).isoformat()}")))
+        .when(is_future, verdict("future_timestamp", F.lit(f"after as_of {as_utc(as_of).isoformat()}")))
         .when(is_unknown, verdict("unknown_compressor", F.lit("not in compressor_metadata")))
     )
     return (
@@ -254,7 +252,7 @@ def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, c
 def freshness_by_compressor(silver_rows: DataFrame, *, as_of: datetime) -> DataFrame:
     """One row per compressor: minutes from its newest valid reading to ``as_of``."""
     return silver_rows.groupBy("compressor_id").agg(
-        ((F.unix_seconds(F.lit(_utc(as_of)).cast("timestamp")) - F.unix_seconds(F.max("timestamp"))) / 60.0).alias(
+        ((F.unix_seconds(F.lit(as_utc(as_of)).cast("timestamp")) - F.unix_seconds(F.max("timestamp"))) / 60.0).alias(
             "freshness_minutes"
         ),
     )
@@ -293,7 +291,7 @@ def metric_rows(
              {"missing_rate": missing_rate, "expected": counts["expected"], "received": counts["received"],
               "cadence_minutes": settings.pipeline.cadence_minutes}),
             ("freshness", freshness, sla, freshness is not None and freshness <= sla,
-             {"unit": "minutes", "sla_minutes": sla, "as_of": _utc(as_of).isoformat()}),
+             {"unit": "minutes", "sla_minutes": sla, "as_of": as_utc(as_of).isoformat()}),
             ("consistency", 1 - duplicate_rate, 1 - gates.max_duplicate_rate, duplicate_rate <= gates.max_duplicate_rate,
              {"duplicate_rate": duplicate_rate, "duplicates": counts["duplicates"], "rows_read": counts["rows_read"]}),
             ("accuracy", 1 - rejection_rate, 1 - gates.max_rejection_rate, rejection_rate <= gates.max_rejection_rate,
@@ -303,7 +301,7 @@ def metric_rows(
             rows.append(
                 {
                     "run_id": run_id,
-                    "metric_timestamp": _utc(as_of),
+                    "metric_timestamp": as_utc(as_of),
                     "compressor_id": unit["compressor_id"],
                     "metric_type": metric_type,
                     "metric_value": value,
@@ -367,7 +365,7 @@ def build_silver(
 ) -> SilverReport:
     """Bronze -> silver (MERGE), quarantine (rewrite) and data-quality metrics (MERGE) for ``as_of``."""
     settings = settings or get_settings()
-    as_of = _utc(as_of)
+    as_of = as_utc(as_of)
     for table, hint in (("sensors_bronze", "run 02_bronze first"), ("compressor_metadata", "the landing folder needs compressor_metadata.csv")):
         if not lake.table_exists(spark, table, settings=settings):
             raise RuntimeError(f"Delta table {table} does not exist: {hint}")

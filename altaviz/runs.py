@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
+
+import pandas as pd
 
 from altaviz.config import Settings, get_settings
 
@@ -22,10 +24,16 @@ def resolve_landing(landing_dir: str | Path, settings: Settings | None = None) -
     return Path(landing_dir).expanduser().resolve()
 
 
+def as_utc(moment) -> datetime:
+    """Any datetime-like as an aware UTC datetime; a naive one is taken to be UTC already (the
+    pipeline's clock is UTC, and PySpark would otherwise read naive times in the machine's zone)."""
+    stamp = pd.Timestamp(moment)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
 def parse_utc(day: str) -> datetime:
     """'YYYY-MM-DD' (or a full ISO time) as an aware UTC datetime; the run's explicit clock."""
-    parsed = datetime.fromisoformat(day)
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return as_utc(datetime.fromisoformat(day))
 
 
 def record_stage(run_id: str, stage: str, counts: dict[str, int], settings: Settings | None = None) -> Path:

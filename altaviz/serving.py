@@ -10,7 +10,7 @@ alerts is never in the loaded columns, so it survives every rerun.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 
 from altaviz import alerts, db, lake, model
 from altaviz.config import Settings, get_settings
+from altaviz.runs import as_utc
 
 # Tumbling windows of sensor_readings_agg, aligned to UTC midnight (each divides a day).
 AGG_WINDOWS = {"1hr": 3600, "4hr": 4 * 3600, "24hr": 24 * 3600}
@@ -108,7 +109,7 @@ def build_serving_aggregates(
     )
     if since is not None:
         window_end = F.col("agg_timestamp") + F.make_dt_interval(secs=F.col("window_seconds"))
-        aggregates = aggregates.where(window_end > F.lit(_utc(since)))
+        aggregates = aggregates.where(window_end > F.lit(as_utc(since)))
     return aggregates.select(*AGG_COLUMNS)
 
 
@@ -154,8 +155,6 @@ def build_quality_metrics(quality_metrics: DataFrame) -> DataFrame:
 # --------------------------------------------------------------------------- driver-side frames
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def to_frame(rows: DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -216,7 +215,7 @@ def _read_gold(spark: SparkSession, settings: Settings, since: datetime | None) 
     if since is None:
         return lake.read_table(spark, "sensors_gold", settings=settings)
     # Whole days from `since`: the 24hr window holding it starts at midnight, and `date` prunes files.
-    first_day = _utc(since).date()
+    first_day = as_utc(since).date()
     return lake.read_table(spark, "sensors_gold", settings=settings, where=F.col("date") >= F.lit(first_day))
 
 
@@ -236,7 +235,7 @@ def alert_start(latest: list[dict], since: datetime | None) -> datetime | None:
     if since is None:
         return None
     open_since = [alerts.alert_from_row(row).last_seen_at for row in latest if not row["resolved"]]
-    return min([_utc(since), *open_since])
+    return min([as_utc(since), *open_since])
 
 
 def evaluate_fleet_alerts(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
+
+_databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +28,23 @@ def settings():
     loaded = load_settings()
     db.apply_schema(loaded)
     return loaded
+
+
+@pytest.fixture
+def serving_settings(settings, tmp_path):
+    """Settings for a fresh database on the session's server and a lake under tmp_path."""
+    from altaviz import db
+
+    where = db.target(settings)
+    name = f"altaviz_serving_{next(_databases)}"
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    isolated = replace(
+        settings,
+        database=replace(settings.database, url=make_conninfo(where.conninfo, dbname=name)),
+        pipeline=replace(settings.pipeline, lake_root=str(tmp_path / "lake")),
+    )
+    db.apply_schema(isolated)
+    yield isolated
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

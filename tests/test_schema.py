@@ -7,7 +7,6 @@ import re
 import pytest
 
 from altaviz import db
-from test_serving import serving_settings  # noqa: F401  (a fresh database per test)
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default

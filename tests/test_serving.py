@@ -6,12 +6,9 @@ neither see each other's rows nor the rest of the suite's.
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import psycopg
@@ -27,30 +24,9 @@ NORMAL = {
     "discharge_pressure_psi": 1050.0, "horsepower_consumption": 1400.0, "gas_flow_mcf": 10000.0,
 }
 COMPRESSORS = ("COMP-0001", "COMP-0002", "COMP-0003")
-_databases = itertools.count()
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture
-def serving_settings(settings, tmp_path):
-    """Settings for a fresh database on the session's server and a lake under tmp_path."""
-    where = db.target(settings)
-    name = f"altaviz_serving_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(where.conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(where.conninfo)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    isolated = replace(
-        settings,
-        database=replace(settings.database, url=url),
-        pipeline=replace(settings.pipeline, lake_root=str(tmp_path / "lake")),
-    )
-    db.apply_schema(isolated)
-    yield isolated
-    with psycopg.connect(where.conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def gold_row(compressor_id: str, timestamp: datetime, **values) -> dict:
