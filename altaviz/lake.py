@@ -78,13 +78,6 @@ def read_table_or_empty(
     return spark.createDataFrame([], schema)
 
 
-def count_rows(spark: SparkSession, name: str, *, settings: Settings | None = None) -> int:
-    """Rows in the table (0 when it does not exist); Delta answers from its file statistics."""
-    if not table_exists(spark, name, settings=settings):
-        return 0
-    return read_table(spark, name, settings=settings).count()
-
-
 def read_history(spark: SparkSession, name: str, *, settings: Settings | None = None) -> DataFrame:
     """One row per table version, newest first: version, timestamp, operation, operationMetrics."""
     from delta.tables import DeltaTable
