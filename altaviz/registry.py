@@ -1,0 +1,187 @@
+"""The sensor registry (``config/sensors.yaml``) and the rules every layer shares.
+
+What a sensor *is* lives here once: its name, unit, direction, normal band, warning and critical
+levels, physical range, which statistics are aggregated, whether gold keeps rolling windows, and how
+the simulator makes it. The Delta schemas, gold features, serving aggregate columns, alert rules,
+model features and dashboard series all derive from the registry, so a new instrument is one YAML edit.
+
+Shared rules, one definition each: the direction comparison (``Sensor.breaches``), the severity order
+(``SEVERITY_RANK``; SQL's ``severity_rank()`` is generated from it), and the window labels
+(``WINDOWS``, used by gold's rolling features and serving's tumbling aggregates alike).
+
+``ALTAVIZ_SENSOR_REGISTRY`` names another registry file (for a site's own instruments, or a test's).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from altaviz.yaml_config import Reader, pair
+
+REGISTRY_FILE = Path(__file__).resolve().parent.parent / "config" / "sensors.yaml"
+REGISTRY_ENV = "ALTAVIZ_SENSOR_REGISTRY"
+
+# Severity is ordinal, never alphabetical ('warning' > 'critical' as strings).
+SEVERITIES = ("normal", "warning", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+HEALTH_BY_RANK = {0: "healthy", 1: "warning", 2: "critical"}
+
+# Window label -> seconds: gold's rolling frames and serving's tumbling windows (each divides a day).
+WINDOWS = {"1hr": 3600, "4hr": 4 * 3600, "24hr": 24 * 3600}
+
+STATISTICS = ("mean", "std", "min", "max")  # what a sensor may aggregate per window
+ROLLING_STATISTICS = ("mean", "std", "max")  # what gold keeps per rolling window
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One measured sensor or derived signal, with its limits and how it is summarised."""
+
+    name: str
+    label: str
+    unit: str
+    short: str  # prefix of its serving aggregate columns and gold rolling features
+    direction: str  # 'high': bad at or above a limit; 'low': bad at or below
+    warning: float
+    critical: float | None
+    normal: tuple[float, float] | None = None
+    physical: tuple[float, float] | None = None
+    aggregates: tuple[str, ...] = ()
+    rolling: bool = False
+    simulation: Mapping[str, Any] = field(default_factory=dict)
+
+    def breaches(self, value, level):
+        """Whether ``value`` is at or beyond ``level`` on the bad side; works on floats and Spark Columns."""
+        return value >= level if self.direction == "high" else value <= level
+
+    def severity(self, value: float | None) -> str | None:
+        """'critical', 'warning' or None (normal) for one value; None for a missing value too."""
+        if value is None or value != value:  # NaN
+            return None
+        if self.critical is not None and self.breaches(value, self.critical):
+            return "critical"
+        if self.breaches(value, self.warning):
+            return "warning"
+        return None
+
+    def level(self, severity: str) -> float:
+        """The limit of a severity ('warning' or 'critical')."""
+        return self.critical if severity == "critical" else self.warning  # type: ignore[return-value]
+
+    def worse(self, a: float, b: float) -> float:
+        """The more abnormal of two values."""
+        return max(a, b) if self.direction == "high" else min(a, b)
+
+    @property
+    def normal_edge(self) -> float | None:
+        """The edge of the normal band on the bad side."""
+        if self.normal is None:
+            return None
+        return self.normal[1] if self.direction == "high" else self.normal[0]
+
+
+@dataclass(frozen=True)
+class SensorRegistry:
+    sensors: Mapping[str, Sensor]  # measured, in column order
+    derived: Mapping[str, Sensor]  # computed in gold: pressure_differential, temp_rate_of_change
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.sensors)
+
+    @property
+    def signals(self) -> dict[str, Sensor]:
+        """Every signal with limits: the sensors, then the derived signals."""
+        return {**self.sensors, **self.derived}
+
+    def rolling_sensors(self) -> tuple[Sensor, ...]:
+        return tuple(sensor for sensor in self.sensors.values() if sensor.rolling)
+
+    def rolling_columns(self) -> tuple[str, ...]:
+        """Gold's rolling feature columns: ``<short>_<statistic>_<window>``."""
+        return tuple(
+            f"{sensor.short}_{stat}_{window}"
+            for sensor in self.rolling_sensors() for window in WINDOWS for stat in ROLLING_STATISTICS
+        )
+
+    def aggregate_columns(self) -> tuple[tuple[str, str, str], ...]:
+        """Serving aggregate columns as (column, statistic, sensor), in table order."""
+        return tuple(
+            (f"{sensor.short}_{stat}", stat, sensor.name)
+            for sensor in self.sensors.values() for stat in sensor.aggregates
+        )
+
+
+def _sensor(reader: Reader, section: str, name: str, *, measured: bool) -> Sensor:
+    key = f"{section}.{name}"
+    direction = reader.get(f"{key}.direction", str)
+    if direction not in ("high", "low"):
+        raise reader.fail(f"{key}.direction", f"must be 'high' or 'low', got {direction!r}")
+    warning = reader.number(f"{key}.warning")
+    critical = reader.number(f"{key}.critical", optional=True)
+    if critical is not None and not (critical >= warning if direction == "high" else critical <= warning):
+        raise reader.fail(f"{key}.critical", f"{critical} is less severe than warning {warning}")
+    short = reader.get(f"{key}.short", str, optional=True, default=name)
+    if not short.isidentifier() or short.lower() != short:
+        raise reader.fail(f"{key}.short", f"{short!r} is not a lower-case column name")
+    aggregates: tuple[str, ...] = ()
+    if measured:
+        aggregates = tuple(reader.get(f"{key}.aggregates", list, optional=True, default=["mean"]))
+        unknown = sorted(set(aggregates) - set(STATISTICS))
+        if unknown:
+            raise reader.fail(f"{key}.aggregates", f"unknown statistic(s) {unknown}; expected some of {STATISTICS}")
+    return Sensor(
+        name=name,
+        label=reader.get(f"{key}.label", str, optional=True, default=name),
+        unit=reader.get(f"{key}.unit", str),
+        short=short,
+        direction=direction,
+        warning=warning,
+        critical=critical,
+        normal=pair(reader, f"{key}.normal"),
+        physical=pair(reader, f"{key}.physical"),
+        aggregates=aggregates,
+        rolling=reader.get(f"{key}.rolling", bool, optional=True, default=False) if measured else False,
+        simulation=reader.get(f"{key}.simulation", dict, optional=True, default={}) if measured else {},
+    )
+
+
+DERIVED_SIGNALS = ("pressure_differential", "temp_rate_of_change")  # computed by gold, named in code
+
+
+def read_registry(path: Path, env: Mapping[str, str] | None = None) -> SensorRegistry:
+    """Read and validate a registry file; errors name the file and the key."""
+    reader = Reader(path, os.environ if env is None else env)
+    names = list(reader.get("sensors", dict))
+    for name in names:
+        if not name.isidentifier() or name.lower() != name:
+            raise reader.fail(f"sensors.{name}", "a sensor name must be a lower-case column name")
+    sensors = {name: _sensor(reader, "sensors", name, measured=True) for name in names}
+    unknown = set(reader.get("derived", dict)) - set(DERIVED_SIGNALS)
+    if unknown:
+        raise reader.fail("derived", f"unknown derived signal(s) {sorted(unknown)}; gold computes {DERIVED_SIGNALS}")
+    derived = {name: _sensor(reader, "derived", name, measured=False) for name in DERIVED_SIGNALS}
+    shorts = [s.short for s in (*sensors.values(), *derived.values())]
+    repeated = sorted({s for s in shorts if shorts.count(s) > 1})
+    if repeated:
+        raise reader.fail("sensors", f"two signals share the short name(s) {repeated}")
+    return SensorRegistry(sensors, derived)
+
+
+def registry_path(env: Mapping[str, str] | None = None) -> Path:
+    """The registry file in force: ``$ALTAVIZ_SENSOR_REGISTRY`` or ``config/sensors.yaml``."""
+    chosen = (os.environ if env is None else env).get(REGISTRY_ENV) or ""
+    return Path(chosen).expanduser() if chosen else REGISTRY_FILE
+
+
+@functools.cache
+def get_registry() -> SensorRegistry:
+    """The registry of this process, loaded once."""
+    return read_registry(registry_path())
+
+
+SENSOR_COLUMNS: tuple[str, ...] = get_registry().columns
