@@ -20,7 +20,7 @@ os.environ["DB_HOST"] = ""
 
 def pytest_sessionfinish(session, exitstatus):
     """Stop the session's embedded PostgreSQL so no server outlives the tests."""
-    from altaviz import db
+    from altaviz.io import db
     from altaviz.config import load_settings
 
     try:

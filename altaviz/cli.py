@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from altaviz import db
+from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
 from altaviz.runner import RunParams, StageFailed, run_pipeline
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from IPython.display import display
 
-from altaviz import db
+from altaviz.io import db
 from altaviz.config import Settings, get_settings
 from altaviz.runs import as_utc
 
@@ -161,7 +161,7 @@ def trend_figure(history: pd.DataFrame, compressor_id: str, settings: Settings) 
     """Six small panels, one per sensor, with the warning and critical limits drawn in."""
     from plotly.subplots import make_subplots
 
-    limits = settings.thresholds.sensors
+    limits = settings.registry.sensors
     titles = [f"{limits[key].label} ({limits[key].unit})" for _, key in TREND_SERIES]
     figure = make_subplots(rows=3, cols=2, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.08)
     for index, (column, key) in enumerate(TREND_SERIES):

@@ -172,10 +172,13 @@ def read_registry(path: Path, env: Mapping[str, str] | None = None) -> SensorReg
     return SensorRegistry(sensors, derived)
 
 
-def registry_path(env: Mapping[str, str] | None = None) -> Path:
-    """The registry file in force: ``$ALTAVIZ_SENSOR_REGISTRY`` or ``config/sensors.yaml``."""
+def registry_path(env: Mapping[str, str] | None = None, config_dir: Path | None = None) -> Path:
+    """The registry file in force: ``$ALTAVIZ_SENSOR_REGISTRY``, else ``sensors.yaml`` in ``config_dir``
+    (the project's ``config/`` by default)."""
     chosen = (os.environ if env is None else env).get(REGISTRY_ENV) or ""
-    return Path(chosen).expanduser() if chosen else REGISTRY_FILE
+    if chosen:
+        return Path(chosen).expanduser()
+    return config_dir / "sensors.yaml" if config_dir is not None else REGISTRY_FILE
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from altaviz.config import SENSOR_COLUMNS
+from altaviz.registry import SENSOR_COLUMNS, SensorRegistry, get_registry
 
 ID_COLUMNS = ("compressor_id", "timestamp")
 READING_COLUMNS = (*ID_COLUMNS, *SENSOR_COLUMNS)
@@ -118,36 +118,25 @@ DQ_METRICS_SCHEMA = T.StructType(
     ]
 )
 
-WINDOWS = {"1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600}
-ROLLING_SENSORS = {
-    "vibration": "vibration_mms",
-    "discharge_temp": "discharge_temp_f",
-    "discharge_pressure": "discharge_pressure_psi",
-}
-
-
-def _gold_fields() -> list[T.StructField]:
+def gold_schema(registry: SensorRegistry) -> T.StructType:
+    """Silver's columns, then the rolling features, derived signals, statuses and calendar columns."""
     fields = list(SILVER_SCHEMA.fields)
-    for prefix in ROLLING_SENSORS:
-        for window in WINDOWS:
-            fields += [T.StructField(f"{prefix}_{stat}_{window}", T.DoubleType()) for stat in ("mean", "std", "max")]
+    fields += [T.StructField(name, T.DoubleType()) for name in registry.rolling_columns()]
     fields += [
         T.StructField("temp_rate_of_change", T.DoubleType()),
         T.StructField("pressure_differential", T.DoubleType()),
         T.StructField("compression_ratio", T.DoubleType()),
     ]
-    fields += [T.StructField(f"{name}_status", T.StringType()) for name in SENSOR_COLUMNS]
+    fields += [T.StructField(f"{name}_status", T.StringType()) for name in registry.signals]
     fields += [
-        T.StructField("pressure_differential_status", T.StringType()),
-        T.StructField("temp_rate_of_change_status", T.StringType()),
         T.StructField("hour_of_day", T.IntegerType()),
         T.StructField("day_of_week", T.IntegerType()),  # ISO 8601: 1 = Monday ... 7 = Sunday
         T.StructField("is_weekend", T.BooleanType()),
     ]
-    return fields
+    return T.StructType(fields)
 
 
-GOLD_SCHEMA = T.StructType(_gold_fields())
+GOLD_SCHEMA = gold_schema(get_registry())
 
 COMPRESSOR_METADATA_SCHEMA = T.StructType(
     [

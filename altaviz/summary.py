@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from altaviz import db
+from altaviz.io import db
 from altaviz.config import Settings
 from altaviz.runner import Manifest
 

@@ -37,7 +37,7 @@ KEY = ("compressor_id", "window_type", "agg_timestamp")
 
 
 def make_rows(count: int, seed: int = 7) -> pd.DataFrame:
-    from altaviz.serving import AGG_COLUMNS
+    from altaviz.serving.transforms import AGG_COLUMNS
 
     rng = np.random.default_rng(seed)
     per_unit = 1000
@@ -64,7 +64,7 @@ def reset(conn) -> None:
 
 
 def by_executemany(conn, frame: pd.DataFrame) -> None:
-    from altaviz.db import _rows
+    from altaviz.io.db import _rows
 
     columns = list(frame.columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in KEY)
@@ -75,13 +75,13 @@ def by_executemany(conn, frame: pd.DataFrame) -> None:
 
 
 def by_copy_upsert(conn, frame: pd.DataFrame) -> None:
-    from altaviz import db
+    from altaviz.io import db
 
     db.copy_upsert(conn, TABLE, frame, key=KEY)
 
 
 def by_copy_text(conn, frame: pd.DataFrame) -> None:
-    from altaviz.db import _rows
+    from altaviz.io.db import _rows
 
     with conn.cursor().copy(f"COPY {TABLE} ({', '.join(frame.columns)}) FROM STDIN") as copy:
         for row in _rows(frame):
@@ -89,7 +89,7 @@ def by_copy_text(conn, frame: pd.DataFrame) -> None:
 
 
 def by_copy_binary(conn, frame: pd.DataFrame) -> None:
-    from altaviz import db
+    from altaviz.io import db
 
     db.copy_rows(conn, TABLE, frame)
 
@@ -135,7 +135,7 @@ def main() -> None:
 
     private = "ALTAVIZ_DATA_DIR" not in os.environ  # a scratch server of our own, stopped at the end
     os.environ.setdefault("ALTAVIZ_DATA_DIR", tempfile.mkdtemp(prefix="altaviz-bench-"))
-    from altaviz import db
+    from altaviz.io import db
     from altaviz.config import load_settings
 
     settings = load_settings()
@@ -150,7 +150,7 @@ def main() -> None:
 
 
 def run(settings, args) -> str:
-    from altaviz import db
+    from altaviz.io import db
 
     frame = make_rows(args.rows)
     results = {}

@@ -40,7 +40,7 @@ def main() -> int:
                 cell.execution_count = done.execution_count if keep else None
             nbformat.write(committed, source)
     finally:
-        from altaviz import db
+        from altaviz.io import db
         from altaviz.config import load_settings
 
         db.stop_embedded(load_settings())

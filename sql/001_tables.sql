@@ -143,3 +143,13 @@ CREATE TABLE IF NOT EXISTS ml_predictions (
     CONSTRAINT uq_ml_predictions UNIQUE (compressor_id, prediction_timestamp, model_version)
 );
 CREATE INDEX IF NOT EXISTS ix_ml_predictions_latest ON ml_predictions (compressor_id, prediction_timestamp DESC);
+
+-- Severity is ordinal: one definition for every view (altaviz.registry.SEVERITY_RANK is the same
+-- order in Python, and a test holds the two together). Never compare severity strings.
+CREATE OR REPLACE FUNCTION severity_rank(severity TEXT) RETURNS INTEGER
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END $$;
+
+CREATE OR REPLACE FUNCTION health_status(rank INTEGER) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE rank WHEN 2 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'healthy' END $$;

@@ -6,17 +6,13 @@ DROP VIEW IF EXISTS v_latest_readings;
 
 -- Newest 1hr aggregate per compressor. LATERAL … LIMIT 1 walks the unique index backwards once
 -- per compressor; DISTINCT ON would sort the whole table (PostgreSQL has no skip scan).
+-- a.* takes every aggregate column, including those the sensor registry added (the views are
+-- recreated after them on every schema apply).
 CREATE VIEW v_latest_readings AS
-SELECT c.compressor_id, c.model, c.station_id, latest.*
+SELECT c.model, c.station_id, latest.*
 FROM compressor_metadata AS c
 CROSS JOIN LATERAL (
-    SELECT a.agg_timestamp, a.window_type,
-           a.vibration_mean, a.vibration_std, a.vibration_min, a.vibration_max,
-           a.discharge_temp_mean, a.discharge_temp_std, a.discharge_temp_max, a.discharge_temp_rate_of_change,
-           a.suction_pressure_mean, a.suction_pressure_std, a.suction_pressure_min,
-           a.discharge_pressure_mean, a.discharge_pressure_std, a.discharge_pressure_max,
-           a.pressure_delta_mean, a.horsepower_mean, a.horsepower_std, a.gas_flow_mean,
-           a.reading_count, a.missing_readings
+    SELECT a.*
     FROM sensor_readings_agg AS a
     WHERE a.compressor_id = c.compressor_id AND a.window_type = '1hr'
     ORDER BY a.agg_timestamp DESC
@@ -26,7 +22,7 @@ CROSS JOIN LATERAL (
 CREATE VIEW v_active_alerts AS
 SELECT h.id, h.compressor_id, c.model, c.station_id, s.station_name,
        h.alert_timestamp, h.last_seen_at, h.alert_type, h.severity,
-       CASE h.severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END AS severity_rank,
+       severity_rank(h.severity) AS severity_rank,
        h.sensor_name, h.sensor_value, h.peak_value, h.threshold_value, h.message,
        h.acknowledged, h.acknowledged_by, h.acknowledged_at, h.note
 FROM alert_history AS h
@@ -41,8 +37,7 @@ SELECT c.compressor_id, c.model, c.horsepower, c.station_id, s.station_name,
        c.latitude, c.longitude,
        latest.agg_timestamp AS last_reading_time,
        COALESCE(open_alerts.alert_count, 0) AS active_alert_count,
-       CASE COALESCE(open_alerts.worst_rank, 0) WHEN 2 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'healthy' END
-           AS health_status,
+       health_status(COALESCE(open_alerts.worst_rank, 0)) AS health_status,
        COALESCE(open_alerts.worst_rank, 0) AS health_rank,
        prediction.failure_probability, prediction.rul_days, prediction.prediction_timestamp
 FROM compressor_metadata AS c
@@ -54,7 +49,7 @@ LEFT JOIN LATERAL (
 ) AS latest ON TRUE
 LEFT JOIN LATERAL (
     SELECT count(*) AS alert_count,
-           max(CASE h.severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END) AS worst_rank
+           max(severity_rank(h.severity)) AS worst_rank
     FROM alert_history AS h
     WHERE h.compressor_id = c.compressor_id AND NOT h.resolved
 ) AS open_alerts ON TRUE

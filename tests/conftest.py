@@ -14,7 +14,7 @@ _databases = itertools.count()
 
 @pytest.fixture(scope="session")
 def spark():
-    from altaviz.spark import get_spark
+    from altaviz.io.spark import get_spark
 
     return get_spark()
 
@@ -22,7 +22,7 @@ def spark():
 @pytest.fixture(scope="session")
 def settings():
     """Settings pointing at this session's data root, with the serving schema applied."""
-    from altaviz import db
+    from altaviz.io import db
     from altaviz.config import load_settings
 
     loaded = load_settings()
@@ -33,7 +33,7 @@ def settings():
 @pytest.fixture
 def serving_settings(settings, tmp_path):
     """Settings for a fresh database on the session's server and a lake under tmp_path."""
-    from altaviz import db
+    from altaviz.io import db
 
     where = db.target(settings)
     name = f"altaviz_serving_{next(_databases)}"

@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from altaviz.config import SENSOR_COLUMNS, Settings, load_settings
+from altaviz.config import Settings, load_settings
+from altaviz.registry import SENSOR_COLUMNS
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 NORMAL = {

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from altaviz import alerts
+from altaviz.serving import alerts
 from altaviz.config import load_settings
 
 T0 = datetime(2026, 1, 14, 6, 10, tzinfo=timezone.utc)
@@ -16,7 +16,7 @@ STEP = timedelta(minutes=10)
 
 @pytest.fixture(scope="module")
 def thresholds():
-    return load_settings().thresholds
+    return load_settings().registry
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_signals_cover_every_sensor_and_the_derived_limits(thresholds):
     ],
 )
 def test_severity_follows_direction_and_limits(thresholds, sensor, value, expected):
-    assert alerts.severity_of(thresholds.sensors[sensor], value) == expected
+    assert thresholds.sensors[sensor].severity(value) == expected
 
 
 def test_a_persisting_condition_keeps_one_alert_and_escalates(signals):

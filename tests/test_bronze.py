@@ -9,8 +9,9 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import NORMAL, lake_settings, reading, write_csv, write_parquet, write_reference
 
-from altaviz import lake
-from altaviz.bronze import ColumnSource, ingest_landing, resolve_columns, validate_column_mapping
+from altaviz.io import lake
+from altaviz.bronze.stage import ingest_landing
+from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
 from altaviz.config import ConfigError
 
 INGESTED_AT = datetime(2026, 2, 1, tzinfo=timezone.utc)

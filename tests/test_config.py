@@ -35,11 +35,11 @@ def test_defaults_load_into_frozen_settings():
         10, "2026-01-01", "2026-02-10", 42)
     assert pipeline.data_dir == PROJECT_ROOT / "data"
     assert pipeline.table_path("sensors_bronze") == str(PROJECT_ROOT / "data" / "lake" / "sensors_bronze")
-    vibration = settings.thresholds.sensors["vibration_mms"]
+    vibration = settings.registry.sensors["vibration_mms"]
     assert (vibration.direction, vibration.warning, vibration.critical) == ("high", 6.0, 8.0)
-    suction = settings.thresholds.sensors["suction_pressure_psi"]
+    suction = settings.registry.sensors["suction_pressure_psi"]
     assert suction.breaches(20.0, suction.critical) and not suction.breaches(45.0, suction.warning)
-    assert settings.thresholds.auto_resolve_after_normal_readings == 3
+    assert settings.alerts.auto_resolve_after_normal_readings == 3
     assert not settings.database.is_external
     assert settings.spark.master == "local[*]"
     with pytest.raises(AttributeError):
@@ -66,10 +66,10 @@ def test_environment_overrides(tmp_path: Path):
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [
-        ("thresholds.yaml", "warning: 6.0", "warning: lots", "thresholds.yaml: sensors.vibration_mms.warning: expected float"),
-        ("thresholds.yaml", "direction: low\n    normal: [40.0", "direction: sideways\n    normal: [40.0",
-         "thresholds.yaml: sensors.suction_pressure_psi.direction: must be 'high' or 'low'"),
-        ("thresholds.yaml", "critical: 8.0", "critical: 5.0", "thresholds.yaml: sensors.vibration_mms.critical: 5.0 is less severe"),
+        ("sensors.yaml", "warning: 6.0", "warning: lots", "sensors.yaml: sensors.vibration_mms.warning: expected float"),
+        ("sensors.yaml", "direction: low\n    normal: [40.0", "direction: sideways\n    normal: [40.0",
+         "sensors.yaml: sensors.suction_pressure_psi.direction: must be 'high' or 'low'"),
+        ("sensors.yaml", "critical: 8.0", "critical: 5.0", "sensors.yaml: sensors.vibration_mms.critical: 5.0 is less severe"),
         ("pipeline.yaml", "max_missing_rate: 0.05", "max_missing_rate: 5", "pipeline.yaml: quality.gates.max_missing_rate: 5.0 is outside"),
         ("pipeline.yaml", 'end_date: "2026-02-10"', 'end_date: "2025-12-01"', "pipeline.yaml: defaults.end_date"),
         ("pipeline.yaml", "compressor_count: 10", "compressor_count: 0", "pipeline.yaml: defaults.compressor_count"),

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from altaviz import db
+from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
 
 

@@ -10,11 +10,11 @@ from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import T0, reading
 
 from altaviz.config import load_settings
-from altaviz.features import build_gold_features
+from altaviz.gold.transforms import build_gold_features
 from altaviz.schemas import GOLD_SCHEMA, SILVER_SCHEMA
 
 SETTINGS = load_settings()
-WINDOWS = {"1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600}
+from altaviz.registry import WINDOWS
 
 
 def silver(spark, rows: list[dict]):
@@ -57,7 +57,7 @@ def test_time_windows_and_rate_of_change_follow_time_not_rows(spark):
     rows = [reading("C1", m, discharge_temp_f=200.0 + m / 5) for m in minutes]
     rows[4]["discharge_temp_f"] = None  # a dead channel at 40 min: skipped, not zero
     rows += [reading("C2", m, discharge_temp_f=300.0 - m) for m in (0, 10, 60, 65)]
-    gold = build_gold_features(silver(spark, rows), thresholds=SETTINGS.thresholds)
+    gold = build_gold_features(silver(spark, rows), registry=SETTINGS.registry)
     expected_rows = oracle(rows)
     columns = list(expected_rows[0])
     schema = ", ".join(["compressor_id string", "timestamp timestamp", *[f"{c} double" for c in columns[2:]]])
@@ -74,9 +74,9 @@ def test_statuses_honor_direction_and_missing_critical_levels(spark):
         ((8.0, 260.0, 20.0, 1400.0, 9000.0, 10.0), ("critical", "critical", "critical", "critical", "warning", "warning"), "warning"),
         ((None, None, None, None, None, None), (None,) * 6, None),
     ]
-    sensors = list(load_settings().thresholds.sensors)
+    sensors = list(load_settings().registry.sensors)
     rows = [reading("C1", 10 * i, **dict(zip(sensors, values))) for i, (values, _, _) in enumerate(cases)]
-    gold = build_gold_features(silver(spark, rows), thresholds=SETTINGS.thresholds)
+    gold = build_gold_features(silver(spark, rows), registry=SETTINGS.registry)
     status_columns = [f"{name}_status" for name in sensors] + ["pressure_differential_status"]
     expected = spark.createDataFrame(
         [(10 * i, *statuses, differential) for i, (_, statuses, differential) in enumerate(cases)],
@@ -90,7 +90,7 @@ def test_pressure_and_calendar_features(spark):
     # T0 is Monday 2026-01-05; a day earlier is Sunday.
     rows = [reading("C1", 0, suction_pressure_psi=50.0, discharge_pressure_psi=1100.0),
             reading("C1", -24 * 60 + 125, suction_pressure_psi=-14.7)]
-    gold = build_gold_features(silver(spark, rows), thresholds=SETTINGS.thresholds)
+    gold = build_gold_features(silver(spark, rows), registry=SETTINGS.registry)
     expected = spark.createDataFrame(
         [(1050.0, 1114.7 / 64.7, 0, 1, False), (1014.7, None, 2, 7, True)],
         "pressure_differential double, compression_ratio double, hour_of_day int, day_of_week int, is_weekend boolean",

@@ -11,11 +11,12 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import lake_settings
 
-from altaviz import lake
-from altaviz.bronze import ingest_landing
-from altaviz.config import SENSOR_COLUMNS
-from altaviz.features import build_gold
-from altaviz.quality import build_silver, validate_quality_gates
+from altaviz.io import lake
+from altaviz.bronze.stage import ingest_landing
+from altaviz.registry import SENSOR_COLUMNS
+from altaviz.gold.stage import build_gold
+from altaviz.silver.quality import validate_quality_gates
+from altaviz.silver.stage import build_silver
 
 START, MID, END = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 6, 12, tzinfo=timezone.utc),
                    datetime(2026, 1, 11, tzinfo=timezone.utc))
@@ -138,7 +139,7 @@ def test_every_critical_reading_reaches_gold_unchanged(spark, pipeline):
     settings = pipeline["settings"]
     readings = _landing_readings(pipeline["landing"])
     is_critical = pd.Series(False, index=readings.index)
-    for name, limit in settings.thresholds.sensors.items():
+    for name, limit in settings.registry.sensors.items():
         if limit.critical is None:
             continue
         values = readings[name]

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from pyspark.sql import Row
 
-from altaviz.config import SENSOR_COLUMNS
-from altaviz.model import MODEL_VERSION, RUL_CAP_DAYS, predict_failures
+from altaviz.registry import SENSOR_COLUMNS
+from altaviz.model.baseline import MODEL_VERSION, RUL_CAP_DAYS, predict_failures
 
 NEWEST = datetime(2026, 1, 10, 12, 0)
 NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi": 60.0,

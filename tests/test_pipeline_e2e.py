@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from altaviz import db
+from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
 
 pytestmark = pytest.mark.integration

@@ -11,17 +11,20 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import T0, lake_settings, reading, write_parquet, write_reference
 
-from altaviz import lake
-from altaviz.bronze import ingest_landing
-from altaviz.config import SENSOR_COLUMNS, load_settings
-from altaviz.quality import (
+from altaviz.io import lake
+from altaviz.bronze.stage import ingest_landing
+from altaviz.config import load_settings
+from altaviz.registry import SENSOR_COLUMNS
+from altaviz.silver.quality import (
     QualityGateError,
     SilverReport,
-    build_silver,
     check_quality_gates,
-    completeness_by_compressor,
     metric_rows,
     validate_quality_gates,
+)
+from altaviz.silver.stage import build_silver
+from altaviz.silver.transforms import (
+    completeness_by_compressor,
     with_duplicate_reason,
     with_outlier_flags,
     with_rule_reason,
@@ -63,7 +66,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     ]
     bronze = spark.createDataFrame(rows, BRONZE_SCHEMA)
     known = spark.createDataFrame([("C1",), ("C2",)], "compressor_id string")
-    classified = bronze.transform(with_rule_reason, thresholds=SETTINGS.thresholds, as_of=AS_OF, known_ids=known).transform(
+    classified = bronze.transform(with_rule_reason, registry=SETTINGS.registry, as_of=AS_OF, known_ids=known).transform(
         with_duplicate_reason
     )
     expected = spark.createDataFrame(

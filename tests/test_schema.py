@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from altaviz import db
+from altaviz.io import db
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
@@ -45,7 +45,7 @@ def test_applying_the_schema_again_changes_nothing_and_keeps_data(serving_settin
     before, rows_before = catalog(serving_settings), data(serving_settings)
     assert len({row[0] for row in before["columns"]} - {row[0] for row in before["views"]}) == 7
     assert {row[0] for row in before["views"]} == {"v_latest_readings", "v_active_alerts", "v_fleet_health_summary"}
-    assert db.apply_schema(serving_settings) == ["001_tables.sql", "002_views.sql"]
+    assert db.apply_schema(serving_settings) == ["001_tables.sql", "sensor registry columns", "002_views.sql"]
     assert catalog(serving_settings) == before
     assert data(serving_settings) == rows_before
     # Failing case: the comparison does see a change to the catalog.
@@ -86,3 +86,40 @@ def test_the_static_check_catches_a_drop():
     text = "DROP TABLE alert_history; CREATE INDEX ix ON t (c);"
     assert re.search(r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b", text)
     assert re.search(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)", text)
+
+
+def test_severity_rank_in_sql_is_the_registry_order(serving_settings):
+    from altaviz.registry import HEALTH_BY_RANK, SEVERITY_RANK
+
+    with db.connect(serving_settings) as conn:
+        ranks = {name: conn.execute("SELECT severity_rank(%s)", (name,)).fetchone()[0] for name in SEVERITY_RANK}
+        health = {rank: conn.execute("SELECT health_status(%s)", (rank,)).fetchone()[0] for rank in HEALTH_BY_RANK}
+        unknown = conn.execute("SELECT severity_rank('catastrophic'), severity_rank(NULL)").fetchone()
+    assert ranks == SEVERITY_RANK
+    assert health == HEALTH_BY_RANK
+    assert unknown == (0, 0)
+
+
+def test_a_sensor_added_to_the_registry_adds_its_columns_and_keeps_the_data(serving_settings):
+    from dataclasses import replace
+
+    from altaviz.registry import Sensor
+
+    seed(serving_settings)
+    rows_before = data(serving_settings)
+    lube = Sensor(name="lube_oil_pressure_psi", label="Lube oil pressure", unit="psi", short="lube_oil_pressure",
+                  direction="low", warning=30.0, critical=20.0, normal=(40.0, 60.0), aggregates=("mean", "min"))
+    registry = replace(serving_settings.registry, sensors={**serving_settings.registry.sensors, lube.name: lube})
+    db.apply_schema(replace(serving_settings, registry=registry))
+    with db.connect(serving_settings) as conn:
+        added = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = %s AND column_name LIKE 'lube_oil%%' ORDER BY 1", ("sensor_readings_agg",)
+        ).fetchall()
+        in_view = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'v_latest_readings' AND column_name LIKE 'lube_oil%%' ORDER BY 1"
+        ).fetchall()
+    assert added == [("lube_oil_pressure_mean", "double precision"), ("lube_oil_pressure_min", "double precision")]
+    assert in_view == [("lube_oil_pressure_mean",), ("lube_oil_pressure_min",)]
+    assert data(serving_settings) == rows_before

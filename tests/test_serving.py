@@ -14,7 +14,10 @@ import pandas as pd
 import psycopg
 import pytest
 
-from altaviz import db, schemas, serving
+from altaviz import schemas
+from altaviz.io import db
+from altaviz.serving import stage as serving
+from altaviz.serving import transforms as serving_transforms
 from altaviz.config import load_settings
 
 T0 = datetime(2026, 1, 14, 0, 0)  # naive = UTC (the Spark session runs in UTC)
@@ -164,7 +167,7 @@ def test_aggregates_windows_counts_and_rate(spark, settings):
          for r in readings("COMP-0001", start, 5, discharge_temp_f=temps)],  # 5 of 6 readings in the hour
         schemas.GOLD_SCHEMA,
     )
-    aggregates = serving.build_serving_aggregates(gold, cadence_minutes=10).toPandas()
+    aggregates = serving_transforms.build_serving_aggregates(gold, registry=load_settings().registry, cadence_minutes=10).toPandas()
     by_window = aggregates.set_index("window_type")
     assert sorted(aggregates["window_type"]) == ["1hr", "24hr", "4hr"]
     assert by_window.loc["1hr", "agg_timestamp"] == pd.Timestamp("2026-01-14 01:00")
@@ -175,10 +178,10 @@ def test_aggregates_windows_counts_and_rate(spark, settings):
     assert by_window.loc["1hr", "discharge_temp_rate_of_change"] == pytest.approx(12.0)
     assert by_window.loc["1hr", "discharge_temp_max"] == 208.0
     assert by_window.loc["1hr", "pressure_delta_mean"] == pytest.approx(990.0)
-    assert set(serving.AGG_COLUMNS) == set(aggregates.columns)
+    assert set(serving_transforms.AGG_COLUMNS) == set(aggregates.columns)
     # `since`: only windows that end after it.
     since = datetime(2026, 1, 14, 2, 0, tzinfo=timezone.utc)
-    incremental = serving.build_serving_aggregates(gold, cadence_minutes=10, since=since).toPandas()
+    incremental = serving_transforms.build_serving_aggregates(gold, registry=load_settings().registry, cadence_minutes=10, since=since).toPandas()
     assert sorted(incremental["window_type"]) == ["24hr", "4hr"]
 
 
@@ -368,7 +371,7 @@ def test_failing_load_leaves_nothing_half_written(spark, serving_settings, lake)
 
 def test_closing_and_reopening_a_problem_in_one_load_respects_the_open_alert_index(serving_settings):
     """The successor row comes first in the frame; the loader still applies the resolution first."""
-    from altaviz.alerts import ALERT_COLUMNS
+    from altaviz.serving.alerts import ALERT_COLUMNS
 
     first_seen, reopened = (datetime(2026, 1, 14, h, 0, tzinfo=timezone.utc) for h in (6, 9))
     base = dict(compressor_id="COMP-0001", sensor_name="vibration_mms", alert_type="threshold",

@@ -22,7 +22,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from altaviz.config import SENSOR_COLUMNS, Settings, get_settings
+from altaviz.config import Settings, get_settings
+from altaviz.registry import Sensor
 
 MODEL_VERSION = "trend-baseline-1"
 LOOKBACK_HOURS = 24
@@ -35,20 +36,20 @@ def _proximity(level: Column, normal_edge: float, limit: float) -> Column:
     return F.least(F.greatest((level - F.lit(normal_edge)) / F.lit(limit - normal_edge), F.lit(0.0)), F.lit(1.0))
 
 
-def _hours_to_limit(level: Column, slope: Column, limit: float, direction: str) -> Column:
-    """Hours until the fitted line reaches the limit; null when drifting away; 0 when already there."""
-    toward = slope > 0 if direction == "high" else slope < 0
-    passed = level >= limit if direction == "high" else level <= limit
-    return F.when(passed, F.lit(0.0)).when(toward, (F.lit(limit) - level) / slope)
+def _hours_to_limit(level: Column, slope: Column, target: float, sensor: Sensor) -> Column:
+    """Hours until the fitted line reaches ``target``; null when drifting away; 0 when already there."""
+    toward = sensor.breaches(slope, 0) & (slope != 0)  # strictly toward the bad side
+    return F.when(sensor.breaches(level, target), F.lit(0.0)).when(toward, (F.lit(target) - level) / slope)
 
 
 def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = None) -> DataFrame:
     """Score each compressor at its newest reading; one row per compressor."""
     settings = settings or get_settings()
-    limits = settings.thresholds.sensors
+    sensors = {name: s for name, s in settings.registry.sensors.items() if s.normal is not None}
+    columns = tuple(sensors)  # a sensor without a normal band has no edge to drift from
     per_unit = Window.partitionBy("compressor_id").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     recent = (
-        gold_readings.select("compressor_id", "timestamp", *SENSOR_COLUMNS)
+        gold_readings.select("compressor_id", "timestamp", *columns)
         .withColumn("newest", F.max("timestamp").over(per_unit))
         # Hours relative to the newest reading, so the fitted intercept is the level "now".
         .withColumn("hours_ago", (F.unix_timestamp("timestamp") - F.unix_timestamp("newest")) / 3600.0)
@@ -57,24 +58,23 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
     fits = recent.groupBy("compressor_id").agg(
         F.max("newest").alias("prediction_timestamp"),
         F.count(F.lit(1)).alias("readings"),
-        *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in SENSOR_COLUMNS],
-        *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in SENSOR_COLUMNS],
+        *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in columns],
+        *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in columns],
     )
     risks, hours = [], []
-    for sensor in SENSOR_COLUMNS:
-        limit = limits[sensor]
+    for sensor in columns:
+        limit = sensors[sensor]
         target = limit.critical if limit.critical is not None else limit.warning
-        normal_edge = limit.normal[1] if limit.direction == "high" else limit.normal[0]
         level, slope = F.col(f"{sensor}__level"), F.col(f"{sensor}__slope")
-        proximity = F.coalesce(_proximity(level, normal_edge, target), F.lit(0.0))
-        to_limit = F.when(proximity > 0, _hours_to_limit(level, slope, target, limit.direction))
+        proximity = F.coalesce(_proximity(level, limit.normal_edge, target), F.lit(0.0))
+        to_limit = F.when(proximity > 0, _hours_to_limit(level, slope, target, limit))
         trend_risk = F.coalesce(F.exp(-to_limit / F.lit(float(HORIZON_HOURS))), F.lit(0.0))
         risks.append(F.greatest(F.pow(proximity, 2), trend_risk))
         hours.append(to_limit)
     expected_readings = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
     features = F.to_json(F.struct(
-        *[F.round(F.col(f"{sensor}__level"), 3).alias(f"{sensor}_level") for sensor in SENSOR_COLUMNS],
-        *[F.round(F.col(f"{sensor}__slope"), 4).alias(f"{sensor}_slope_per_hour") for sensor in SENSOR_COLUMNS],
+        *[F.round(F.col(f"{sensor}__level"), 3).alias(f"{sensor}_level") for sensor in columns],
+        *[F.round(F.col(f"{sensor}__slope"), 4).alias(f"{sensor}_slope_per_hour") for sensor in columns],
         F.col("readings").alias("readings_24h"),
     ))
     return fits.select(

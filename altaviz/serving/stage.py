@@ -1,0 +1,204 @@
+"""05_publish: the serving layer. Aggregates and alerts computed from gold, dimensions, maintenance
+events and data-quality metrics, loaded into PostgreSQL in one transaction.
+
+Every load is COPY into a temporary staging table, then one ``INSERT … ON CONFLICT (natural key)
+DO UPDATE`` that only touches rows whose values changed (``db.copy_upsert``). Publishing the same
+lake twice therefore leaves every table as it was, ``updated_at`` included, and what operators did to
+alerts is never in the loaded columns, so it survives every rerun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from altaviz.config import Settings, get_settings
+from altaviz.io import db, lake
+from altaviz.model import baseline
+from altaviz.runs import as_utc
+from altaviz.serving import alerts
+from altaviz.serving.transforms import (
+    COMPRESSOR_COLUMNS,
+    DQ_COLUMNS,
+    MAINTENANCE_COLUMNS,
+    PREDICTION_COLUMNS,
+    STATION_COLUMNS,
+    build_maintenance_events,
+    build_quality_metrics,
+    aggregate_columns,
+    build_serving_aggregates,
+    validate_event_types,
+    validate_unique,
+)
+
+PUBLISH_LOCK = "altaviz.publish"
+
+
+def to_frame(rows: DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Collect a (small, aggregated) DataFrame to the driver through Arrow, timestamps as UTC."""
+    selected = rows.select(*columns)
+    frame = selected.toArrow().to_pandas()
+    for name, kind in selected.dtypes:
+        if kind.startswith("timestamp") and not frame.empty:
+            stamps = pd.to_datetime(frame[name])
+            frame[name] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    return frame
+
+
+def _stamped(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    return frame.assign(run_id=run_id)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What one publish wrote: rows inserted or changed per table, and alerts opened/updated/resolved.
+
+    ``staged`` counts the rows sent through COPY; a rerun over the same lake stages them all and
+    changes none.
+    """
+
+    run_id: str
+    since: datetime | None
+    counts: dict[str, int]
+    staged: dict[str, int] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per table or alert count, for display."""
+        return pd.DataFrame(
+            [{"item": name, "rows_staged": self.staged.get(name), "rows_written": value}
+             for name, value in self.counts.items()]
+        ).astype({"rows_staged": "Int64"})
+
+
+def _read_gold(spark: SparkSession, settings: Settings, since: datetime | None) -> DataFrame:
+    if since is None:
+        return lake.read_table(spark, "sensors_gold", settings=settings)
+    # Whole days from `since`: the 24hr window holding it starts at midnight, and `date` prunes files.
+    first_day = as_utc(since).date()
+    return lake.read_table(spark, "sensors_gold", settings=settings, where=F.col("date") >= F.lit(first_day))
+
+
+def _watermarks(spark: SparkSession, latest: list[dict]) -> DataFrame | None:
+    if not latest:
+        return None
+    schema = T.StructType(
+        [T.StructField(name, T.StringType(), False) for name in alerts.PROBLEM_KEY]
+        + [T.StructField("watermark", T.TimestampType(), False)]
+    )
+    return spark.createDataFrame(alerts.watermark_rows(latest), schema)
+
+
+def alert_start(latest: list[dict], since: datetime | None) -> datetime | None:
+    """The earliest reading an incremental evaluation needs: ``since``, or the last breach of an
+    alert still open (it counts its normal readings from there), whichever is earlier."""
+    if since is None:
+        return None
+    open_since = [alerts.alert_from_row(row).last_seen_at for row in latest if not row["resolved"]]
+    return min([as_utc(since), *open_since])
+
+
+def evaluate_fleet_alerts(
+    spark: SparkSession, gold_readings: DataFrame, latest: list[dict], *, settings: Settings
+) -> alerts.AlertEvaluation:
+    """Alerts for the readings no earlier run evaluated, resuming from the newest stored alerts."""
+    signals = alerts.alert_signals(settings.registry)
+    resolve_after = settings.alerts.auto_resolve_after_normal_readings
+    candidates = alerts.build_alert_candidates(
+        gold_readings, signals=signals, resolve_after=resolve_after, watermarks=_watermarks(spark, latest),
+    )
+    frame = to_frame(candidates, (*alerts.PROBLEM_KEY, "timestamp", "value"))
+    return alerts.evaluate_alerts(frame, latest, signals=signals, resolve_after=resolve_after)
+
+
+def publish(
+    spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None
+) -> PublishReport:
+    """Load the serving tables from the lake in one transaction and return what changed.
+
+    Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
+    alerts, data-quality metrics. ``since`` makes the run incremental: only aggregate windows ending after it
+    are recomputed and reloaded; alerts always resume from their own per-problem watermark.
+    Raises ``db.DatabaseUnavailable`` (host, port, database; never the password) when PostgreSQL is
+    down and ``db.LoadFailed`` when a load is refused; either way nothing of this run stays visible.
+    """
+    settings = settings or get_settings()
+    if not run_id:
+        raise ValueError("run_id is required: every loaded row names the run that produced it")
+    counts: dict[str, int] = {}
+    staged: dict[str, int] = {}
+    # Connect first: an unreachable database fails in a second, before any Spark work.
+    with db.transaction(settings, lock=PUBLISH_LOCK) as conn:
+
+        def load(table: str, frame: pd.DataFrame, key: tuple[str, ...], conflict: str | None = None,
+                 untracked: tuple[str, ...] = ("run_id",)) -> None:
+            validate_unique(frame, key, table)
+            staged[table] = len(frame)
+            counts[table] = db.copy_upsert(conn, table, frame, key=key, conflict=conflict, untracked=untracked)
+
+        stations = to_frame(lake.read_table(spark, "station_locations", settings=settings), STATION_COLUMNS)
+        load("station_locations", _stamped(stations, run_id), ("station_id",))
+
+        compressors = to_frame(
+            lake.read_table(spark, "compressor_metadata", settings=settings)
+            .withColumn("horsepower", F.round("horsepower").cast("int"))
+            .withColumn("install_date", F.col("install_date").cast("date")),
+            COMPRESSOR_COLUMNS,
+        )
+        load("compressor_metadata", _stamped(compressors, run_id), ("compressor_id",))
+
+        events = to_frame(
+            build_maintenance_events(lake.read_table(spark, "maintenance_logs", settings=settings)),
+            MAINTENANCE_COLUMNS,
+        )
+        validate_event_types(events)
+        load("maintenance_events", _stamped(events, run_id), ("compressor_id", "event_date", "event_type"))
+
+        aggregates = to_frame(
+            build_serving_aggregates(
+                _read_gold(spark, settings, since), registry=settings.registry,
+                cadence_minutes=settings.pipeline.cadence_minutes, since=since,
+            ),
+            aggregate_columns(settings.registry),
+        )
+        load("sensor_readings_agg", _stamped(aggregates, run_id), ("compressor_id", "window_type", "agg_timestamp"))
+
+        # Scored at each unit's newest reading, so a rerun on the same data rewrites the same rows.
+        predictions = to_frame(
+            baseline.predict_failures(lake.read_table(spark, "sensors_gold", settings=settings), settings=settings),
+            PREDICTION_COLUMNS,
+        )
+        load("ml_predictions", _stamped(predictions, run_id), ("compressor_id", "prediction_timestamp", "model_version"))
+
+        alert_types = tuple(sorted({s.alert_type for s in alerts.alert_signals(settings.registry)}))
+        latest = db.latest_alerts(conn, alert_types)
+        alert_readings = _read_gold(spark, settings, alert_start(latest, since))
+        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings)
+        alert_rows = evaluation.to_frame(run_id)
+        staged["alert_history"] = len(alert_rows)
+        counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
+        counts["alerts_opened"] = evaluation.opened
+        counts["alerts_updated"] = evaluation.updated
+        counts["alerts_resolved"] = evaluation.resolved
+
+        # DQ rows carry the run that measured them (their own run_id), which is part of their key.
+        quality = to_frame(
+            build_quality_metrics(lake.read_table(spark, "data_quality_metrics", settings=settings)), DQ_COLUMNS
+        )
+        load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
+             conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
+    return PublishReport(run_id, since, counts, staged)
+
+
+def acknowledge_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:
+    """An operator acknowledges an alert; returns the alert row. The acknowledgement survives reruns."""
+    return db.set_alert_operator_state(alert_id, action="acknowledge", by=by, note=note, settings=settings)
+
+
+def resolve_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:
+    """An operator resolves an alert; if the condition persists in newer readings, a new alert opens."""
+    return db.set_alert_operator_state(alert_id, action="resolve", by=by, note=note, settings=settings)

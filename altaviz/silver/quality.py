@@ -1,0 +1,175 @@
+"""Data-quality metrics and gates on the driver (pandas, no Spark): one row per compressor and the
+fleet for each metric type, the gates judged on the fleet rows, and the error a failed gate raises."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping
+
+import pandas as pd
+
+from altaviz.config import Settings
+from altaviz.runs import as_utc
+from altaviz.schemas import DQ_METRICS_SCHEMA
+
+
+class QualityGateError(RuntimeError):
+    """A fleet-level data-quality metric broke its configured gate."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str  # the config key under quality (e.g. 'gates.max_missing_rate')
+    metric_type: str
+    value: float | None
+    limit: float
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class SilverReport:
+    run_id: str
+    as_of: datetime
+    rows_read: int
+    rows_valid: int
+    quarantine_counts: Mapping[str, int]  # every reason code, 0 when none
+    outliers_flagged: int
+    fleet_metrics: Mapping[str, float | None]  # metric_type -> metric_value
+    compressor_metrics: pd.DataFrame = field(compare=False)  # one row per compressor
+    gates: tuple[GateResult, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(gate.passed for gate in self.gates)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Counts, then one row per gate: item, value, limit, passed."""
+        rows = [(f"rows: {name}", float(value), None, None) for name, value in self.counts.items()]
+        rows += [(f"gate: {g.gate} ({g.metric_type})", g.value, g.limit, g.passed) for g in self.gates]
+        return pd.DataFrame(rows, columns=["item", "value", "limit", "passed"])
+
+
+def _rate(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else 0.0
+
+
+def metric_rows(
+    per_compressor: pd.DataFrame, *, run_id: str, as_of: datetime, settings: Settings
+) -> pd.DataFrame:
+    """Rows of ``data_quality_metrics`` for each compressor and the fleet (compressor_id None).
+
+    ``per_compressor`` has compressor_id, rows_read, duplicates, rejected, expected, received,
+    freshness_minutes (one row per compressor id seen in bronze, None for rows without an id).
+    """
+    gates = settings.pipeline.gates
+    sla = float(settings.pipeline.freshness_sla_minutes)
+    named = per_compressor[per_compressor["compressor_id"].notna()]
+    fleet = {
+        "compressor_id": None,
+        **{k: float(per_compressor[k].fillna(0).sum()) for k in ("rows_read", "duplicates", "rejected", "expected", "received")},
+        "freshness_minutes": per_compressor["freshness_minutes"].min() if per_compressor["freshness_minutes"].notna().any() else None,
+    }
+    rows = []
+    for unit in [*named.to_dict("records"), fleet]:
+        missing_rate = _rate(unit["expected"] - unit["received"], unit["expected"])
+        duplicate_rate = _rate(unit["duplicates"], unit["rows_read"])
+        rejection_rate = _rate(unit["rejected"], unit["rows_read"])
+        freshness = unit["freshness_minutes"]
+        freshness = None if freshness is None or pd.isna(freshness) else float(freshness)
+        counts = {k: int(unit[k] or 0) for k in ("rows_read", "duplicates", "rejected", "expected", "received")}
+        metrics = [
+            ("completeness", 1 - missing_rate, 1 - gates.max_missing_rate, missing_rate <= gates.max_missing_rate,
+             {"missing_rate": missing_rate, "expected": counts["expected"], "received": counts["received"],
+              "cadence_minutes": settings.pipeline.cadence_minutes}),
+            ("freshness", freshness, sla, freshness is not None and freshness <= sla,
+             {"unit": "minutes", "sla_minutes": sla, "as_of": as_utc(as_of).isoformat()}),
+            ("consistency", 1 - duplicate_rate, 1 - gates.max_duplicate_rate, duplicate_rate <= gates.max_duplicate_rate,
+             {"duplicate_rate": duplicate_rate, "duplicates": counts["duplicates"], "rows_read": counts["rows_read"]}),
+            ("accuracy", 1 - rejection_rate, 1 - gates.max_rejection_rate, rejection_rate <= gates.max_rejection_rate,
+             {"rejection_rate": rejection_rate, "rejected": counts["rejected"], "rows_read": counts["rows_read"]}),
+        ]
+        for metric_type, value, threshold, passed, details in metrics:
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "metric_timestamp": as_utc(as_of),
+                    "compressor_id": unit["compressor_id"],
+                    "metric_type": metric_type,
+                    "metric_value": value,
+                    "threshold_value": float(threshold),
+                    "pass_threshold": bool(passed),
+                    "details": json.dumps(details, sort_keys=True),
+                }
+            )
+    return pd.DataFrame(rows, columns=DQ_METRICS_SCHEMA.fieldNames())
+
+
+def check_quality_gates(fleet_metrics: pd.DataFrame, settings: Settings) -> tuple[GateResult, ...]:
+    """The configured gates judged on the fleet rows of ``metric_rows`` (never raises)."""
+    gates = settings.pipeline.gates
+    by_type = {row["metric_type"]: row for row in fleet_metrics[fleet_metrics["compressor_id"].isna()].to_dict("records")}
+    results = []
+    specs = [
+        ("gates.max_missing_rate", "completeness", "missing_rate", gates.max_missing_rate, "missing rate"),
+        ("gates.max_duplicate_rate", "consistency", "duplicate_rate", gates.max_duplicate_rate, "duplicate rate"),
+        ("gates.max_rejection_rate", "accuracy", "rejection_rate", gates.max_rejection_rate, "rejection rate"),
+    ]
+    for gate, metric_type, key, limit, label in specs:
+        details = json.loads(by_type[metric_type]["details"])
+        value = details[key]
+        passed = value <= limit
+        verdict = "within" if passed else "is above"
+        results.append(
+            GateResult(
+                gate, metric_type, value, limit, passed,
+                f"quality gate {gate} ({metric_type}): fleet {label} {value:.2%} {verdict} the limit {limit:.2%} "
+                f"[{json.dumps({k: v for k, v in details.items() if k != key}, sort_keys=True)}]",
+            )
+        )
+    freshness = by_type["freshness"]["metric_value"]
+    sla = float(settings.pipeline.freshness_sla_minutes)
+    fresh = freshness is not None and not pd.isna(freshness) and freshness <= sla
+    shown = "no valid reading" if freshness is None or pd.isna(freshness) else f"{freshness:.1f} min"
+    results.append(
+        GateResult(
+            "freshness_sla_minutes", "freshness", None if freshness is None or pd.isna(freshness) else float(freshness),
+            sla, fresh,
+            f"quality gate freshness_sla_minutes (freshness): newest reading is {shown} before as_of, "
+            f"{'within' if fresh else 'beyond'} the SLA of {sla:.0f} min",
+        )
+    )
+    return tuple(results)
+
+
+def validate_quality_gates(report: SilverReport) -> None:
+    """Raise QualityGateError naming every failed gate with its value and limit."""
+    failed = [gate.message for gate in report.gates if not gate.passed]
+    if failed:
+        raise QualityGateError(f"{len(failed)} data-quality gate(s) failed for run {report.run_id}:\n- " + "\n- ".join(failed))
+
+
+def _per_compressor_frame(by_reason: pd.DataFrame, per_unit_silver: pd.DataFrame) -> pd.DataFrame:
+    """One row per compressor id seen in bronze (None for rows without an id), counts and silver stats."""
+    reason, rows = by_reason["reason"], by_reason["rows"].astype("int64")
+    is_duplicate = reason.eq("duplicate")
+    is_rejected = reason.notna() & ~is_duplicate & ~reason.eq("restated")
+    grouped = (
+        pd.DataFrame(
+            {
+                "compressor_id": by_reason["compressor_id"],
+                "rows_read": rows,
+                "duplicates": rows.where(is_duplicate, 0),
+                "rejected": rows.where(is_rejected, 0),
+            }
+        )
+        .groupby("compressor_id", as_index=False, sort=True, dropna=False)
+        .sum()
+    )
+    grouped["compressor_id"] = grouped["compressor_id"].astype(object).where(grouped["compressor_id"].notna(), None)
+    merged = grouped.merge(per_unit_silver, on="compressor_id", how="left")
+    merged[["expected", "received"]] = merged[["expected", "received"]].fillna(0).astype("int64")
+    return merged[["compressor_id", "rows_read", "duplicates", "rejected", "expected", "received", "freshness_minutes"]]

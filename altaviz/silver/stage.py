@@ -1,0 +1,134 @@
+"""03 silver: validate, deduplicate, quarantine, flag outliers, measure data quality, gate the run.
+
+Grain of silver: one row per (compressor_id, timestamp) that passed every rule; the values are the
+bronze values unchanged. Columns: ``schemas.SILVER_SCHEMA``.
+
+Rules (``schemas.REASON_CODES``, judged in this order; a row gets the first one it breaks):
+``missing_id``, ``missing_timestamp`` (absent or unparsable), ``non_numeric`` (a sensor cell that is
+text), ``non_finite`` (NaN or ±inf), ``physically_impossible`` (outside ``physical`` in
+``config/sensors.yaml``), ``future_timestamp`` (after the run's ``as_of``), ``unknown_compressor`` (not in
+``compressor_metadata``), ``duplicate`` (the same file repeats a compressor and timestamp),
+``restated`` (a later-delivered file holds the same key: the newer value wins, the data is not at fault).
+A sensor that is simply null (a stuck or dead channel) is not a reason: the row is kept with its null.
+Rejected rows go to ``sensors_quarantine`` with the reason, a detail and the source file.
+
+Outliers: per compressor and sensor, robust z = 0.6745·|x − median| / MAD; above
+``quality.outlier_mad_threshold`` the reading is **flagged** (``is_outlier``, ``outlier_sensors``) and
+never changed or dropped — a degrading unit's real readings, including every reading at or above a
+critical threshold, reach silver and gold as measured. A sensor whose MAD is 0 flags nothing.
+
+Silver is recomputed from all of bronze (bronze is the system of record) and written with one MERGE
+on (compressor_id, timestamp): late and out-of-order rows land in place, a rerun changes nothing, and
+rows bronze no longer supports (e.g. a timestamp now valid under a later as_of) move in or out.
+The quarantine table is rewritten with the run's result; metrics are merged on
+(run_id, metric_type, compressor_id). Time travel: see ``altaviz.io.lake``.
+
+Data-quality metrics (fleet rows have compressor_id null; details is JSON):
+
+- completeness = received / expected readings. Expected: the ``cadence_minutes`` grid slots between
+  a unit's first and last valid reading, minus slots inside downtime logged in ``maintenance_logs``
+  (an offline unit is not expected to report); gaps inside count as missing. Gate: missing rate.
+- freshness = minutes from the newest valid reading to ``as_of``. Gate: ``freshness_sla_minutes``.
+- consistency = 1 − duplicate rate (duplicate rows / bronze rows). Gate: ``max_duplicate_rate``.
+- accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
+  or restatements, / bronze rows). Gate: ``max_rejection_rate``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from altaviz.config import Settings, get_settings
+from altaviz.io import lake
+from altaviz.runs import as_utc
+from altaviz.schemas import DQ_METRICS_SCHEMA, MAINTENANCE_LOGS_SCHEMA, REASON_CODES
+from altaviz.silver.quality import (
+    SilverReport,
+    _per_compressor_frame,
+    check_quality_gates,
+    metric_rows,
+)
+from altaviz.silver.transforms import (
+    build_quarantine_rows,
+    build_silver_rows,
+    completeness_by_compressor,
+    freshness_by_compressor,
+    with_duplicate_reason,
+    with_rule_reason,
+)
+
+
+def build_silver(
+    spark: SparkSession, *, run_id: str, as_of: datetime, settings: Settings | None = None
+) -> SilverReport:
+    """Bronze -> silver (MERGE), quarantine (rewrite) and data-quality metrics (MERGE) for ``as_of``."""
+    settings = settings or get_settings()
+    as_of = as_utc(as_of)
+    for table, hint in (("sensors_bronze", "run 02_bronze first"), ("compressor_metadata", "the landing folder needs compressor_metadata.csv")):
+        if not lake.table_exists(spark, table, settings=settings):
+            raise RuntimeError(f"Delta table {table} does not exist: {hint}")
+    bronze = lake.read_table(spark, "sensors_bronze", settings=settings)
+    known_ids = lake.read_table(spark, "compressor_metadata", settings=settings).select("compressor_id")
+    downtime = lake.read_table_or_empty(spark, "maintenance_logs", MAINTENANCE_LOGS_SCHEMA, settings=settings).select(
+        "compressor_id", "event_date", "downtime_hours"
+    )
+
+    classified = (
+        bronze.transform(with_rule_reason, registry=settings.registry, as_of=as_of, known_ids=known_ids)
+        .transform(with_duplicate_reason)
+        .persist()
+    )
+    silver_rows = build_silver_rows(classified, mad_threshold=settings.pipeline.outlier_mad_threshold).persist()
+    try:
+        by_reason = classified.groupBy("compressor_id", "reason").agg(F.count(F.lit(1)).alias("rows")).toPandas()
+        outliers_flagged = silver_rows.where("is_outlier").count()
+        completeness = completeness_by_compressor(silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes)
+        per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, as_of=as_of), on="compressor_id", how="full").toPandas()
+        per_compressor = _per_compressor_frame(by_reason, per_unit_silver)
+        metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings)
+
+        lake.merge_table(silver_rows, "sensors_silver", keys=["compressor_id", "timestamp"], partition_by=["date"], delete_missing=True, settings=settings)
+        lake.write_table(build_quarantine_rows(classified), "sensors_quarantine", settings=settings)
+        lake.merge_table(
+            _metrics_frame(spark, metrics, as_of),
+            "data_quality_metrics", keys=["run_id", "metric_type", "compressor_id"], settings=settings,
+        )
+    finally:
+        silver_rows.unpersist()
+        classified.unpersist()
+
+    quarantine_counts = {code: int(by_reason.loc[by_reason["reason"] == code, "rows"].sum()) for code in REASON_CODES}
+    rows_read = int(by_reason["rows"].sum())
+    rows_valid = int(by_reason.loc[by_reason["reason"].isna(), "rows"].sum())
+    fleet = metrics[metrics["compressor_id"].isna()]
+    return SilverReport(
+        run_id=run_id,
+        as_of=as_of,
+        rows_read=rows_read,
+        rows_valid=rows_valid,
+        quarantine_counts=quarantine_counts,
+        outliers_flagged=int(outliers_flagged),
+        fleet_metrics={row["metric_type"]: row["metric_value"] for row in fleet.to_dict("records")},
+        compressor_metrics=per_compressor.merge(
+            metrics[metrics["compressor_id"].notna()].pivot(index="compressor_id", columns="metric_type", values="metric_value").reset_index(),
+            on="compressor_id", how="left",
+        ),
+        gates=check_quality_gates(metrics, settings),
+        counts={
+            "sensors_bronze_read": rows_read,
+            "sensors_silver": rows_valid,
+            "sensors_quarantine": rows_read - rows_valid,
+            **{f"quarantine_{code}": n for code, n in quarantine_counts.items()},
+            "outliers_flagged": int(outliers_flagged),
+        },
+    )
+
+
+def _metrics_frame(spark: SparkSession, metrics: pd.DataFrame, as_of: datetime) -> DataFrame:
+    records = metrics.astype(object).where(metrics.notna(), None).to_dict("records")
+    rows = [tuple(as_of if name == "metric_timestamp" else record[name] for name in DQ_METRICS_SCHEMA.fieldNames()) for record in records]
+    return spark.createDataFrame(rows, DQ_METRICS_SCHEMA)

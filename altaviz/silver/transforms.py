@@ -1,0 +1,172 @@
+"""Silver transformations (no I/O): the row rules with reason codes, duplicates and restatements,
+per-compressor robust outlier flags, and the per-unit completeness and freshness inputs. The rules are
+described in ``altaviz.silver.stage``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from altaviz.registry import SENSOR_COLUMNS, SensorRegistry
+from altaviz.runs import as_utc
+from altaviz.schemas import QUARANTINE_SCHEMA, SILVER_SCHEMA
+
+# 0.6745 is the 75th percentile of the standard normal: it makes the MAD comparable to a std.
+_MAD_TO_SIGMA = 0.6745
+
+
+def _sensor_list(condition_for) -> Column:
+    """The names of the sensors for which ``condition_for(name)`` holds, as array<string>."""
+    return F.array_compact(F.array(*[F.when(condition_for(name), F.lit(name)) for name in SENSOR_COLUMNS]))
+
+
+def with_rule_reason(bronze: DataFrame, *, registry: SensorRegistry, as_of: datetime, known_ids: DataFrame) -> DataFrame:
+    """Add ``reason`` (null = valid so far) and ``reason_detail`` for the row-level rules."""
+    known = known_ids.select(F.col("compressor_id").alias("_known_id")).distinct()
+
+    def is_non_finite(name: str) -> Column:
+        return F.isnan(name) | F.col(name).isin(float("inf"), float("-inf"))
+
+    def is_impossible(name: str) -> Column:
+        low, high = registry.sensors[name].physical or (float("-inf"), float("inf"))
+        return ~is_non_finite(name) & ((F.col(name) < low) | (F.col(name) > high))
+
+    unparsed_sensors = F.map_keys(F.map_filter("unparsed_values", lambda k, _v: k != F.lit("timestamp")))
+    non_finite = _sensor_list(is_non_finite)
+    impossible = _sensor_list(is_impossible)
+    is_missing_id = F.col("compressor_id").isNull() | (F.trim("compressor_id") == "")
+    is_missing_timestamp = F.col("timestamp").isNull()
+    is_future = F.col("timestamp") > F.lit(as_utc(as_of))
+    is_unknown = F.col("_known_id").isNull()
+    def verdict(code: str, detail: Column) -> Column:
+        return F.struct(F.lit(code).alias("code"), detail.cast("string").alias("detail"))
+
+    unparsed_sensor_values = F.map_filter("unparsed_values", lambda k, _v: k != F.lit("timestamp"))
+    reason = (
+        F.when(is_missing_id, verdict("missing_id", F.lit(None)))
+        .when(is_missing_timestamp, verdict("missing_timestamp", F.col("unparsed_values")["timestamp"]))
+        .when(F.size(unparsed_sensors) > 0, verdict("non_numeric", F.to_json(unparsed_sensor_values)))
+        .when(F.size(non_finite) > 0, verdict("non_finite", F.array_join(non_finite, ",")))
+        .when(F.size(impossible) > 0, verdict("physically_impossible", F.array_join(impossible, ",")))
+        .when(is_future, verdict("future_timestamp", F.lit(f"after as_of {as_utc(as_of).isoformat()}")))
+        .when(is_unknown, verdict("unknown_compressor", F.lit("not in compressor_metadata")))
+    )
+    return (
+        bronze.join(known, on=bronze["compressor_id"] == known["_known_id"], how="left")
+        .withColumn("_reason", reason)
+        .withColumn("reason", F.col("_reason").getField("code"))
+        .withColumn("reason_detail", F.col("_reason").getField("detail"))
+        .drop("_reason", "_known_id")
+    )
+
+
+def with_duplicate_reason(rows: DataFrame) -> DataFrame:
+    """Among valid rows, keep the latest ingested per (compressor_id, timestamp) and mark the rest.
+
+    'duplicate': the same delivery holds the key again (a sensor or export fault; it counts against
+    consistency). 'restated': a later delivery (another file, or the same file re-exported) holds the
+    key (historians re-export overlapping windows and corrections; the newer value wins and nothing is
+    wrong with the data).
+    """
+    is_valid = F.col("reason").isNull()
+    latest_first = Window.partitionBy("compressor_id", "timestamp", is_valid).orderBy(
+        F.col("ingested_at").desc(),
+        F.col("source_file").desc(),
+        *[F.col(name).desc_nulls_last() for name in SENSOR_COLUMNS],  # same file twice: any fixed order
+    )
+    is_superseded = is_valid & (F.row_number().over(latest_first) > 1)
+    winner = latest_first.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    winner_file = F.first("source_file").over(winner)
+    # A delivery is a file as ingested at one time: a re-exported file may keep its name.
+    is_restated = is_superseded & (
+        (winner_file != F.col("source_file")) | (F.first("ingested_at").over(winner) != F.col("ingested_at"))
+    )
+    return (
+        rows.withColumn(
+            "reason_detail",
+            F.when(is_restated, F.concat(F.lit("restated by "), winner_file))
+            .when(is_superseded, F.lit("the same file repeats this key"))
+            .otherwise(F.col("reason_detail")),
+        )
+        .withColumn(
+            "reason",
+            F.when(is_restated, F.lit("restated"))
+            .when(is_superseded, F.lit("duplicate"))
+            .otherwise(F.col("reason")),
+        )
+    )
+
+
+def with_outlier_flags(readings: DataFrame, *, mad_threshold: float) -> DataFrame:
+    """Add ``is_outlier`` and ``outlier_sensors`` from per-compressor median/MAD robust z-scores."""
+    medians = readings.groupBy("compressor_id").agg(*[F.median(name).alias(f"_med_{name}") for name in SENSOR_COLUMNS])
+    with_medians = readings.join(medians, on="compressor_id", how="left")
+    mads = with_medians.groupBy("compressor_id").agg(
+        *[F.median(F.abs(F.col(name) - F.col(f"_med_{name}"))).alias(f"_mad_{name}") for name in SENSOR_COLUMNS]
+    )
+
+    def is_outlier(name: str) -> Column:
+        mad = F.col(f"_mad_{name}")
+        robust_z = F.lit(_MAD_TO_SIGMA) * F.abs(F.col(name) - F.col(f"_med_{name}")) / mad
+        return F.coalesce((mad > 0) & (robust_z > mad_threshold), F.lit(False))
+
+    outlier_sensors = _sensor_list(is_outlier)
+    helper_columns = [f"_{kind}_{name}" for kind in ("med", "mad") for name in SENSOR_COLUMNS]
+    return (
+        with_medians.join(mads, on="compressor_id", how="left")
+        .withColumn("outlier_sensors", outlier_sensors)
+        .withColumn("is_outlier", F.size("outlier_sensors") > 0)
+        .drop(*helper_columns)
+    )
+
+
+def build_silver_rows(classified: DataFrame, *, mad_threshold: float) -> DataFrame:
+    """Valid rows in ``SILVER_SCHEMA``: one per (compressor_id, timestamp), outliers flagged."""
+    return (
+        classified.where(F.col("reason").isNull())
+        .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "source_file", "ingested_at", "run_id")
+        .transform(with_outlier_flags, mad_threshold=mad_threshold)
+        .withColumn("date", F.to_date("timestamp"))
+        .select(*SILVER_SCHEMA.fieldNames())
+    )
+
+
+def build_quarantine_rows(classified: DataFrame) -> DataFrame:
+    return classified.where(F.col("reason").isNotNull()).select(*QUARANTINE_SCHEMA.fieldNames())
+
+
+def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, cadence_minutes: int) -> DataFrame:
+    """One row per compressor: expected and received grid slots (see module docstring)."""
+    step = cadence_minutes * 60
+    slots = silver_rows.select("compressor_id", (F.floor(F.unix_seconds("timestamp") / step) * step).alias("slot")).distinct()
+    grid = (
+        slots.groupBy("compressor_id")
+        .agg(F.min("slot").alias("first_slot"), F.max("slot").alias("last_slot"))
+        .select("compressor_id", F.explode(F.sequence("first_slot", "last_slot", F.lit(step).cast("long"))).alias("slot"))
+    )
+    windows = downtime.select(
+        F.col("compressor_id").alias("_down_id"),
+        F.unix_seconds("event_date").alias("_down_start"),
+        (F.unix_seconds("event_date") + F.col("downtime_hours") * 3600).alias("_down_end"),
+    ).where(F.col("_down_end") > F.col("_down_start"))
+    is_in_downtime = (grid["compressor_id"] == windows["_down_id"]) & (grid["slot"] >= windows["_down_start"]) & (
+        grid["slot"] < windows["_down_end"]
+    )
+    expected = grid.join(F.broadcast(windows), on=is_in_downtime, how="left_anti")
+    received = slots.withColumn("_received", F.lit(1))
+    return (
+        expected.join(received, on=["compressor_id", "slot"], how="left")
+        .groupBy("compressor_id")
+        .agg(F.count(F.lit(1)).alias("expected"), F.count("_received").alias("received"))
+    )
+
+
+def freshness_by_compressor(silver_rows: DataFrame, *, as_of: datetime) -> DataFrame:
+    """One row per compressor: minutes from its newest valid reading to ``as_of``."""
+    return silver_rows.groupBy("compressor_id").agg(
+        ((F.unix_seconds(F.lit(as_utc(as_of)).cast("timestamp")) - F.unix_seconds(F.max("timestamp"))) / 60.0).alias(
+            "freshness_minutes"
+        ),
+    )
