@@ -27,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         # Resolved here: the notebooks run in notebooks/, not where the user typed the command.
         landing_dir=str(Path(args.landing).expanduser().resolve()) if args.landing else None,
         simulate=not args.no_simulate,
+        failures_per_compressor_year=args.failure_rate,
     )
     # Fail before any notebook runs when the database is unreachable.
     print(f"database: {db.target(settings).describe()}")
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", help="first UTC day, YYYY-MM-DD (inclusive)")
     run.add_argument("--end", help="last UTC day, YYYY-MM-DD (exclusive)")
     run.add_argument("--seed", type=int, help="simulator seed")
+    run.add_argument("--failure-rate", type=float,
+                     help="simulated failures per compressor-year (default 2.0; 0 gives a healthy fleet)")
     run.add_argument("--landing", help="landing folder (default <data_dir>/landing)")
     run.add_argument("--run-id", help="name of the run folder (default: UTC start time)")
     run.add_argument("--no-simulate", action="store_true", help="skip 01_simulate; ingest existing files")

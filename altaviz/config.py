@@ -55,10 +55,6 @@ class Pipeline:
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
     def table_path(self, table: str) -> str:
         """Where a Delta table lives: under the lake root, a local folder or any Hadoop URI."""
         return f"{self.lake_root.rstrip('/')}/{table}"

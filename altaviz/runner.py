@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
 from altaviz.runs import STAGES, read_stage_counts, run_dir
@@ -32,6 +32,7 @@ class RunParams:
     seed: int
     landing_dir: str = ""  # empty: <data_dir>/landing
     simulate: bool = True
+    failures_per_compressor_year: float = 2.0  # simulator knob
 
     @classmethod
     def defaults(cls, settings: Settings | None = None, **overrides) -> "RunParams":
@@ -46,15 +47,10 @@ class RunParams:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def notebook_parameters(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "compressor_count": self.compressor_count,
-            "start_date": self.start_date,
-            "end_date": self.end_date,
-            "seed": self.seed,
-            "landing_dir": self.landing_dir,
-        }
+    def notebook_parameters(self, declared: Iterable[str]) -> dict:
+        """The values of the parameters a notebook declares in its ``parameters`` cell, and no others."""
+        values = {k: v for k, v in asdict(self).items() if k != "simulate"}
+        return {name: values[name] for name in declared if name in values}
 
 
 @dataclass
@@ -140,7 +136,7 @@ def run_pipeline(
     progress(f"run {params.run_id}: {len(selected)} notebooks -> {out_dir}")
     try:
         for index, notebook in enumerate(selected, start=1):
-            output = out_dir / f"{notebook}.ipynb"
+            source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
             progress(f"[{index}/{len(selected)}] {notebook} ...")
             handler = _CellOutputPrinter(progress, notebook)
             papermill_log.addHandler(handler)
@@ -150,9 +146,9 @@ def run_pipeline(
             try:
                 with _kernel_stderr_to(out_dir / "kernels.log"):
                     papermill.execute_notebook(
-                        str(notebook_dir / f"{notebook}.ipynb"),
+                        str(source),
                         str(output),
-                        parameters=params.notebook_parameters(),
+                        parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
                         cwd=str(notebook_dir),
                         kernel_name="python3",
                         progress_bar=False,

@@ -15,8 +15,9 @@ from pathlib import Path
 import nbformat
 import papermill
 
+from altaviz.runs import STAGES
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-STAGES = ("01_simulate", "02_bronze", "03_silver", "04_gold", "05_publish")
 MARKER = "# NBVAL_CHECK_OUTPUT"
 
 

@@ -71,6 +71,26 @@ def test_stops_at_first_failure_with_cell_and_error(tiny_run):
 def test_no_simulate_skips_the_simulator():
     params = RunParams(run_id="x", compressor_count=1, start_date="2026-01-01", end_date="2026-01-02",
                        seed=1, simulate=False)
-    assert params.notebook_parameters()["landing_dir"] == ""
+    assert params.notebook_parameters(["landing_dir"]) == {"landing_dir": ""}
     defaults = RunParams.defaults(load_settings(env={}), seed=None, compressor_count=3)
     assert (defaults.compressor_count, defaults.seed, defaults.start_date) == (3, 42, "2026-01-01")
+
+
+def test_each_notebook_gets_only_the_parameters_it_declares():
+    params = RunParams(run_id="x", compressor_count=4, start_date="2026-01-01", end_date="2026-01-02", seed=7,
+                       failures_per_compressor_year=3.5)
+    assert params.notebook_parameters(["run_id", "end_date", "not_a_run_parameter"]) == {
+        "run_id": "x", "end_date": "2026-01-02"}
+    assert params.notebook_parameters(["compressor_count", "failures_per_compressor_year"]) == {
+        "compressor_count": 4, "failures_per_compressor_year": 3.5}
+
+
+def test_every_pipeline_parameter_reaches_a_notebook_and_no_notebook_declares_an_unknown_one():
+    import papermill
+
+    from altaviz.runner import NOTEBOOK_DIR
+    from altaviz.runs import STAGES
+
+    declared = {stage: set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{stage}.ipynb"))) for stage in STAGES}
+    known = set(RunParams.__dataclass_fields__) - {"simulate"}
+    assert set().union(*declared.values()) == known

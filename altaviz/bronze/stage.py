@@ -59,6 +59,7 @@ from altaviz.schemas import (
 @dataclass(frozen=True)
 class BronzeReport:
     run_id: str
+    landing_dir: str
     files_ingested: tuple[str, ...]
     files_skipped_already_ingested: tuple[str, ...]
     files_rejected: tuple[tuple[str, str], ...]  # (source file, reason)
@@ -73,6 +74,25 @@ class BronzeReport:
         rows += [(name, "rejected", reason) for name, reason in self.files_rejected]
         return pd.DataFrame(rows, columns=["source_file", "status", "reason"]).sort_values(
             "source_file", ignore_index=True
+        )
+
+
+class NoReadingsIngested(RuntimeError):
+    """This run found no sensor file to read, or rejected every new one."""
+
+
+def validate_bronze_run(report: BronzeReport) -> None:
+    """Raise when this run's deliveries were all rejected (naming each file and why), or when the
+    landing folder holds no sensor file at all. A rerun that finds only files already ingested passes."""
+    if report.files_rejected and not report.files_ingested:
+        reasons = "\n- ".join(f"{name}: {reason}" for name, reason in report.files_rejected)
+        raise NoReadingsIngested(
+            f"all {len(report.files_rejected)} new sensor file(s) in {report.landing_dir} were rejected:\n- {reasons}"
+        )
+    if not (report.files_ingested or report.files_skipped_already_ingested):
+        raise NoReadingsIngested(
+            f"no sensor reading files (.parquet or .csv) in {report.landing_dir}: "
+            "run 01_simulate or point landing_dir at a historian export"
         )
 
 
@@ -154,6 +174,7 @@ def ingest_landing(
     }
     return BronzeReport(
         run_id=run_id,
+        landing_dir=str(landing_dir),
         files_ingested=tuple(sorted(e["file"].source_file for e in ingested)),
         files_skipped_already_ingested=tuple(sorted(skipped)),
         files_rejected=tuple(sorted((e["file"].source_file, e["reason"]) for e in rejected)),

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping
 
-import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -31,9 +30,18 @@ class GoldReport:
     rows_by_date: Mapping[str, int] = field(default_factory=dict)  # 'YYYY-MM-DD' -> rows
     counts: Mapping[str, int] = field(default_factory=dict)
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per date partition written: date, rows."""
-        return pd.DataFrame(sorted(self.rows_by_date.items()), columns=["date", "rows"])
+    def summary(self) -> str:
+        """One line: rows written, over which days, and the table's size."""
+        days = sorted(self.rows_by_date)
+        span = f"{len(days)} day(s), {days[0]} to {days[-1]}" if days else "no days"
+        return f"sensors_gold: {self.rows_written:,} rows written over {span}; {self.counts.get('sensors_gold', 0):,} rows in the table"
+
+
+def validate_gold_run(report: GoldReport) -> None:
+    """Raise when this run wrote no gold row: silver holds nothing in the requested range."""
+    if report.rows_written == 0:
+        where = "silver" if report.start is None else f"[{report.start.isoformat()}, {report.end.isoformat()})"
+        raise RuntimeError(f"gold wrote no rows: no silver readings in {where}")
 
 
 def _sql_timestamp(moment: datetime) -> str:

@@ -75,6 +75,13 @@ class PublishReport:
         ).astype({"rows_staged": "Int64"})
 
 
+def validate_publish_run(report: PublishReport) -> None:
+    """Raise when this run had no aggregate window to publish: gold holds no reading from ``since`` on."""
+    if not report.staged.get("sensor_readings_agg"):
+        since = "the start of gold" if report.since is None else report.since.isoformat()
+        raise RuntimeError(f"publish found no gold readings from {since}: no aggregates, alerts or scores to load")
+
+
 def _read_gold(spark: SparkSession, settings: Settings, since: datetime | None) -> DataFrame:
     if since is None:
         return lake.read_table(spark, "sensors_gold", settings=settings)
