@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from altaviz.simulate import STEP_US, SimulationParams, simulate_fleet  # noqa: E402
+from altaviz.simulate import SimulationParams, simulate_fleet  # noqa: E402
+from altaviz.simulate.landing import STEP_US  # noqa: E402
 
 DAYS = 30
 START, END = "2026-01-01", "2026-01-31"

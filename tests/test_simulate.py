@@ -17,20 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from altaviz.fleet import BASINS, MODELS, build_fleet, station_count
-from altaviz.simulate import (
-    FAILURE_MODES,
-    FAILURE_SPECS,
-    FAULT_KINDS,
-    READING_COLUMNS,
-    SENSORS,
-    FaultRates,
-    SimulationParams,
-    SimulationSummary,
-    degrading_count,
-    read_readings,
-    simulate_fleet,
-)
+from altaviz.registry import SENSOR_COLUMNS as SENSORS
+from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
+from altaviz.simulate.failure_modes import FAILURE_MODES, FAILURE_SPECS
+from altaviz.simulate.fleet import BASINS, MODELS, build_fleet, station_count
+from altaviz.simulate.landing import READING_COLUMNS
+from altaviz.simulate.params import FAULT_KINDS, FaultRates
+from altaviz.simulate.schedule import degrading_count
 
 NORMAL_BANDS = {
     "vibration_mms": (1.5, 4.5),

@@ -1,0 +1,161 @@
+"""The coupled compressor physics: true sensor values per unit and step, before sensor faults.
+
+Station air temperature (season, afternoon peak, weather fronts) and a daily demand cycle drive flow,
+suction and discharge pressure. Discharge temperature follows the per-stage compression ratio on
+absolute pressures (three stages with inter-coolers whose gas outlet is held near a set point until hot
+air overwhelms them); horsepower follows flow and isentropic head. Failure modes bend these signals
+continuously over hours to weeks before the trip. Arrays are shaped (units, steps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from altaviz.registry import SENSOR_COLUMNS as SENSORS
+from altaviz.simulate.failure_modes import FAILURE_SPECS
+from altaviz.simulate.fleet import BASINS, Fleet
+from altaviz.simulate.params import STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
+from altaviz.simulate.schedule import Plan
+from altaviz.units import ATMOSPHERE_PSI, DAYS_PER_YEAR, RANKINE_OFFSET
+
+# White measurement noise, one standard deviation per sensor.
+NOISE_SD = {"vibration_mms": 0.12, "discharge_temp_f": 0.8, "suction_pressure_psi": 0.6,
+            "discharge_pressure_psi": 4.0, "horsepower_consumption": 6.0, "gas_flow_mcf": 40.0}
+# Gas and package constants. k of a lean natural gas is ~1.27; three stages share the ratio.
+HEAT_CAPACITY_RATIO = 1.27
+STAGES = 3
+COOLER_SET_POINT_F = 85.0  # louvers hold inter-stage gas here while the air is cool enough
+COOLER_APPROACH_F = 10.0  # gas leaves a clean air cooler this much above the air temperature
+COOLER_FAN_GAIN = 0.5  # share of the hot-air excess that reaches the gas with fans at full speed
+LOCAL_UTC_OFFSET_H = -6.0  # Texas basins run on Central time; demand and weather follow local time
+
+
+def _interpolate(coarse: np.ndarray, every: int, n_steps: int) -> np.ndarray:
+    """Piecewise-linear curve through one value per `every` steps (rows are independent series)."""
+    t = np.arange(n_steps)
+    idx, frac = t // every, (t % every) / every
+    return coarse[..., idx] * (1.0 - frac) + coarse[..., idx + 1] * frac
+
+
+def _clock(params: SimulationParams) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour of day and fractional day of year for every step."""
+    t = np.arange(params.steps)
+    local_hour = ((t % STEPS_PER_DAY) / STEPS_PER_HOUR + LOCAL_UTC_OFFSET_H) % 24.0
+    first_doy = params.start.timetuple().tm_yday - 1
+    day_of_year = first_doy + t / STEPS_PER_DAY + LOCAL_UTC_OFFSET_H / 24.0
+    return local_hour, day_of_year
+
+
+def station_air_temperature(params: SimulationParams, fleet: Fleet, stations: np.ndarray) -> np.ndarray:
+    """Air temperature (°F) per station and step: season + afternoon peak + weather fronts."""
+    local_hour, day_of_year = _clock(params)
+    out = np.empty((stations.size, params.steps))
+    for row, station in enumerate(stations):
+        basin = BASINS[fleet.basin_of_station[station]]
+        rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(5, int(station))))
+        # Fronts: a daily anomaly, smoothed by interpolation so the air never jumps.
+        fronts = _interpolate(rng.normal(0.0, 5.0, params.days + 2), STEPS_PER_DAY, params.steps)
+        out[row] = (basin.mean_temp_f
+                    - basin.seasonal_amp_f * np.cos(2 * np.pi * (day_of_year - 20.0) / DAYS_PER_YEAR)
+                    + basin.diurnal_amp_f * np.cos(2 * np.pi * (local_hour - 15.0) / 24.0)
+                    + fronts)
+    return out
+
+
+def _severity(failures: pd.DataFrame, c0: int, n_units: int, n_steps: int) -> dict[str, np.ndarray]:
+    """Per failure mode, 0..1 severity per unit and step: ((t - onset) / development) ** shape.
+
+    Continuous from the first precursor reading to the trip (or to the end of the range for a failure
+    still developing), zero after repair.
+    """
+    severity: dict[str, np.ndarray] = {}
+    for row in failures.itertuples(index=False):
+        s = severity.setdefault(row.mode, np.zeros((n_units, n_steps)))
+        span = row.failure_step - row.precursor_start
+        stop = min(row.failure_step, n_steps)
+        progress = (np.arange(stop - row.precursor_start) + 1.0) / span
+        s[row.comp - c0, row.precursor_start:stop] = progress ** FAILURE_SPECS[row.mode].shape
+    return severity
+
+
+def _stage_temperature_ratio(suction_psig: np.ndarray, discharge_psig: np.ndarray) -> np.ndarray:
+    """Isentropic temperature rise per stage, T_out / T_in = r ** ((k - 1) / k), r = per-stage ratio."""
+    ratio = (discharge_psig + ATMOSPHERE_PSI) / (suction_psig + ATMOSPHERE_PSI)
+    return ratio ** ((HEAT_CAPACITY_RATIO - 1.0) / (HEAT_CAPACITY_RATIO * STAGES))
+
+
+def _cooler_outlet(air_f: np.ndarray) -> np.ndarray:
+    """Inter-stage gas temperature: held at the set point while the air is cool; once air + approach
+    passes it, the fan drives speed up and win back half of the excess (a smooth max, no kink)."""
+    width = 3.0
+    excess = width * np.logaddexp(0.0, (air_f + COOLER_APPROACH_F - COOLER_SET_POINT_F) / width)
+    return COOLER_SET_POINT_F + COOLER_FAN_GAIN * excess
+
+
+def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> dict[str, np.ndarray]:
+    """True sensor values (before faults) for units c0..c1-1, one (units, steps) array per sensor."""
+    params, fleet = plan.params, plan.fleet
+    n_units, n_steps = c1 - c0, params.steps
+    units = np.arange(c0, c1)
+    local_hour, _ = _clock(params)
+
+    # Per-unit noise streams, so a unit's readings are the same in any chunk.
+    noise = np.empty((len(SENSORS), n_units, n_steps), dtype=np.float32)
+    coarse_every = 3 * STEPS_PER_HOUR
+    wiggle_coarse = np.empty((n_units, n_steps // coarse_every + 2))
+    for row, unit in enumerate(units):
+        rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(4, int(unit))))
+        noise[:, row, :] = rng.standard_normal((len(SENSORS), n_steps), dtype=np.float32)
+        wiggle_coarse[row] = rng.normal(0.0, 0.008, wiggle_coarse.shape[1])
+
+    def per_unit(values: np.ndarray) -> np.ndarray:
+        return values[c0:c1, None]
+
+    # Demand: an evening peak plus slow nominations drift; suction draws down and discharge
+    # (pipeline) pressure builds as the station pulls harder.
+    load = (1.0 + per_unit(fleet.load_amp) * np.cos(2 * np.pi * (local_hour - per_unit(fleet.load_peak_hour)) / 24.0)
+            + _interpolate(wiggle_coarse, coarse_every, n_steps))
+    d_load = load - 1.0
+    severity = _severity(failures, c0, n_units, n_steps)
+    zero = np.zeros((1, 1))
+    bearing = severity.get("bearing_wear", zero)
+    valve = severity.get("valve_leak", zero)
+    cooling = severity.get("cooling_failure", zero)
+    packing = severity.get("packing_leak", zero)
+
+    # A leaking rod packing vents gas on the suction side: suction pressure and throughput sag.
+    suction = per_unit(fleet.suction_nom) - 60.0 * d_load - 32.0 * packing
+    discharge = per_unit(fleet.discharge_nom) + 300.0 * d_load
+    stage_rise = _stage_temperature_ratio(suction, discharge)
+
+    stations, station_row = np.unique(fleet.station_of[c0:c1], return_inverse=True)
+    air = station_air_temperature(params, fleet, stations)[station_row]
+    # A failing cooler (fan belt, fouled fins) lets inter-stage gas run hot while the ratio holds.
+    stage_inlet = _cooler_outlet(air) + 75.0 * cooling
+    # A leaking discharge valve re-compresses hot gas; a dry bearing adds friction heat.
+    discharge_temp = (stage_inlet + RANKINE_OFFSET) * stage_rise - RANKINE_OFFSET + 45.0 * valve + 8.0 * bearing
+
+    # Horsepower ~ mass flow x isentropic head; head ~ T_inlet x (r^((k-1)/k) - 1), per stage.
+    design_rise = _stage_temperature_ratio(per_unit(fleet.suction_nom), per_unit(fleet.discharge_nom))
+    head = (stage_inlet + RANKINE_OFFSET) * (stage_rise - 1.0)
+    design_head = (COOLER_SET_POINT_F + RANKINE_OFFSET) * (design_rise - 1.0)
+    horsepower = per_unit(fleet.hp_nom) * load * head / design_head * (1.0 + 0.02 * bearing - 0.03 * valve)
+    # Leaks cost delivered gas, not work: efficiency (flow per hp) drops.
+    flow = per_unit(fleet.flow_nom) * load * (1.0 - 0.30 * valve - 0.25 * packing)
+    # Vibration rises with load; a worn bearing adds an accelerating, noisier component.
+    vibration = per_unit(fleet.vibration_nom) * (1.0 + d_load) + 6.5 * bearing + 0.5 * valve
+
+    true_values = {
+        "vibration_mms": vibration,
+        "discharge_temp_f": discharge_temp,
+        "suction_pressure_psi": suction,
+        "discharge_pressure_psi": discharge,
+        "horsepower_consumption": horsepower,
+        "gas_flow_mcf": flow,
+    }
+    signals = {}
+    for k, sensor in enumerate(SENSORS):
+        sd = NOISE_SD[sensor] * (1.0 + 2.0 * bearing) if sensor == "vibration_mms" else NOISE_SD[sensor]
+        signals[sensor] = np.maximum(true_values[sensor] + sd * noise[k], 0.0)
+    return signals
