@@ -19,12 +19,14 @@ import pytest
 
 from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
-from altaviz.simulate.failure_modes import FAILURE_MODES, FAILURE_SPECS
+from altaviz.simulate.failure_modes import get_failure_modes
 from altaviz.simulate.fleet import BASINS, MODELS, build_fleet, station_count
-from altaviz.simulate.landing import READING_COLUMNS
+from altaviz.simulate.landing import KEY_COLUMNS
 from altaviz.simulate.params import FAULT_KINDS, FaultRates
 from altaviz.simulate.schedule import degrading_count
 
+FAILURE_MODES = tuple(get_failure_modes())
+READING_COLUMNS = (*KEY_COLUMNS, *SENSORS)
 NORMAL_BANDS = {
     "vibration_mms": (1.5, 4.5),
     "discharge_temp_f": (180.0, 220.0),
@@ -288,7 +290,7 @@ def test_maintenance_log_matches_ground_truth_failures(default_run):
         "compressor_id": failures["compressor_id"], "event_date": failures["failure_time"],
         "event_type": "failure",
         "downtime_hours": (failures["end"] - failures["failure_time"]).dt.total_seconds() / 3600,
-        "severity": failures["kind"].map({m: s.severity for m, s in FAILURE_SPECS.items()})})
+        "severity": failures["kind"].map({m: s.severity for m, s in get_failure_modes().items()})})
     logged = log[log["event_type"] == "failure"][list(expected.columns)]
     pd.testing.assert_frame_equal(logged.reset_index(drop=True), expected.reset_index(drop=True))
 

@@ -29,8 +29,9 @@ readings do not depend on ``chunk_size``; in-progress failures draw from their o
 them leaves the completed ones as they were. Nothing here reads the clock except ``SimulationSummary.seconds``.
 
 Modules, in the order a run uses them: ``params`` (knobs and checks), ``fleet`` (stations and units),
-``failure_modes``, ``schedule`` (the plan: failures, ``maintenance``, fault candidates), ``physics``
-(true values), ``faults`` (sensor faults), ``landing`` (the writer); ``windows`` holds the event-window helpers.
+``failure_modes`` and ``sensors`` (what the registry file says about failures and each sensor),
+``schedule`` (the plan: failures, ``maintenance``, fault candidates), ``physics`` (true values),
+``faults`` (sensor faults), ``landing`` (the writer); ``windows`` holds the event-window helpers.
 """
 
 from altaviz.simulate.landing import read_readings, simulate_fleet

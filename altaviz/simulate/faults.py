@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate.params import SimulationParams
+from altaviz.simulate.sensors import PHYSICS_SENSORS
 from altaviz.simulate.windows import drop_overlapping, systematic_count
 
 ROW_FAULTS = frozenset({"gap", "duplicate", "out_of_order"})  # whole rows, no single sensor
@@ -31,7 +31,7 @@ def schedule_fault_candidates(params: SimulationParams, rng: np.random.Generator
         low, high = FAULT_STEPS[kind]
         length = np.minimum(rng.integers(low, high + 1, n), n_steps)
         start = (rng.random(n) * (n_steps - length + 1)).astype(np.int64)
-        sensor = np.array(SENSORS, dtype=object)[rng.integers(len(SENSORS), size=n)]
+        sensor = np.array(PHYSICS_SENSORS, dtype=object)[rng.integers(len(PHYSICS_SENSORS), size=n)]
         if kind in ROW_FAULTS:
             sensor[:] = None
         if kind == "drift":  # calibration walks away by 5-15 % of the reading, either way

@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from altaviz.registry import SENSOR_COLUMNS as SENSORS
-from altaviz.simulate.failure_modes import FAILURE_MODES
+from altaviz.registry import SensorRegistry
+from altaviz.simulate.failure_modes import get_failure_modes
 from altaviz.simulate.faults import apply_value_faults, offline_and_busy, row_order, select_faults
 from altaviz.simulate.params import FAULT_KINDS, STEP_MINUTES, STEPS_PER_HOUR, SimulationParams, SimulationSummary
 from altaviz.simulate.physics import simulate_signals
@@ -25,28 +25,25 @@ from altaviz.simulate.schedule import Plan, make_plan
 from altaviz.simulate.windows import rows_for
 
 STEP_US = STEP_MINUTES * 60 * 1_000_000
-READING_COLUMNS = ("compressor_id", "timestamp", *SENSORS)
-# A historian stores a few significant digits; rounding also makes a stuck sensor exactly constant.
-DECIMALS = {"vibration_mms": 3, "discharge_temp_f": 2, "suction_pressure_psi": 2,
-            "discharge_pressure_psi": 2, "horsepower_consumption": 1, "gas_flow_mcf": 1}
+KEY_COLUMNS = ("compressor_id", "timestamp")
 GROUND_TRUTH_COLUMNS = ("compressor_id", "category", "kind", "sensor", "start", "end", "failure_time")
 MAINTENANCE_COLUMNS = ("compressor_id", "event_date", "event_type", "description", "downtime_hours",
                        "severity")
 
 
 def readings_table(plan: Plan, c0: int, signals: dict[str, np.ndarray], positions: np.ndarray) -> pa.Table:
-    """The chunk's rows as an Arrow table with READING_COLUMNS."""
+    """The chunk's rows as an Arrow table: KEY_COLUMNS, then one column per registry sensor."""
     n_steps = plan.params.steps
     unit, step = np.divmod(positions, n_steps)
-    ids = pa.array(plan.fleet.compressor_ids[c0:c0 + len(signals[SENSORS[0]])], pa.string())
+    ids = pa.array(plan.fleet.compressor_ids[c0:c0 + signals[plan.sensors[0].name].shape[0]], pa.string())
     compressor = pa.DictionaryArray.from_arrays(pa.array(unit.astype(np.int32)), ids).cast(pa.string())
     start_us = (plan.params.start - date(1970, 1, 1)).days * 86_400 * 1_000_000
     timestamp = pa.array(start_us + step * STEP_US, pa.timestamp("us", tz="UTC"))
     columns = [compressor, timestamp]
-    for sensor in SENSORS:
-        values = np.round(signals[sensor].ravel()[positions], DECIMALS[sensor])
+    for sensor in plan.sensors:
+        values = np.round(signals[sensor.name].ravel()[positions], sensor.decimals)
         columns.append(pa.array(values, pa.float64(), mask=np.isnan(values)))
-    return pa.Table.from_arrays(columns, names=list(READING_COLUMNS))
+    return pa.Table.from_arrays(columns, names=[*KEY_COLUMNS, *(sensor.name for sensor in plan.sensors)])
 
 
 def write_readings(table: pa.Table, path: Path) -> None:
@@ -124,16 +121,17 @@ def _clear_own_files(landing_dir: Path) -> None:
             stale.unlink()
 
 
-def simulate_fleet(params: SimulationParams, landing_dir: Path, *,
+def simulate_fleet(params: SimulationParams, landing_dir: Path, *, registry: SensorRegistry | None = None,
                    progress: Callable[[str], None] | None = None) -> SimulationSummary:
-    """Write the simulated landing folder (see module docstring) and summarise it."""
+    """Write the simulated landing folder (see the package docstring) and summarise it; one reading
+    column per sensor of ``registry`` (default: the registry of this process)."""
     began = time.perf_counter()
     landing_dir = Path(landing_dir)
     (landing_dir / "sensor_readings").mkdir(parents=True, exist_ok=True)
     (landing_dir / "ground_truth").mkdir(parents=True, exist_ok=True)
     _clear_own_files(landing_dir)
 
-    plan = make_plan(params)
+    plan = make_plan(params, registry)
     n_chunks = math.ceil(params.compressor_count / params.chunk_size)
     files, kept_faults, readings = [], [], 0
     for i in range(n_chunks):
@@ -170,7 +168,8 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *,
         compressors=params.compressor_count,
         stations=len(plan.fleet.stations),
         failures=int(plan.completed.sum()),
-        failures_by_mode={m: int((plan.failures.loc[plan.completed, "mode"] == m).sum()) for m in FAILURE_MODES},
+        failures_by_mode={m: int((plan.failures.loc[plan.completed, "mode"] == m).sum())
+                         for m in get_failure_modes()},
         degrading_at_end=int((~plan.completed).sum()),
         faults_by_kind={k: int((faults["kind"] == k).sum()) for k in FAULT_KINDS},
         maintenance_events=len(plan.maintenance),
@@ -195,6 +194,6 @@ def read_readings(landing_dir: Path) -> pd.DataFrame:
             frame["timestamp"] = stamps.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
         else:
             continue
-        frames.append(frame[list(READING_COLUMNS)])
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

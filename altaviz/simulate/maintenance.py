@@ -7,12 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from altaviz.simulate.failure_modes import FAILURE_SPECS
+from altaviz.simulate.failure_modes import get_failure_modes
 from altaviz.simulate.params import HALF_HOUR, STEPS_PER_DAY, SimulationParams
 from altaviz.simulate.windows import drop_overlapping, outside_windows, systematic_count
 from altaviz.units import DAYS_PER_YEAR
-
-
 
 SCHEDULED_WORK = (
     "Scheduled preventive maintenance: oil and filter change",
@@ -74,12 +72,12 @@ def schedule_maintenance(params: SimulationParams, failures: pd.DataFrame, rng: 
     keep = outside_windows(planned["comp"].to_numpy(), planned["step"].to_numpy(), planned["end"].to_numpy(),
                             failures, "precursor_start", "repaired_step")
     planned = drop_overlapping(planned[keep], "step", "end").drop(columns="end")
-    failures = failures[failures["failure_step"] < n_steps]
+    failures, modes = failures[failures["failure_step"] < n_steps], get_failure_modes()
     logged_failures = pd.DataFrame({
         "comp": failures["comp"], "event_type": "failure", "step": failures["failure_step"],
         "downtime_steps": failures["repaired_step"] - failures["failure_step"],
-        "severity": [FAILURE_SPECS[m].severity for m in failures["mode"]],
-        "description": [FAILURE_SPECS[m].description for m in failures["mode"]]})
+        "severity": [modes[m].severity for m in failures["mode"]],
+        "description": [modes[m].description for m in failures["mode"]]})
     events = pd.concat([planned, logged_failures], ignore_index=True)
     events = events.astype({"comp": "int64", "step": "int64", "downtime_steps": "int64"})
     return events.sort_values(["comp", "step", "event_type"], kind="stable", ignore_index=True)

@@ -10,7 +10,7 @@ from datetime import date
 
 import numpy as np
 
-from altaviz.simulate.failure_modes import FAILURE_MODES
+from altaviz.simulate.failure_modes import get_failure_modes
 
 STEP_MINUTES = 10
 STEPS_PER_HOUR = 60 // STEP_MINUTES
@@ -154,11 +154,12 @@ def validate_params(params: SimulationParams) -> None:
         raise ValueError(f"chunk_size must be an integer in [1, {MAX_COMPRESSORS}], got {params.chunk_size!r}")
     if not _is_int(params.csv_every) or params.csv_every < 0:
         raise ValueError(f"csv_every must be a non-negative integer, got {params.csv_every!r}")
+    modes = tuple(get_failure_modes())
     for item in params.forced_failures:
         if len(item) != 2 or not _is_int(item[0]) or not 0 <= item[0] < params.compressor_count \
-                or item[1] not in FAILURE_MODES:
+                or item[1] not in modes:
             raise ValueError(f"forced_failures entries must be (compressor index < compressor_count, one of "
-                             f"{FAILURE_MODES}), got {item!r}")
+                             f"{modes}), got {item!r}")
     if params.degrading_at_end is not None and (
             not _is_int(params.degrading_at_end) or not 0 <= params.degrading_at_end <= params.compressor_count):
         raise ValueError(f"degrading_at_end must be None or an integer in [0, compressor_count="

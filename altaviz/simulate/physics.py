@@ -12,16 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from altaviz.registry import SENSOR_COLUMNS as SENSORS
-from altaviz.simulate.failure_modes import FAILURE_SPECS
+from altaviz.simulate.failure_modes import get_failure_modes, noise_sd, process_effects, respond
 from altaviz.simulate.fleet import BASINS, Fleet
 from altaviz.simulate.params import STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
 from altaviz.simulate.schedule import Plan
+from altaviz.simulate.sensors import PHYSICS_SENSORS
 from altaviz.units import ATMOSPHERE_PSI, DAYS_PER_YEAR, RANKINE_OFFSET
 
-# White measurement noise, one standard deviation per sensor.
-NOISE_SD = {"vibration_mms": 0.12, "discharge_temp_f": 0.8, "suction_pressure_psi": 0.6,
-            "discharge_pressure_psi": 4.0, "horsepower_consumption": 6.0, "gas_flow_mcf": 40.0}
 # Gas and package constants. k of a lean natural gas is ~1.27; three stages share the ratio.
 HEAT_CAPACITY_RATIO = 1.27
 STAGES = 3
@@ -70,12 +67,13 @@ def _severity(failures: pd.DataFrame, c0: int, n_units: int, n_steps: int) -> di
     still developing), zero after repair.
     """
     severity: dict[str, np.ndarray] = {}
+    modes = get_failure_modes()
     for row in failures.itertuples(index=False):
         s = severity.setdefault(row.mode, np.zeros((n_units, n_steps)))
         span = row.failure_step - row.precursor_start
         stop = min(row.failure_step, n_steps)
         progress = (np.arange(stop - row.precursor_start) + 1.0) / span
-        s[row.comp - c0, row.precursor_start:stop] = progress ** FAILURE_SPECS[row.mode].shape
+        s[row.comp - c0, row.precursor_start:stop] = progress ** modes[row.mode].shape
     return severity
 
 
@@ -101,50 +99,44 @@ def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> di
     local_hour, _ = _clock(params)
 
     # Per-unit noise streams, so a unit's readings are the same in any chunk.
-    noise = np.empty((len(SENSORS), n_units, n_steps), dtype=np.float32)
+    noise = np.empty((len(PHYSICS_SENSORS), n_units, n_steps), dtype=np.float32)
     coarse_every = 3 * STEPS_PER_HOUR
     wiggle_coarse = np.empty((n_units, n_steps // coarse_every + 2))
     for row, unit in enumerate(units):
         rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(4, int(unit))))
-        noise[:, row, :] = rng.standard_normal((len(SENSORS), n_steps), dtype=np.float32)
+        noise[:, row, :] = rng.standard_normal((len(PHYSICS_SENSORS), n_steps), dtype=np.float32)
         wiggle_coarse[row] = rng.normal(0.0, 0.008, wiggle_coarse.shape[1])
 
     def per_unit(values: np.ndarray) -> np.ndarray:
         return values[c0:c1, None]
+
+    severity = _severity(failures, c0, n_units, n_steps)
+    models = {model.name: model for model in plan.sensors}
+
+    def bent(sensor: str, healthy: np.ndarray) -> np.ndarray:
+        return respond(healthy, models[sensor].effects, severity)
 
     # Demand: an evening peak plus slow nominations drift; suction draws down and discharge
     # (pipeline) pressure builds as the station pulls harder.
     load = (1.0 + per_unit(fleet.load_amp) * np.cos(2 * np.pi * (local_hour - per_unit(fleet.load_peak_hour)) / 24.0)
             + _interpolate(wiggle_coarse, coarse_every, n_steps))
     d_load = load - 1.0
-    severity = _severity(failures, c0, n_units, n_steps)
-    zero = np.zeros((1, 1))
-    bearing = severity.get("bearing_wear", zero)
-    valve = severity.get("valve_leak", zero)
-    cooling = severity.get("cooling_failure", zero)
-    packing = severity.get("packing_leak", zero)
-
-    # A leaking rod packing vents gas on the suction side: suction pressure and throughput sag.
-    suction = per_unit(fleet.suction_nom) - 60.0 * d_load - 32.0 * packing
-    discharge = per_unit(fleet.discharge_nom) + 300.0 * d_load
+    suction = bent("suction_pressure_psi", per_unit(fleet.suction_nom) - 60.0 * d_load)
+    discharge = bent("discharge_pressure_psi", per_unit(fleet.discharge_nom) + 300.0 * d_load)
     stage_rise = _stage_temperature_ratio(suction, discharge)
 
     stations, station_row = np.unique(fleet.station_of[c0:c1], return_inverse=True)
     air = station_air_temperature(params, fleet, stations)[station_row]
-    # A failing cooler (fan belt, fouled fins) lets inter-stage gas run hot while the ratio holds.
-    stage_inlet = _cooler_outlet(air) + 75.0 * cooling
-    # A leaking discharge valve re-compresses hot gas; a dry bearing adds friction heat.
-    discharge_temp = (stage_inlet + RANKINE_OFFSET) * stage_rise - RANKINE_OFFSET + 45.0 * valve + 8.0 * bearing
+    stage_inlet = respond(_cooler_outlet(air), process_effects("inter_stage_gas_temp_f"), severity)
+    discharge_temp = bent("discharge_temp_f", (stage_inlet + RANKINE_OFFSET) * stage_rise - RANKINE_OFFSET)
 
     # Horsepower ~ mass flow x isentropic head; head ~ T_inlet x (r^((k-1)/k) - 1), per stage.
     design_rise = _stage_temperature_ratio(per_unit(fleet.suction_nom), per_unit(fleet.discharge_nom))
     head = (stage_inlet + RANKINE_OFFSET) * (stage_rise - 1.0)
     design_head = (COOLER_SET_POINT_F + RANKINE_OFFSET) * (design_rise - 1.0)
-    horsepower = per_unit(fleet.hp_nom) * load * head / design_head * (1.0 + 0.02 * bearing - 0.03 * valve)
-    # Leaks cost delivered gas, not work: efficiency (flow per hp) drops.
-    flow = per_unit(fleet.flow_nom) * load * (1.0 - 0.30 * valve - 0.25 * packing)
-    # Vibration rises with load; a worn bearing adds an accelerating, noisier component.
-    vibration = per_unit(fleet.vibration_nom) * (1.0 + d_load) + 6.5 * bearing + 0.5 * valve
+    horsepower = bent("horsepower_consumption", per_unit(fleet.hp_nom) * load * head / design_head)
+    flow = bent("gas_flow_mcf", per_unit(fleet.flow_nom) * load)
+    vibration = bent("vibration_mms", per_unit(fleet.vibration_nom) * (1.0 + d_load))  # rises with load
 
     true_values = {
         "vibration_mms": vibration,
@@ -155,7 +147,7 @@ def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> di
         "gas_flow_mcf": flow,
     }
     signals = {}
-    for k, sensor in enumerate(SENSORS):
-        sd = NOISE_SD[sensor] * (1.0 + 2.0 * bearing) if sensor == "vibration_mms" else NOISE_SD[sensor]
+    for k, sensor in enumerate(PHYSICS_SENSORS):
+        sd = noise_sd(models[sensor].noise_sd, models[sensor].effects, severity)
         signals[sensor] = np.maximum(true_values[sensor] + sd * noise[k], 0.0)
     return signals

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from altaviz.simulate.failure_modes import FAILURE_MODES, FAILURE_SPECS
+from altaviz.registry import SensorRegistry, get_registry
+from altaviz.simulate.failure_modes import FIRST_DEGRADING_MODE, get_failure_modes
 from altaviz.simulate.faults import schedule_fault_candidates
 from altaviz.simulate.fleet import Fleet, build_fleet
 from altaviz.simulate.maintenance import schedule_maintenance
 from altaviz.simulate.params import HALF_HOUR, STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
+from altaviz.simulate.sensors import SensorModel, sensor_models
 from altaviz.simulate.windows import overlaps_any, systematic_count
 from altaviz.units import DAYS_PER_YEAR
 
@@ -33,12 +35,13 @@ def schedule_failures(params: SimulationParams, rng: np.random.Generator) -> pd.
     years = count * params.days / DAYS_PER_YEAR
     wanted: list[tuple[int | None, str | None]] = [(c, m) for c, m in params.forced_failures]
     wanted += [(None, None)] * systematic_count(params.failures_per_compressor_year * years, rng)
-    weights = np.array([FAILURE_SPECS[m].weight for m in FAILURE_MODES])
+    modes = get_failure_modes()
+    names, weights = list(modes), np.array([mode.weight for mode in modes.values()])
     windows: dict[int, list[tuple[int, int]]] = {}
     rows = []
     for forced_comp, forced_mode in wanted:
-        mode = forced_mode or FAILURE_MODES[rng.choice(len(FAILURE_MODES), p=weights / weights.sum())]
-        spec = FAILURE_SPECS[mode]
+        mode = forced_mode or names[rng.choice(len(names), p=weights / weights.sum())]
+        spec = modes[mode]
         precursor = round(rng.uniform(*spec.precursor_days) * STEPS_PER_DAY)
         downtime = HALF_HOUR * round(rng.uniform(*spec.downtime_hours) * 2)  # logged to the half hour
         if precursor + downtime > n_steps:  # short ranges: compress the development to fit
@@ -91,11 +94,12 @@ def schedule_degrading(params: SimulationParams, completed: pd.DataFrame, rng: n
     if not completed.empty:
         last_repair = completed.groupby("comp")["repaired_step"].max()
         earliest[last_repair.index.to_numpy()] = last_repair.to_numpy() + STEPS_PER_DAY
-    weights = np.array([FAILURE_SPECS[m].weight for m in FAILURE_MODES])
+    modes = get_failure_modes()
+    names, weights = list(modes), np.array([mode.weight for mode in modes.values()])
     for comp in rng.permutation(count):
-        drawn = FAILURE_MODES[rng.choice(len(FAILURE_MODES), p=weights / weights.sum())]
-        mode = "bearing_wear" if not rows else drawn
-        spec = FAILURE_SPECS[mode]
+        drawn = names[rng.choice(len(names), p=weights / weights.sum())]
+        mode = FIRST_DEGRADING_MODE if not rows else drawn
+        spec = modes[mode]
         precursor = rng.uniform(*spec.precursor_days) * STEPS_PER_DAY
         progress = rng.uniform(*DEGRADING_PROGRESS)
         downtime = HALF_HOUR * round(rng.uniform(*spec.downtime_hours) * 2)
@@ -116,6 +120,7 @@ class Plan:
     """The fleet and every event list, fixed before any reading is generated."""
 
     params: SimulationParams
+    sensors: tuple[SensorModel, ...]  # the registry's sensors, in column order
     fleet: Fleet
     failures: pd.DataFrame
     maintenance: pd.DataFrame
@@ -127,8 +132,10 @@ class Plan:
         return self.failures["failure_step"] < self.params.steps
 
 
-def make_plan(params: SimulationParams) -> Plan:
-    """Draw the fleet and all event schedules from the seed (streams 0-3 and 6)."""
+def make_plan(params: SimulationParams, registry: SensorRegistry | None = None) -> Plan:
+    """Draw the fleet and all event schedules from the seed (streams 0-3 and 6) for the registry's
+    sensors (default: the registry of this process)."""
+    sensors = sensor_models(registry or get_registry(), tuple(get_failure_modes()))
     streams = [np.random.SeedSequence(params.seed, spawn_key=(k,)) for k in range(4)]
     fleet = build_fleet(streams[0], params.compressor_count, params.start)
     completed = schedule_failures(params, np.random.default_rng(streams[1]))
@@ -138,5 +145,5 @@ def make_plan(params: SimulationParams) -> Plan:
                               + list(degrading.itertuples(index=False, name=None)))
     maintenance = schedule_maintenance(params, failures, np.random.default_rng(streams[2]))
     faults = schedule_fault_candidates(params, np.random.default_rng(streams[3]))
-    return Plan(params, fleet, failures, maintenance, faults)
+    return Plan(params, sensors, fleet, failures, maintenance, faults)
 
