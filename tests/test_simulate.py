@@ -16,7 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from altaviz.registry import REGISTRY_FILE, read_registry
 from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
 from altaviz.simulate.failure_modes import get_failure_modes
@@ -361,7 +363,7 @@ def test_load_follows_a_daily_cycle(tmp_path):
 
 def window_mean(unit: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     rows = unit[(unit["timestamp"] >= start) & (unit["timestamp"] < end)]
-    means = rows[list(SENSORS)].mean()
+    means = rows.drop(columns=list(KEY_COLUMNS)).mean()
     means["ratio"] = ((rows["discharge_pressure_psi"] + 14.7) / (rows["suction_pressure_psi"] + 14.7)).mean()
     means["flow_per_hp"] = (rows["gas_flow_mcf"] / rows["horsepower_consumption"]).mean()
     return means
@@ -616,3 +618,49 @@ def test_smallest_fleet_and_range(tmp_path):
     readings = read_readings(tmp_path)
     assert summary.readings_written == len(readings) > 100
     assert readings["compressor_id"].unique().tolist() == ["COMP-0001"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sensors come from the registry
+
+
+LUBE_OIL = {
+    "label": "Lube oil pressure", "unit": "psi", "short": "lube_oil_pressure", "direction": "low",
+    "normal": [40.0, 60.0], "warning": 30.0, "critical": 20.0, "physical": [0.0, 200.0], "aggregates": ["mean", "min"],
+    "simulation": {"decimals": 1, "noise_sd": 0.5, "base": 50.0, "load_gain": 5.0,
+                   "failure_modes": {"bearing_wear": {"add": -25.0}}},
+}
+
+
+@pytest.fixture(scope="module")
+def lube_oil_twins(tmp_path_factory):
+    """(readings, truth) of one run with a 7th registry sensor and of its six-sensor twin; unit 0 wears a
+    bearing, and faults are frequent enough to land on the new sensor too."""
+    folder = tmp_path_factory.mktemp("registry")
+    document = yaml.safe_load(REGISTRY_FILE.read_text())
+    document["sensors"]["lube_oil_pressure_psi"] = LUBE_OIL
+    (folder / "sensors.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    params = SimulationParams(compressor_count=4, end_date="2026-01-31", forced_failures=((0, "bearing_wear"),),
+                              fault_rates={kind: 0.05 for kind in FAULT_KINDS})
+    simulate_fleet(params, folder / "seven", registry=read_registry(folder / "sensors.yaml"))
+    simulate_fleet(params, folder / "six")
+    return [(read_readings(folder / run), read_truth(folder / run)) for run in ("seven", "six")]
+
+
+def test_an_added_sensor_is_a_landing_column_and_leaves_the_others_alone(lube_oil_twins):
+    (seven, seven_truth), (six, six_truth) = lube_oil_twins
+    assert list(seven.columns) == [*READING_COLUMNS, "lube_oil_pressure_psi"]
+    pd.testing.assert_frame_equal(seven[list(READING_COLUMNS)], six)
+    on_added = seven_truth["sensor"] == "lube_oil_pressure_psi"
+    assert on_added.any()  # it has faults of its own, and they moved none of the others
+    pd.testing.assert_frame_equal(seven_truth[~on_added].reset_index(drop=True), six_truth)
+
+
+def test_an_added_sensor_follows_its_failure_modes(lube_oil_twins):
+    (readings, truth), _ = lube_oil_twins
+    event = truth[(truth["category"] == "failure") & (truth["compressor_id"] == "COMP-0001")].iloc[0]
+    unit = readings[readings["compressor_id"] == "COMP-0001"]
+    tenth = (event["failure_time"] - event["start"]) / 10
+    early = window_mean(unit, event["start"], event["start"] + tenth)["lube_oil_pressure_psi"]
+    late = window_mean(unit, event["failure_time"] - tenth, event["failure_time"])["lube_oil_pressure_psi"]
+    assert 45.0 < early < 55.0 and late < early - 15.0 and late < 30.0  # a warning before the trip

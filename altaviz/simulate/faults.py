@@ -3,11 +3,13 @@ applied to the values (stuck, drift, spike, null) or to the rows (gap, duplicate
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
 from altaviz.simulate.params import SimulationParams
-from altaviz.simulate.sensors import PHYSICS_SENSORS
+from altaviz.simulate.sensors import PHYSICS_SENSORS, stream_key
 from altaviz.simulate.windows import drop_overlapping, systematic_count
 
 ROW_FAULTS = frozenset({"gap", "duplicate", "out_of_order"})  # whole rows, no single sensor
@@ -19,35 +21,57 @@ FAULT_STEPS: dict[str, tuple[int, int]] = {
 
 
 def schedule_fault_candidates(params: SimulationParams, rng: np.random.Generator) -> pd.DataFrame:
-    """Candidate sensor faults: comp, kind, start, end, sensor, magnitude, shift.
+    """Candidate sensor faults on the six physics sensors and whole rows: comp, kind, start, end,
+    sensor, magnitude, shift.
 
     Counts per kind are rate x compressor-days (systematic rounding). Candidates that would land on an
     offline unit, inside a failure's development or on another fault are dropped per chunk later.
     """
+    def any_physics_sensor(n: int) -> np.ndarray:
+        return np.array(PHYSICS_SENSORS, dtype=object)[rng.integers(len(PHYSICS_SENSORS), size=n)]
+
+    return _candidates([
+        _draw(params, rng, kind, systematic_count(rate * params.compressor_count * params.days, rng),
+              any_physics_sensor)
+        for kind, rate in params.fault_rates.as_dict().items()])
+
+
+def schedule_added_sensor_faults(params: SimulationParams, sensor: str) -> pd.DataFrame:
+    """Candidate value faults of a sensor beyond the physics six, at the per-sensor rate of those six
+    (rate / 6 per kind) and from the sensor's own stream (8, crc32(name)), so adding it changes no
+    other sensor's faults."""
+    rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(8, stream_key(sensor))))
+    per_sensor = params.compressor_count * params.days / len(PHYSICS_SENSORS)
+    return _candidates([
+        _draw(params, rng, kind, systematic_count(rate * per_sensor, rng), lambda n: np.full(n, sensor, dtype=object))
+        for kind, rate in params.fault_rates.as_dict().items() if kind not in ROW_FAULTS])
+
+
+def _draw(params: SimulationParams, rng: np.random.Generator, kind: str, n: int,
+          pick_sensor: Callable[[int], np.ndarray]) -> pd.DataFrame:
+    """n faults of one kind; the draws come in a fixed order, so a stream always gives the same faults."""
     n_steps, count = params.steps, params.compressor_count
-    parts = []
-    for kind, rate in params.fault_rates.as_dict().items():
-        n = systematic_count(rate * count * params.days, rng)
-        low, high = FAULT_STEPS[kind]
-        length = np.minimum(rng.integers(low, high + 1, n), n_steps)
-        start = (rng.random(n) * (n_steps - length + 1)).astype(np.int64)
-        sensor = np.array(PHYSICS_SENSORS, dtype=object)[rng.integers(len(PHYSICS_SENSORS), size=n)]
-        if kind in ROW_FAULTS:
-            sensor[:] = None
-        if kind == "drift":  # calibration walks away by 5-15 % of the reading, either way
-            magnitude = rng.uniform(0.05, 0.15, n) * rng.choice([-1.0, 1.0], n)
-        elif kind == "spike":  # a transient read 2.5-4x the true value
-            magnitude = rng.uniform(2.5, 4.0, n)
-        else:
-            magnitude = np.zeros(n)
-        shift = rng.integers(6, 37, n) if kind == "out_of_order" else np.zeros(n, dtype=np.int64)
-        parts.append(pd.DataFrame({"comp": rng.integers(count, size=n), "kind": kind, "start": start,
-                                   "end": start + length, "sensor": sensor, "magnitude": magnitude,
-                                   "shift": shift}))
+    low, high = FAULT_STEPS[kind]
+    length = np.minimum(rng.integers(low, high + 1, n), n_steps)
+    start = (rng.random(n) * (n_steps - length + 1)).astype(np.int64)
+    sensor = pick_sensor(n)
+    if kind in ROW_FAULTS:
+        sensor[:] = None
+    if kind == "drift":  # calibration walks away by 5-15 % of the reading, either way
+        magnitude = rng.uniform(0.05, 0.15, n) * rng.choice([-1.0, 1.0], n)
+    elif kind == "spike":  # a transient read 2.5-4x the true value
+        magnitude = rng.uniform(2.5, 4.0, n)
+    else:
+        magnitude = np.zeros(n)
+    shift = rng.integers(6, 37, n) if kind == "out_of_order" else np.zeros(n, dtype=np.int64)
+    return pd.DataFrame({"comp": rng.integers(count, size=n), "kind": kind, "start": start, "end": start + length,
+                         "sensor": sensor, "magnitude": magnitude, "shift": shift})
+
+
+def _candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
     faults = pd.concat(parts, ignore_index=True)
     faults = faults.astype({"comp": "int64", "start": "int64", "end": "int64", "shift": "int64"})
     return faults.sort_values(["comp", "start", "kind"], kind="stable", ignore_index=True)
-
 
 
 def offline_and_busy(failures: pd.DataFrame, maintenance: pd.DataFrame, c0: int, n_units: int,
@@ -71,15 +95,24 @@ def _free_of(busy: np.ndarray, comp: np.ndarray, start: np.ndarray, end: np.ndar
     return busy_before[comp, end] == busy_before[comp, start]
 
 
-def select_faults(candidates: pd.DataFrame, busy: np.ndarray, c0: int, attempts: int = 8) -> pd.DataFrame:
+def select_faults(groups: Sequence[pd.DataFrame], busy: np.ndarray, c0: int, attempts: int = 8) -> pd.DataFrame:
     """Place the candidate faults on readings of a healthy, online unit, each on no other fault.
 
-    A candidate that collides is moved by a fixed stride and tried again, so the realised count
-    follows the configured rate; the moves depend only on the unit's own schedule, not on the chunk.
+    Groups are placed in order, so a later group (a sensor added to the registry) never displaces a
+    fault of an earlier one. A candidate that collides is moved by a fixed stride and tried again, so
+    the realised count follows the configured rate; the moves depend only on the unit's own schedule,
+    not on the chunk.
     """
-    if candidates.empty:
-        return candidates
     busy = busy.copy()
+    placed = [_place(candidates, busy, c0, attempts) for candidates in groups if not candidates.empty]
+    if not placed:
+        return groups[0]
+    faults = pd.concat(placed, ignore_index=True)
+    return faults.sort_values(["comp", "start", "kind"], kind="stable", ignore_index=True)
+
+
+def _place(candidates: pd.DataFrame, busy: np.ndarray, c0: int, attempts: int) -> pd.DataFrame:
+    """The candidates that find room, marked in ``busy`` (in place)."""
     n_steps = busy.shape[1]
     placed, pending = [], candidates
     for _ in range(attempts):
@@ -99,8 +132,7 @@ def select_faults(candidates: pd.DataFrame, busy: np.ndarray, c0: int, attempts:
         stride = int(n_steps * 0.381966) + 37  # golden-ratio stride: successive tries spread over the range
         start = (pending["start"].to_numpy() + stride) % (n_steps - length + 1)
         pending = pending.assign(start=start, end=start + length)
-    faults = pd.concat(placed, ignore_index=True)
-    return faults.sort_values(["comp", "start", "kind"], kind="stable", ignore_index=True)
+    return pd.concat(placed, ignore_index=True)
 
 
 def apply_value_faults(signals: dict[str, np.ndarray], faults: pd.DataFrame, c0: int) -> None:

@@ -138,7 +138,7 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *, registry: Sen
         c0, c1 = i * params.chunk_size, min((i + 1) * params.chunk_size, params.compressor_count)
         failures = rows_for(plan.failures, c0, c1)
         offline, busy = offline_and_busy(failures, rows_for(plan.maintenance, c0, c1), c0, c1 - c0, params.steps)
-        faults = select_faults(rows_for(plan.fault_candidates, c0, c1), busy, c0)
+        faults = select_faults([rows_for(group, c0, c1) for group in plan.fault_candidates], busy, c0)
         signals = simulate_signals(plan, c0, c1, failures)
         apply_value_faults(signals, faults, c0)
         table = readings_table(plan, c0, signals, row_order(offline, faults, c0))

@@ -16,7 +16,7 @@ from altaviz.simulate.failure_modes import get_failure_modes, noise_sd, process_
 from altaviz.simulate.fleet import BASINS, Fleet
 from altaviz.simulate.params import STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
 from altaviz.simulate.schedule import Plan
-from altaviz.simulate.sensors import PHYSICS_SENSORS
+from altaviz.simulate.sensors import PHYSICS_SENSORS, generic_signal
 from altaviz.units import ATMOSPHERE_PSI, DAYS_PER_YEAR, RANKINE_OFFSET
 
 # Gas and package constants. k of a lean natural gas is ~1.27; three stages share the ratio.
@@ -92,7 +92,7 @@ def _cooler_outlet(air_f: np.ndarray) -> np.ndarray:
 
 
 def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> dict[str, np.ndarray]:
-    """True sensor values (before faults) for units c0..c1-1, one (units, steps) array per sensor."""
+    """True sensor values (before faults) for units c0..c1-1, one (units, steps) array per registry sensor."""
     params, fleet = plan.params, plan.fleet
     n_units, n_steps = c1 - c0, params.steps
     units = np.arange(c0, c1)
@@ -150,4 +150,7 @@ def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> di
     for k, sensor in enumerate(PHYSICS_SENSORS):
         sd = noise_sd(models[sensor].noise_sd, models[sensor].effects, severity)
         signals[sensor] = np.maximum(true_values[sensor] + sd * noise[k], 0.0)
+    for model in plan.sensors:
+        if not model.physics:
+            signals[model.name] = generic_signal(model, params.seed, units, load, severity)
     return signals

@@ -13,7 +13,7 @@ import pandas as pd
 
 from altaviz.registry import SensorRegistry, get_registry
 from altaviz.simulate.failure_modes import FIRST_DEGRADING_MODE, get_failure_modes
-from altaviz.simulate.faults import schedule_fault_candidates
+from altaviz.simulate.faults import schedule_added_sensor_faults, schedule_fault_candidates
 from altaviz.simulate.fleet import Fleet, build_fleet
 from altaviz.simulate.maintenance import schedule_maintenance
 from altaviz.simulate.params import HALF_HOUR, STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
@@ -124,7 +124,7 @@ class Plan:
     fleet: Fleet
     failures: pd.DataFrame
     maintenance: pd.DataFrame
-    fault_candidates: pd.DataFrame
+    fault_candidates: tuple[pd.DataFrame, ...]  # placed in this order: physics sensors and rows, then added sensors
 
     @property
     def completed(self) -> pd.Series:
@@ -133,7 +133,7 @@ class Plan:
 
 
 def make_plan(params: SimulationParams, registry: SensorRegistry | None = None) -> Plan:
-    """Draw the fleet and all event schedules from the seed (streams 0-3 and 6) for the registry's
+    """Draw the fleet and all event schedules from the seed (streams 0-3, 6 and 8) for the registry's
     sensors (default: the registry of this process)."""
     sensors = sensor_models(registry or get_registry(), tuple(get_failure_modes()))
     streams = [np.random.SeedSequence(params.seed, spawn_key=(k,)) for k in range(4)]
@@ -144,6 +144,7 @@ def make_plan(params: SimulationParams, registry: SensorRegistry | None = None) 
     failures = _failure_frame(list(completed.itertuples(index=False, name=None))
                               + list(degrading.itertuples(index=False, name=None)))
     maintenance = schedule_maintenance(params, failures, np.random.default_rng(streams[2]))
-    faults = schedule_fault_candidates(params, np.random.default_rng(streams[3]))
+    faults = (schedule_fault_candidates(params, np.random.default_rng(streams[3])),
+              *(schedule_added_sensor_faults(params, sensor.name) for sensor in sensors if not sensor.physics))
     return Plan(params, sensors, fleet, failures, maintenance, faults)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from altaviz.registry import SensorRegistry
-from altaviz.simulate.failure_modes import Effect, parse_effects
+from altaviz.simulate.failure_modes import Effect, noise_sd, parse_effects, respond
 from altaviz.yaml_config import ConfigError
 
 # The six coupled sensors physics.py computes, in the order their noise is drawn from a unit's stream.
@@ -68,3 +71,21 @@ def sensor_models(registry: SensorRegistry, modes: Sequence[str]) -> tuple[Senso
         raise ConfigError(f"sensors: the simulator's coupled physics needs {PHYSICS_SENSORS} with physics: true; "
                           f"missing {sorted(set(PHYSICS_SENSORS) - coupled)}")
     return models
+
+
+def stream_key(sensor: str) -> int:
+    """A sensor's own random-stream key: from its name, so neither its place in the registry nor another
+    sensor's arrival changes its draws."""
+    return zlib.crc32(sensor.encode())
+
+
+def generic_signal(model: SensorModel, seed: int, units: np.ndarray, load: np.ndarray,
+                   severity: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A sensor outside the coupled physics, (units, steps): base + load_gain * (load - 1), bent by the
+    failure modes, plus noise from its own per-unit stream (7, stream_key, unit)."""
+    noise = np.empty(load.shape, dtype=np.float32)
+    for row, unit in enumerate(units):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7, stream_key(model.name), int(unit))))
+        noise[row] = rng.standard_normal(load.shape[1], dtype=np.float32)
+    healthy = model.base + model.load_gain * (load - 1.0)
+    return respond(healthy, model.effects, severity) + noise_sd(model.noise_sd, model.effects, severity) * noise
