@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from altaviz.config import get_settings
 from altaviz.registry import REGISTRY_FILE, read_registry
 from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
@@ -116,6 +117,9 @@ def default_run(tmp_path_factory) -> tuple[Path, SimulationSummary]:
     ({"degrading_at_end": 1.0}, "degrading_at_end"),
     ({"degrading_at_end": True}, "degrading_at_end"),
     ({"degrading_at_end": "1"}, "degrading_at_end"),
+    ({"cadence_minutes": 7}, "cadence_minutes"),
+    ({"cadence_minutes": 0}, "cadence_minutes"),
+    ({"cadence_minutes": 60}, "cadence_minutes"),
 ])
 def test_invalid_params_name_the_field(overrides, field_name):
     with pytest.raises(ValueError, match=re.escape(field_name)):
@@ -134,6 +138,7 @@ def test_invalid_params_name_the_field(overrides, field_name):
     {"degrading_at_end": 10},
     {"compressor_count": 1, "degrading_at_end": 1},
     {"degrading_at_end": np.int64(2)},
+    {"cadence_minutes": 15},
 ])
 def test_valid_params_are_accepted(overrides):
     params = SimulationParams(**overrides)
@@ -142,7 +147,17 @@ def test_valid_params_are_accepted(overrides):
 
 def test_default_range_gives_57600_grid_steps():
     params = SimulationParams()
+    assert params.cadence_minutes == get_settings().pipeline.cadence_minutes == 10
     assert params.steps * params.compressor_count == 57_600
+
+
+def test_cadence_sets_the_time_grid(tmp_path):
+    summary = simulate_fleet(SimulationParams(compressor_count=3, end_date="2026-01-08", cadence_minutes=15), tmp_path)
+    stamps = read_readings(tmp_path)["timestamp"]
+    assert (stamps.dt.floor("15min") == stamps).all() and (stamps.dt.minute % 15 == 0).all()
+    assert summary.readings_written <= 3 * 7 * 96 and stamps.nunique() > 0.9 * 7 * 96
+    downtime = read_maintenance(tmp_path)["downtime_hours"]
+    assert ((downtime * 2) % 1 == 0).all()  # still logged to the half hour
 
 
 # --------------------------------------------------------------------------------------------------

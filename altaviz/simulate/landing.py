@@ -19,12 +19,11 @@ import pyarrow.parquet as pq
 from altaviz.registry import SensorRegistry
 from altaviz.simulate.failure_modes import get_failure_modes
 from altaviz.simulate.faults import apply_value_faults, offline_and_busy, row_order, select_faults
-from altaviz.simulate.params import FAULT_KINDS, STEP_MINUTES, STEPS_PER_HOUR, SimulationParams, SimulationSummary
+from altaviz.simulate.params import FAULT_KINDS, SimulationParams, SimulationSummary
 from altaviz.simulate.physics import simulate_signals
 from altaviz.simulate.schedule import Plan, make_plan
 from altaviz.simulate.windows import rows_for
 
-STEP_US = STEP_MINUTES * 60 * 1_000_000
 KEY_COLUMNS = ("compressor_id", "timestamp")
 GROUND_TRUTH_COLUMNS = ("compressor_id", "category", "kind", "sensor", "start", "end", "failure_time")
 MAINTENANCE_COLUMNS = ("compressor_id", "event_date", "event_type", "description", "downtime_hours",
@@ -38,7 +37,8 @@ def readings_table(plan: Plan, c0: int, signals: dict[str, np.ndarray], position
     ids = pa.array(plan.fleet.compressor_ids[c0:c0 + signals[plan.sensors[0].name].shape[0]], pa.string())
     compressor = pa.DictionaryArray.from_arrays(pa.array(unit.astype(np.int32)), ids).cast(pa.string())
     start_us = (plan.params.start - date(1970, 1, 1)).days * 86_400 * 1_000_000
-    timestamp = pa.array(start_us + step * STEP_US, pa.timestamp("us", tz="UTC"))
+    step_us = plan.params.cadence_minutes * 60 * 1_000_000
+    timestamp = pa.array(start_us + step * step_us, pa.timestamp("us", tz="UTC"))
     columns = [compressor, timestamp]
     for sensor in plan.sensors:
         values = np.round(signals[sensor.name].ravel()[positions], sensor.decimals)
@@ -70,7 +70,7 @@ def write_readings(table: pa.Table, path: Path) -> None:
 
 def _timestamps(params: SimulationParams, steps: pd.Series | np.ndarray) -> list[str]:
     base = pd.Timestamp(params.start_date)
-    return (base + pd.to_timedelta(np.asarray(steps, dtype=np.int64) * STEP_MINUTES, unit="min")
+    return (base + pd.to_timedelta(np.asarray(steps, dtype=np.int64) * params.cadence_minutes, unit="min")
             ).strftime("%Y-%m-%d %H:%M:%S").tolist()
 
 
@@ -100,7 +100,7 @@ def maintenance_frame(plan: Plan) -> pd.DataFrame:
         "event_date": _timestamps(plan.params, events["step"]),
         "event_type": events["event_type"].to_numpy(),
         "description": events["description"].to_numpy(),
-        "downtime_hours": np.round(events["downtime_steps"].to_numpy() / STEPS_PER_HOUR, 2),
+        "downtime_hours": np.round(events["downtime_steps"].to_numpy() / plan.params.steps_per_hour, 2),
         "severity": events["severity"].to_numpy(),
     })[list(MAINTENANCE_COLUMNS)]
 

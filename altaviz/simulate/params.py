@@ -12,13 +12,16 @@ import numpy as np
 
 from altaviz.simulate.failure_modes import get_failure_modes
 
-STEP_MINUTES = 10
-STEPS_PER_HOUR = 60 // STEP_MINUTES
-STEPS_PER_DAY = 24 * STEPS_PER_HOUR
-HALF_HOUR = STEPS_PER_HOUR // 2
 MAX_COMPRESSORS = 10_000
-MAX_DAYS = 731  # one chunk holds chunk_size x days x 144 readings in memory
+MAX_DAYS = 731  # one chunk holds chunk_size x days x steps_per_day readings in memory
 FAULT_KINDS = ("stuck", "drift", "gap", "spike", "duplicate", "out_of_order", "null")
+
+def configured_cadence() -> int:
+    """The reading cadence of config/pipeline.yaml, which silver's completeness and serving also use."""
+    from altaviz.config import get_settings  # here, not at the top: altaviz.config imports MAX_COMPRESSORS
+
+    return get_settings().pipeline.cadence_minutes
+
 
 @dataclass(frozen=True)
 class FaultRates:
@@ -61,6 +64,7 @@ class SimulationParams:
     inspection_interval_days: float = 30.0
     unscheduled_per_compressor_year: float = 1.0
     degrading_at_end: int | None = None
+    cadence_minutes: int = field(default_factory=configured_cadence)
 
     def __post_init__(self) -> None:
         if isinstance(self.fault_rates, Mapping):
@@ -88,8 +92,22 @@ class SimulationParams:
         return (self.end - self.start).days
 
     @property
+    def steps_per_hour(self) -> int:
+        return 60 // self.cadence_minutes
+
+    @property
+    def steps_per_half_hour(self) -> int:
+        """Downtime is logged to the half hour."""
+        return self.steps_per_hour // 2
+
+    @property
+    def steps_per_day(self) -> int:
+        return 24 * self.steps_per_hour
+
+    @property
     def steps(self) -> int:
-        return self.days * STEPS_PER_DAY
+        """Grid steps (reading slots) per unit over the range."""
+        return self.days * self.steps_per_day
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,9 @@ def validate_params(params: SimulationParams) -> None:
             date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{name} must be a date 'YYYY-MM-DD', got {value!r}") from None
+    if not _is_int(params.cadence_minutes) or params.cadence_minutes <= 0 or 30 % params.cadence_minutes:
+        raise ValueError(f"cadence_minutes must be a whole divisor of 30 (the half hour downtime is logged to), "
+                         f"got {params.cadence_minutes!r}")
     if not 1 <= params.days <= MAX_DAYS:
         raise ValueError(f"end_date must be 1 to {MAX_DAYS} days after start_date, "
                          f"got {params.start_date} .. {params.end_date}")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from altaviz.simulate.failure_modes import get_failure_modes, noise_sd, process_effects, respond
 from altaviz.simulate.fleet import BASINS, Fleet
-from altaviz.simulate.params import STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
+from altaviz.simulate.params import SimulationParams
 from altaviz.simulate.schedule import Plan
 from altaviz.simulate.sensors import PHYSICS_SENSORS, generic_signal
 from altaviz.units import ATMOSPHERE_PSI, DAYS_PER_YEAR, RANKINE_OFFSET
@@ -38,9 +38,9 @@ def _interpolate(coarse: np.ndarray, every: int, n_steps: int) -> np.ndarray:
 def _clock(params: SimulationParams) -> tuple[np.ndarray, np.ndarray]:
     """Local hour of day and fractional day of year for every step."""
     t = np.arange(params.steps)
-    local_hour = ((t % STEPS_PER_DAY) / STEPS_PER_HOUR + LOCAL_UTC_OFFSET_H) % 24.0
+    local_hour = ((t % params.steps_per_day) / params.steps_per_hour + LOCAL_UTC_OFFSET_H) % 24.0
     first_doy = params.start.timetuple().tm_yday - 1
-    day_of_year = first_doy + t / STEPS_PER_DAY + LOCAL_UTC_OFFSET_H / 24.0
+    day_of_year = first_doy + t / params.steps_per_day + LOCAL_UTC_OFFSET_H / 24.0
     return local_hour, day_of_year
 
 
@@ -52,7 +52,7 @@ def station_air_temperature(params: SimulationParams, fleet: Fleet, stations: np
         basin = BASINS[fleet.basin_of_station[station]]
         rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(5, int(station))))
         # Fronts: a daily anomaly, smoothed by interpolation so the air never jumps.
-        fronts = _interpolate(rng.normal(0.0, 5.0, params.days + 2), STEPS_PER_DAY, params.steps)
+        fronts = _interpolate(rng.normal(0.0, 5.0, params.days + 2), params.steps_per_day, params.steps)
         out[row] = (basin.mean_temp_f
                     - basin.seasonal_amp_f * np.cos(2 * np.pi * (day_of_year - 20.0) / DAYS_PER_YEAR)
                     + basin.diurnal_amp_f * np.cos(2 * np.pi * (local_hour - 15.0) / 24.0)
@@ -100,7 +100,7 @@ def simulate_signals(plan: Plan, c0: int, c1: int, failures: pd.DataFrame) -> di
 
     # Per-unit noise streams, so a unit's readings are the same in any chunk.
     noise = np.empty((len(PHYSICS_SENSORS), n_units, n_steps), dtype=np.float32)
-    coarse_every = 3 * STEPS_PER_HOUR
+    coarse_every = 3 * params.steps_per_hour
     wiggle_coarse = np.empty((n_units, n_steps // coarse_every + 2))
     for row, unit in enumerate(units):
         rng = np.random.default_rng(np.random.SeedSequence(params.seed, spawn_key=(4, int(unit))))

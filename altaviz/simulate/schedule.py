@@ -16,7 +16,7 @@ from altaviz.simulate.failure_modes import FIRST_DEGRADING_MODE, get_failure_mod
 from altaviz.simulate.faults import schedule_added_sensor_faults, schedule_fault_candidates
 from altaviz.simulate.fleet import Fleet, build_fleet
 from altaviz.simulate.maintenance import schedule_maintenance
-from altaviz.simulate.params import HALF_HOUR, STEPS_PER_DAY, STEPS_PER_HOUR, SimulationParams
+from altaviz.simulate.params import SimulationParams
 from altaviz.simulate.sensors import SensorModel, sensor_models
 from altaviz.simulate.windows import overlaps_any, systematic_count
 from altaviz.units import DAYS_PER_YEAR
@@ -42,18 +42,18 @@ def schedule_failures(params: SimulationParams, rng: np.random.Generator) -> pd.
     for forced_comp, forced_mode in wanted:
         mode = forced_mode or names[rng.choice(len(names), p=weights / weights.sum())]
         spec = modes[mode]
-        precursor = round(rng.uniform(*spec.precursor_days) * STEPS_PER_DAY)
-        downtime = HALF_HOUR * round(rng.uniform(*spec.downtime_hours) * 2)  # logged to the half hour
+        precursor = round(rng.uniform(*spec.precursor_days) * params.steps_per_day)
+        downtime = params.steps_per_half_hour * round(rng.uniform(*spec.downtime_hours) * 2)  # logged to the half hour
         if precursor + downtime > n_steps:  # short ranges: compress the development to fit
             precursor = int((n_steps - downtime) * 0.7)
-        if precursor < STEPS_PER_HOUR * 6:
+        if precursor < params.steps_per_hour * 6:
             continue
         for _ in range(50):
             comp = forced_comp if forced_comp is not None else int(rng.integers(count))
             failure = int(rng.integers(precursor, n_steps - downtime + 1))
             start, end = failure - precursor, failure + downtime
             unit_windows = windows.setdefault(comp, [])
-            if not overlaps_any(unit_windows, start - STEPS_PER_DAY, end + STEPS_PER_DAY):
+            if not overlaps_any(unit_windows, start - params.steps_per_day, end + params.steps_per_day):
                 unit_windows.append((start, end))
                 rows.append((comp, mode, start, failure, end))
                 break
@@ -93,18 +93,18 @@ def schedule_degrading(params: SimulationParams, completed: pd.DataFrame, rng: n
     earliest = np.zeros(count, dtype=np.int64)
     if not completed.empty:
         last_repair = completed.groupby("comp")["repaired_step"].max()
-        earliest[last_repair.index.to_numpy()] = last_repair.to_numpy() + STEPS_PER_DAY
+        earliest[last_repair.index.to_numpy()] = last_repair.to_numpy() + params.steps_per_day
     modes = get_failure_modes()
     names, weights = list(modes), np.array([mode.weight for mode in modes.values()])
     for comp in rng.permutation(count):
         drawn = names[rng.choice(len(names), p=weights / weights.sum())]
         mode = FIRST_DEGRADING_MODE if not rows else drawn
         spec = modes[mode]
-        precursor = rng.uniform(*spec.precursor_days) * STEPS_PER_DAY
+        precursor = rng.uniform(*spec.precursor_days) * params.steps_per_day
         progress = rng.uniform(*DEGRADING_PROGRESS)
-        downtime = HALF_HOUR * round(rng.uniform(*spec.downtime_hours) * 2)
+        downtime = params.steps_per_half_hour * round(rng.uniform(*spec.downtime_hours) * 2)
         elapsed = min(round(progress * precursor), n_steps - int(earliest[comp]))  # readings into the precursor
-        if elapsed < STEPS_PER_HOUR * 6:
+        if elapsed < params.steps_per_hour * 6:
             continue
         start = n_steps - elapsed
         failure = max(start + round(elapsed / progress), n_steps + 1)
