@@ -19,27 +19,23 @@ import pytest
 import yaml
 
 from altaviz.config import get_settings
-from altaviz.registry import REGISTRY_FILE, read_registry
+from altaviz.registry import REGISTRY_FILE, get_registry, read_registry
 from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
-from altaviz.simulate.failure_modes import get_failure_modes
+from altaviz.simulate.failure_modes import get_failure_modes, read_failure_modes
 from altaviz.simulate.fleet import BASINS, MODELS, build_fleet, station_count
 from altaviz.simulate.landing import KEY_COLUMNS
+from altaviz.simulate.maintenance import schedule_maintenance
 from altaviz.simulate.params import FAULT_KINDS, FaultRates
 from altaviz.simulate.schedule import degrading_count
+from altaviz.units import ATMOSPHERE_PSI
+from altaviz.yaml_config import ConfigError
 
 FAILURE_MODES = tuple(get_failure_modes())
 READING_COLUMNS = (*KEY_COLUMNS, *SENSORS)
-NORMAL_BANDS = {
-    "vibration_mms": (1.5, 4.5),
-    "discharge_temp_f": (180.0, 220.0),
-    "suction_pressure_psi": (40.0, 80.0),
-    "discharge_pressure_psi": (900.0, 1200.0),
-    "horsepower_consumption": (1200.0, 1600.0),
-    "gas_flow_mcf": (8000.0, 12000.0),
-}
+NORMAL_BANDS = {name: sensor.normal for name, sensor in get_registry().sensors.items()}
 NO_FAULTS = {kind: 0.0 for kind in FAULT_KINDS}
-STEP = pd.Timedelta(minutes=10)
+STEP = pd.Timedelta(minutes=SimulationParams().cadence_minutes)
 
 
 def quiet(**overrides) -> SimulationParams:
@@ -324,11 +320,18 @@ def test_maintenance_log_is_inside_the_range_and_well_typed(default_run):
     assert log["description"].notna().all()
 
 
-def test_maintenance_log_flags_a_date_after_the_range(default_run):
-    """The range check above can fail: a log row moved past end_date is caught."""
-    log = read_maintenance(default_run[0])
-    log.loc[0, "event_date"] = utc("2026-02-10")
-    assert not log["event_date"].between(utc("2026-01-01"), utc("2026-02-10"), inclusive="left").all()
+def test_maintenance_scheduler_logs_nothing_at_or_after_the_end():
+    """Periodic work is drawn past end_date and one failure trips after it: the scheduler logs neither,
+    while the failure tripping inside the range is logged at its trip."""
+    params = quiet(compressor_count=20, end_date="2026-01-03", inspection_interval_days=1.0)
+    end = params.steps
+    failures = pd.DataFrame({"comp": [0, 1], "mode": ["valve_leak", "valve_leak"],
+                             "precursor_start": [10, end - 50], "failure_step": [100, end + 10],
+                             "repaired_step": [160, end + 100]})
+    events = schedule_maintenance(params, failures, np.random.default_rng(0))
+    assert len(events) > 20 and events["step"].lt(end).all()
+    logged = events[events["event_type"] == "failure"]
+    assert logged[["comp", "step", "downtime_steps"]].values.tolist() == [[0, 100, 60]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -357,7 +360,7 @@ def test_a_failing_unit_leaves_the_normal_bands(tmp_path):
 def test_discharge_temperature_follows_compression_ratio(tmp_path):
     simulate_fleet(quiet(compressor_count=4, end_date="2026-01-15"), tmp_path)
     readings = read_readings(tmp_path)
-    ratio = (readings["discharge_pressure_psi"] + 14.7) / (readings["suction_pressure_psi"] + 14.7)
+    ratio = (readings["discharge_pressure_psi"] + ATMOSPHERE_PSI) / (readings["suction_pressure_psi"] + ATMOSPHERE_PSI)
     hourly = readings.assign(ratio=ratio).groupby(["compressor_id", readings["timestamp"].dt.floor("h")]).mean()
     for _, unit in hourly.groupby(level=0):
         assert unit["ratio"].corr(unit["discharge_temp_f"]) > 0.3
@@ -379,7 +382,8 @@ def test_load_follows_a_daily_cycle(tmp_path):
 def window_mean(unit: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     rows = unit[(unit["timestamp"] >= start) & (unit["timestamp"] < end)]
     means = rows.drop(columns=list(KEY_COLUMNS)).mean()
-    means["ratio"] = ((rows["discharge_pressure_psi"] + 14.7) / (rows["suction_pressure_psi"] + 14.7)).mean()
+    absolute = rows[["discharge_pressure_psi", "suction_pressure_psi"]] + ATMOSPHERE_PSI
+    means["ratio"] = (absolute["discharge_pressure_psi"] / absolute["suction_pressure_psi"]).mean()
     means["flow_per_hp"] = (rows["gas_flow_mcf"] / rows["horsepower_consumption"]).mean()
     return means
 
@@ -679,3 +683,46 @@ def test_an_added_sensor_follows_its_failure_modes(lube_oil_twins):
     early = window_mean(unit, event["start"], event["start"] + tenth)["lube_oil_pressure_psi"]
     late = window_mean(unit, event["failure_time"] - tenth, event["failure_time"])["lube_oil_pressure_psi"]
     assert 45.0 < early < 55.0 and late < early - 15.0 and late < 30.0  # a warning before the trip
+
+
+def registry_file(folder: Path, edit) -> Path:
+    """A copy of the registry file with ``edit(document)`` applied."""
+    document = yaml.safe_load(REGISTRY_FILE.read_text())
+    edit(document)
+    path = folder / "sensors.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d["failure_modes"]["valve_leak"].update(severity="catastrophic"), "failure_modes.valve_leak.severity"),
+    (lambda d: d["failure_modes"]["valve_leak"].pop("precursor_days"), "failure_modes.valve_leak.precursor_days"),
+    (lambda d: d["failure_modes"].pop("bearing_wear"), "failure_modes"),
+    (lambda d: d["failure_modes"]["cooling_failure"]["process"].update(oil_temp_f={"add": 1.0}),
+     "failure_modes.cooling_failure.process"),
+])
+def test_bad_failure_modes_name_the_key(tmp_path, edit, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        read_failure_modes(registry_file(tmp_path, edit))
+
+
+def test_the_registry_failure_modes_are_read(tmp_path):
+    assert read_failure_modes(registry_file(tmp_path, lambda d: None)) == get_failure_modes()
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d["sensors"]["vibration_mms"]["simulation"]["failure_modes"].update(explosion={"add": 1.0}),
+     "sensors.vibration_mms.simulation.failure_modes.explosion"),
+    (lambda d: d["sensors"]["vibration_mms"]["simulation"]["failure_modes"].update(valve_leak={"tilt": 1.0}),
+     "sensors.vibration_mms.simulation.failure_modes.valve_leak"),
+    (lambda d: d["sensors"]["gas_flow_mcf"]["simulation"].pop("noise_sd"), "sensors.gas_flow_mcf.simulation.noise_sd"),
+    (lambda d: d["sensors"]["gas_flow_mcf"]["simulation"].pop("physics"), "sensors.gas_flow_mcf.simulation.base"),
+    (lambda d: d["sensors"]["gas_flow_mcf"].pop("simulation"), "sensors.gas_flow_mcf.simulation"),
+    (lambda d: d["sensors"].pop("gas_flow_mcf"), "gas_flow_mcf"),
+    (lambda d: d["sensors"].update(lube_oil_pressure_psi={**LUBE_OIL, "simulation": {"physics": True}}),
+     "sensors.lube_oil_pressure_psi.simulation.physics"),
+])
+def test_bad_simulation_blocks_name_the_key(tmp_path, edit, key):
+    registry = read_registry(registry_file(tmp_path, edit))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        simulate_fleet(quiet(compressor_count=1, end_date="2026-01-02"), tmp_path / "landing", registry=registry)

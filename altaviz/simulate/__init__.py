@@ -3,8 +3,9 @@
 What lands in ``landing_dir`` (every file is rewritten on each run; same parameters, same bytes):
 
 - ``sensor_readings/part-NNNNN.parquet`` (or ``.csv``, see ``csv_every``): one file per chunk of
-  compressors, one row per reading, columns ``READING_COLUMNS``. Parquet timestamps are
-  ``timestamp[us, tz=UTC]``; CSV timestamps are UTC written as ``YYYY-MM-DD HH:MM:SS`` without a zone.
+  compressors, one row per reading, columns ``compressor_id``, ``timestamp`` and one per registry sensor.
+  Parquet timestamps are ``timestamp[us, tz=UTC]``; CSV timestamps are UTC written as
+  ``YYYY-MM-DD HH:MM:SS`` without a zone.
   Sensor faults are left in on purpose: gaps are missing rows, duplicates and out-of-order rows appear
   as such, nulls are empty cells / Parquet nulls.
 - ``compressor_metadata.csv``, ``station_locations.csv``, ``maintenance_logs.csv``.
@@ -23,10 +24,16 @@ one unit in ten degrades at the end (at least one for fleets of two or more; non
 ``failures_per_compressor_year`` is 0); the first is always a bearing wear, the slow textbook case whose
 vibration is then near or past the critical limit, the others draw their mode like random failures.
 
-Randomness comes only from ``seed``: the fleet and every event list are drawn once for the whole fleet,
-and each compressor's noise from its own stream ``SeedSequence(seed, spawn_key=(4, index))``, so the
-readings do not depend on ``chunk_size``; in-progress failures draw from their own stream, so adding
-them leaves the completed ones as they were. Nothing here reads the clock except ``SimulationSummary.seconds``.
+What a sensor is and how failures move it come from the sensor registry file (``config/sensors.yaml``:
+each sensor's ``simulation`` block and the ``failure_modes`` section); a sensor added there gets a
+reading column with no code edit. The reading grid is ``cadence_minutes`` (config/pipeline.yaml).
+
+Randomness comes only from ``seed``, through ``SeedSequence(seed, spawn_key=...)`` streams: 0 the fleet,
+1 completed failures, 2 maintenance, 3 sensor-fault candidates, 6 in-progress failures (so adding them
+leaves the completed ones as they were), per unit (4, index) for the six physics sensors' noise, per
+station (5, index) for the weather, and per added sensor (7, key, index) for its noise and (8, key) for
+its faults, so adding a sensor changes no other sensor's values or faults. Readings therefore do not
+depend on ``chunk_size``. Nothing here reads the clock except ``SimulationSummary.seconds``.
 
 Modules, in the order a run uses them: ``params`` (knobs and checks), ``fleet`` (stations and units),
 ``failure_modes`` and ``sensors`` (what the registry file says about failures and each sensor),

@@ -25,7 +25,11 @@ def configured_cadence() -> int:
 
 @dataclass(frozen=True)
 class FaultRates:
-    """Sensor-fault events per compressor-day, by kind."""
+    """Sensor-fault events per compressor-day, by kind.
+
+    Value faults (stuck, drift, spike, null) fall on the six physics sensors; a sensor added to the
+    registry gets the same per-sensor rate (rate / 6) on top, from its own stream.
+    """
 
     stuck: float = 0.01
     drift: float = 0.005

@@ -46,7 +46,9 @@ def sensor_model(name: str, block: Mapping, modes: Sequence[str]) -> SensorModel
     unknown = sorted(set(block) - set(SIMULATION_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {SIMULATION_KEYS}")
-    physics = block.get("physics", False) is True
+    physics = block.get("physics", False)
+    if not isinstance(physics, bool):
+        raise ConfigError(f"{where}.physics: expected true or false, got {physics!r}")
     if physics and name not in PHYSICS_SENSORS:
         raise ConfigError(f"{where}.physics: the coupled physics makes only {PHYSICS_SENSORS}")
     decimals = block.get("decimals")
