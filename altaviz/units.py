@@ -1,4 +1,5 @@
-"""Physical constants shared by the simulator's physics and the gold features."""
+"""Physical constants shared by the simulator and the gold layer, one definition each."""
 
-ATMOSPHERE_PSI = 14.7  # absolute pressure = gauge + atmosphere (sea level; the basins sit low enough)
-RANKINE_OFFSET = 459.67  # °R = °F + 459.67: gas laws need absolute temperature
+ATMOSPHERE_PSI = 14.7  # gauge + atmosphere = absolute pressure, what compression ratios are taken on
+RANKINE_OFFSET = 459.67  # °F + offset = °R, the absolute temperature gas laws need
+DAYS_PER_YEAR = 365.25  # Julian year: per-unit-year rates and the seasonal cycle

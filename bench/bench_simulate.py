@@ -33,10 +33,11 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from altaviz.simulate import STEP_US, SimulationParams, simulate_fleet  # noqa: E402
+from altaviz.simulate import SimulationParams, simulate_fleet  # noqa: E402
 
 DAYS = 30
 START, END = "2026-01-01", "2026-01-31"
+CADENCE_MINUTES = SimulationParams(start_date=START, end_date=END).cadence_minutes  # from config/pipeline.yaml
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def time_simulation(count: int, csv_every: int, repeats: int) -> Result:
 
 def time_baseline(count: int, repeats: int) -> Result:
     """Same row count and schema, random values, one Parquet file per 250 units: no physics at all."""
-    steps = DAYS * 144
+    steps, step_us = DAYS * 24 * 60 // CADENCE_MINUTES, CADENCE_MINUTES * 60_000_000
     seconds = []
     for run in range(repeats):
         rng = np.random.default_rng(run)
@@ -76,7 +77,7 @@ def time_baseline(count: int, repeats: int) -> Result:
                 unit = np.repeat(np.arange(units, dtype=np.int32), steps)
                 ids = pa.array([f"COMP-{c0 + i + 1:04d}" for i in range(units)])
                 columns = [pa.DictionaryArray.from_arrays(pa.array(unit), ids).cast(pa.string()),
-                           pa.array(1_767_225_600_000_000 + np.tile(np.arange(steps), units) * STEP_US,
+                           pa.array(1_767_225_600_000_000 + np.tile(np.arange(steps), units) * step_us,
                                     pa.timestamp("us", tz="UTC"))]
                 columns += [pa.array(np.round(rng.normal(1000.0, 10.0, unit.size), 2)) for _ in range(6)]
                 table = pa.Table.from_arrays(columns, names=[f"c{i}" for i in range(8)])

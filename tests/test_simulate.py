@@ -16,32 +16,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
-from altaviz.fleet import BASINS, MODELS, build_fleet, station_count
-from altaviz.simulate import (
-    FAILURE_MODES,
-    FAILURE_SPECS,
-    FAULT_KINDS,
-    READING_COLUMNS,
-    SENSORS,
-    FaultRates,
-    SimulationParams,
-    SimulationSummary,
-    degrading_count,
-    read_readings,
-    simulate_fleet,
-)
+from altaviz.config import get_settings
+from altaviz.registry import REGISTRY_FILE, get_registry, read_registry
+from altaviz.registry import SENSOR_COLUMNS as SENSORS
+from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
+from altaviz.simulate.failure_modes import get_failure_modes, read_failure_modes
+from altaviz.simulate.fleet import BASINS, MODELS, build_fleet, station_count
+from altaviz.simulate.landing import KEY_COLUMNS
+from altaviz.simulate.maintenance import schedule_maintenance
+from altaviz.simulate.params import FAULT_KINDS, FaultRates
+from altaviz.simulate.schedule import degrading_count
+from altaviz.units import ATMOSPHERE_PSI
+from altaviz.yaml_config import ConfigError
 
-NORMAL_BANDS = {
-    "vibration_mms": (1.5, 4.5),
-    "discharge_temp_f": (180.0, 220.0),
-    "suction_pressure_psi": (40.0, 80.0),
-    "discharge_pressure_psi": (900.0, 1200.0),
-    "horsepower_consumption": (1200.0, 1600.0),
-    "gas_flow_mcf": (8000.0, 12000.0),
-}
+FAILURE_MODES = tuple(get_failure_modes())
+READING_COLUMNS = (*KEY_COLUMNS, *SENSORS)
+NORMAL_BANDS = {name: sensor.normal for name, sensor in get_registry().sensors.items()}
 NO_FAULTS = {kind: 0.0 for kind in FAULT_KINDS}
-STEP = pd.Timedelta(minutes=10)
+STEP = pd.Timedelta(minutes=SimulationParams().cadence_minutes)
 
 
 def quiet(**overrides) -> SimulationParams:
@@ -119,6 +113,9 @@ def default_run(tmp_path_factory) -> tuple[Path, SimulationSummary]:
     ({"degrading_at_end": 1.0}, "degrading_at_end"),
     ({"degrading_at_end": True}, "degrading_at_end"),
     ({"degrading_at_end": "1"}, "degrading_at_end"),
+    ({"cadence_minutes": 7}, "cadence_minutes"),
+    ({"cadence_minutes": 0}, "cadence_minutes"),
+    ({"cadence_minutes": 60}, "cadence_minutes"),
 ])
 def test_invalid_params_name_the_field(overrides, field_name):
     with pytest.raises(ValueError, match=re.escape(field_name)):
@@ -137,6 +134,7 @@ def test_invalid_params_name_the_field(overrides, field_name):
     {"degrading_at_end": 10},
     {"compressor_count": 1, "degrading_at_end": 1},
     {"degrading_at_end": np.int64(2)},
+    {"cadence_minutes": 15},
 ])
 def test_valid_params_are_accepted(overrides):
     params = SimulationParams(**overrides)
@@ -145,7 +143,17 @@ def test_valid_params_are_accepted(overrides):
 
 def test_default_range_gives_57600_grid_steps():
     params = SimulationParams()
+    assert params.cadence_minutes == get_settings().pipeline.cadence_minutes == 10
     assert params.steps * params.compressor_count == 57_600
+
+
+def test_cadence_sets_the_time_grid(tmp_path):
+    summary = simulate_fleet(SimulationParams(compressor_count=3, end_date="2026-01-08", cadence_minutes=15), tmp_path)
+    stamps = read_readings(tmp_path)["timestamp"]
+    assert (stamps.dt.floor("15min") == stamps).all() and (stamps.dt.minute % 15 == 0).all()
+    assert summary.readings_written <= 3 * 7 * 96 and stamps.nunique() > 0.9 * 7 * 96
+    downtime = read_maintenance(tmp_path)["downtime_hours"]
+    assert ((downtime * 2) % 1 == 0).all()  # still logged to the half hour
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,7 +303,7 @@ def test_maintenance_log_matches_ground_truth_failures(default_run):
         "compressor_id": failures["compressor_id"], "event_date": failures["failure_time"],
         "event_type": "failure",
         "downtime_hours": (failures["end"] - failures["failure_time"]).dt.total_seconds() / 3600,
-        "severity": failures["kind"].map({m: s.severity for m, s in FAILURE_SPECS.items()})})
+        "severity": failures["kind"].map({m: s.severity for m, s in get_failure_modes().items()})})
     logged = log[log["event_type"] == "failure"][list(expected.columns)]
     pd.testing.assert_frame_equal(logged.reset_index(drop=True), expected.reset_index(drop=True))
 
@@ -312,11 +320,18 @@ def test_maintenance_log_is_inside_the_range_and_well_typed(default_run):
     assert log["description"].notna().all()
 
 
-def test_maintenance_log_flags_a_date_after_the_range(default_run):
-    """The range check above can fail: a log row moved past end_date is caught."""
-    log = read_maintenance(default_run[0])
-    log.loc[0, "event_date"] = utc("2026-02-10")
-    assert not log["event_date"].between(utc("2026-01-01"), utc("2026-02-10"), inclusive="left").all()
+def test_maintenance_scheduler_logs_nothing_at_or_after_the_end():
+    """Periodic work is drawn past end_date and one failure trips after it: the scheduler logs neither,
+    while the failure tripping inside the range is logged at its trip."""
+    params = quiet(compressor_count=20, end_date="2026-01-03", inspection_interval_days=1.0)
+    end = params.steps
+    failures = pd.DataFrame({"comp": [0, 1], "mode": ["valve_leak", "valve_leak"],
+                             "precursor_start": [10, end - 50], "failure_step": [100, end + 10],
+                             "repaired_step": [160, end + 100]})
+    events = schedule_maintenance(params, failures, np.random.default_rng(0))
+    assert len(events) > 20 and events["step"].lt(end).all()
+    logged = events[events["event_type"] == "failure"]
+    assert logged[["comp", "step", "downtime_steps"]].values.tolist() == [[0, 100, 60]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -345,7 +360,7 @@ def test_a_failing_unit_leaves_the_normal_bands(tmp_path):
 def test_discharge_temperature_follows_compression_ratio(tmp_path):
     simulate_fleet(quiet(compressor_count=4, end_date="2026-01-15"), tmp_path)
     readings = read_readings(tmp_path)
-    ratio = (readings["discharge_pressure_psi"] + 14.7) / (readings["suction_pressure_psi"] + 14.7)
+    ratio = (readings["discharge_pressure_psi"] + ATMOSPHERE_PSI) / (readings["suction_pressure_psi"] + ATMOSPHERE_PSI)
     hourly = readings.assign(ratio=ratio).groupby(["compressor_id", readings["timestamp"].dt.floor("h")]).mean()
     for _, unit in hourly.groupby(level=0):
         assert unit["ratio"].corr(unit["discharge_temp_f"]) > 0.3
@@ -366,8 +381,9 @@ def test_load_follows_a_daily_cycle(tmp_path):
 
 def window_mean(unit: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     rows = unit[(unit["timestamp"] >= start) & (unit["timestamp"] < end)]
-    means = rows[list(SENSORS)].mean()
-    means["ratio"] = ((rows["discharge_pressure_psi"] + 14.7) / (rows["suction_pressure_psi"] + 14.7)).mean()
+    means = rows.drop(columns=list(KEY_COLUMNS)).mean()
+    absolute = rows[["discharge_pressure_psi", "suction_pressure_psi"]] + ATMOSPHERE_PSI
+    means["ratio"] = (absolute["discharge_pressure_psi"] / absolute["suction_pressure_psi"]).mean()
     means["flow_per_hp"] = (rows["gas_flow_mcf"] / rows["horsepower_consumption"]).mean()
     return means
 
@@ -621,3 +637,92 @@ def test_smallest_fleet_and_range(tmp_path):
     readings = read_readings(tmp_path)
     assert summary.readings_written == len(readings) > 100
     assert readings["compressor_id"].unique().tolist() == ["COMP-0001"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sensors come from the registry
+
+
+LUBE_OIL = {
+    "label": "Lube oil pressure", "unit": "psi", "short": "lube_oil_pressure", "direction": "low",
+    "normal": [40.0, 60.0], "warning": 30.0, "critical": 20.0, "physical": [0.0, 200.0], "aggregates": ["mean", "min"],
+    "simulation": {"decimals": 1, "noise_sd": 0.5, "base": 50.0, "load_gain": 5.0,
+                   "failure_modes": {"bearing_wear": {"add": -25.0}}},
+}
+
+
+@pytest.fixture(scope="module")
+def lube_oil_twins(tmp_path_factory):
+    """(readings, truth) of one run with a 7th registry sensor and of its six-sensor twin; unit 0 wears a
+    bearing, and faults are frequent enough to land on the new sensor too."""
+    folder = tmp_path_factory.mktemp("registry")
+    document = yaml.safe_load(REGISTRY_FILE.read_text())
+    document["sensors"]["lube_oil_pressure_psi"] = LUBE_OIL
+    (folder / "sensors.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    params = SimulationParams(compressor_count=4, end_date="2026-01-31", forced_failures=((0, "bearing_wear"),),
+                              fault_rates={kind: 0.05 for kind in FAULT_KINDS})
+    simulate_fleet(params, folder / "seven", registry=read_registry(folder / "sensors.yaml"))
+    simulate_fleet(params, folder / "six")
+    return [(read_readings(folder / run), read_truth(folder / run)) for run in ("seven", "six")]
+
+
+def test_an_added_sensor_is_a_landing_column_and_leaves_the_others_alone(lube_oil_twins):
+    (seven, seven_truth), (six, six_truth) = lube_oil_twins
+    assert list(seven.columns) == [*READING_COLUMNS, "lube_oil_pressure_psi"]
+    pd.testing.assert_frame_equal(seven[list(READING_COLUMNS)], six)
+    on_added = seven_truth["sensor"] == "lube_oil_pressure_psi"
+    assert on_added.any()  # it has faults of its own, and they moved none of the others
+    pd.testing.assert_frame_equal(seven_truth[~on_added].reset_index(drop=True), six_truth)
+
+
+def test_an_added_sensor_follows_its_failure_modes(lube_oil_twins):
+    (readings, truth), _ = lube_oil_twins
+    event = truth[(truth["category"] == "failure") & (truth["compressor_id"] == "COMP-0001")].iloc[0]
+    unit = readings[readings["compressor_id"] == "COMP-0001"]
+    tenth = (event["failure_time"] - event["start"]) / 10
+    early = window_mean(unit, event["start"], event["start"] + tenth)["lube_oil_pressure_psi"]
+    late = window_mean(unit, event["failure_time"] - tenth, event["failure_time"])["lube_oil_pressure_psi"]
+    assert 45.0 < early < 55.0 and late < early - 15.0 and late < 30.0  # a warning before the trip
+
+
+def registry_file(folder: Path, edit) -> Path:
+    """A copy of the registry file with ``edit(document)`` applied."""
+    document = yaml.safe_load(REGISTRY_FILE.read_text())
+    edit(document)
+    path = folder / "sensors.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d["failure_modes"]["valve_leak"].update(severity="catastrophic"), "failure_modes.valve_leak.severity"),
+    (lambda d: d["failure_modes"]["valve_leak"].pop("precursor_days"), "failure_modes.valve_leak.precursor_days"),
+    (lambda d: d["failure_modes"].pop("bearing_wear"), "failure_modes"),
+    (lambda d: d["failure_modes"]["cooling_failure"]["process"].update(oil_temp_f={"add": 1.0}),
+     "failure_modes.cooling_failure.process"),
+])
+def test_bad_failure_modes_name_the_key(tmp_path, edit, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        read_failure_modes(registry_file(tmp_path, edit))
+
+
+def test_the_registry_failure_modes_are_read(tmp_path):
+    assert read_failure_modes(registry_file(tmp_path, lambda d: None)) == get_failure_modes()
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d["sensors"]["vibration_mms"]["simulation"]["failure_modes"].update(explosion={"add": 1.0}),
+     "sensors.vibration_mms.simulation.failure_modes.explosion"),
+    (lambda d: d["sensors"]["vibration_mms"]["simulation"]["failure_modes"].update(valve_leak={"tilt": 1.0}),
+     "sensors.vibration_mms.simulation.failure_modes.valve_leak"),
+    (lambda d: d["sensors"]["gas_flow_mcf"]["simulation"].pop("noise_sd"), "sensors.gas_flow_mcf.simulation.noise_sd"),
+    (lambda d: d["sensors"]["gas_flow_mcf"]["simulation"].pop("physics"), "sensors.gas_flow_mcf.simulation.base"),
+    (lambda d: d["sensors"]["gas_flow_mcf"].pop("simulation"), "sensors.gas_flow_mcf.simulation"),
+    (lambda d: d["sensors"].pop("gas_flow_mcf"), "gas_flow_mcf"),
+    (lambda d: d["sensors"].update(lube_oil_pressure_psi={**LUBE_OIL, "simulation": {"physics": True}}),
+     "sensors.lube_oil_pressure_psi.simulation.physics"),
+])
+def test_bad_simulation_blocks_name_the_key(tmp_path, edit, key):
+    registry = read_registry(registry_file(tmp_path, edit))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        simulate_fleet(quiet(compressor_count=1, end_date="2026-01-02"), tmp_path / "landing", registry=registry)
