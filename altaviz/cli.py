@@ -8,11 +8,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
 from altaviz.runner import RunParams, StageFailed, run_pipeline
 
 DASHBOARD_PORT = 8866
+
+
+# Set by their own flags, or fixed by config (silver's completeness reads the same cadence).
+_NOT_SIMULATOR_OPTIONS = {"compressor_count", "start_date", "end_date", "seed", "failures_per_compressor_year",
+                          "cadence_minutes"}
+
+
+def simulator_options(pairs: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs (VALUE in YAML: 5, 0.5, {spike: 0.05}, [[0, bearing_wear]]) for SimulationParams."""
+    from altaviz.simulate import SimulationParams
+
+    allowed = sorted(set(SimulationParams.__dataclass_fields__) - _NOT_SIMULATOR_OPTIONS)
+    options = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in allowed:
+            raise ValueError(f"--simulator {pair!r}: expected KEY=VALUE with KEY one of {', '.join(allowed)}")
+        options[key] = yaml.safe_load(text)
+    return options
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
         landing_dir=str(Path(args.landing).expanduser().resolve()) if args.landing else None,
         simulate=not args.no_simulate,
         failures_per_compressor_year=args.failure_rate,
+        simulator_options=simulator_options(args.simulator),
     )
     # Fail before any notebook runs when the database is unreachable.
     print(f"database: {db.target(settings).describe()}")
@@ -97,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="simulator seed")
     run.add_argument("--failure-rate", type=float,
                      help="simulated failures per compressor-year (default 2.0; 0 gives a healthy fleet)")
+    run.add_argument("--simulator", action="append", metavar="KEY=VALUE",
+                     help="any other simulator setting, repeatable, e.g. chunk_size=100, 'fault_rates={spike: 0.05}', "
+                          "'forced_failures=[[0, bearing_wear]]', degrading_at_end=2")
     run.add_argument("--landing", help="landing folder (default <data_dir>/landing)")
     run.add_argument("--run-id", help="name of the run folder (default: UTC start time)")
     run.add_argument("--no-simulate", action="store_true", help="skip 01_simulate; ingest existing files")

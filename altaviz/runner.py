@@ -33,6 +33,7 @@ class RunParams:
     landing_dir: str = ""  # empty: <data_dir>/landing
     simulate: bool = True
     failures_per_compressor_year: float = 2.0  # simulator knob
+    simulator_options: dict = field(default_factory=dict)  # any other SimulationParams field (see cli)
 
     @classmethod
     def defaults(cls, settings: Settings | None = None, **overrides) -> "RunParams":

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
+from altaviz.registry import REGISTRY_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +28,26 @@ TABLES = ("station_locations", "compressor_metadata", "sensor_readings_agg", "ma
 VIEWS = ("v_latest_readings", "v_active_alerts", "v_fleet_health_summary")
 
 
+# A seventh instrument, added to a copy of the registry and nowhere else: the run must carry it from the
+# landing files to the dashboard. The fleet's first degrading unit wears a bearing, which starves it.
+LUBE_OIL = {
+    "label": "Lube oil pressure", "unit": "psi", "short": "lube_oil_pressure", "direction": "low",
+    "normal": [40.0, 60.0], "warning": 30.0, "critical": 20.0, "physical": [0.0, 200.0], "aggregates": ["mean", "min"],
+    "simulation": {"decimals": 2, "noise_sd": 0.5, "base": 50.0, "load_gain": 5.0,
+                   "failure_modes": {"bearing_wear": {"add": -30.0}}},
+}
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    """Run the pipeline once into its own data root; yield (environment, settings, completed process)."""
+    """Run the pipeline once into its own data root, on a registry with a seventh sensor; yield
+    (environment, settings, completed process)."""
     root = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(root / "data"), "ALTAVIZ_RUNS_DIR": str(root / "runs")}
+    registry = yaml.safe_load(REGISTRY_FILE.read_text())
+    registry["sensors"]["lube_oil_pressure_psi"] = LUBE_OIL
+    (root / "sensors.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(root / "data"), "ALTAVIZ_RUNS_DIR": str(root / "runs"),
+           "ALTAVIZ_SENSOR_REGISTRY": str(root / "sensors.yaml")}
     completed = subprocess.run([sys.executable, "-m", "altaviz.cli", "run", *RUN_ARGS], env=env,
                                capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
     settings = load_settings(env=env)
@@ -67,6 +84,25 @@ def test_fleet_summary_has_one_row_per_compressor(e2e):
     fleet = db.query("SELECT compressor_id, health_status FROM v_fleet_health_summary", settings=settings)
     assert sorted(fleet["compressor_id"]) == [f"COMP-{i:04d}" for i in range(1, 5)]
     assert set(fleet["health_status"]) <= {"healthy", "warning", "critical"}
+
+
+def test_a_sensor_added_to_the_registry_reaches_gold_the_aggregates_and_an_alert(e2e, spark):
+    _, settings, completed = e2e
+    assert completed.returncode == 0
+    gold = spark.read.format("delta").load(settings.pipeline.table_path("sensors_gold"))
+    assert {"lube_oil_pressure_psi", "lube_oil_pressure_psi_status"} <= set(gold.columns)
+    statuses = {row[0] for row in gold.select("lube_oil_pressure_psi_status").distinct().collect()}
+    assert {"normal", "warning"} <= statuses
+    aggregates = db.query(
+        "SELECT count(lube_oil_pressure_mean) AS means, count(lube_oil_pressure_min) AS mins, count(*) AS n, "
+        "min(lube_oil_pressure_min) AS lowest FROM sensor_readings_agg", settings=settings)
+    assert aggregates.loc[0, "means"] == aggregates.loc[0, "mins"] == aggregates.loc[0, "n"] > 0
+    assert aggregates.loc[0, "lowest"] <= 30.0
+    alert = db.query("SELECT severity, threshold_value, message FROM alert_history "
+                     "WHERE sensor_name = 'lube_oil_pressure_psi' ORDER BY alert_timestamp LIMIT 1", settings=settings)
+    assert len(alert) == 1
+    assert alert.loc[0, "message"].startswith("Lube oil pressure fell to ")
+    assert alert.loc[0, "threshold_value"] in (30.0, 20.0)
 
 
 def test_rerun_on_the_same_landing_files_changes_nothing(e2e):

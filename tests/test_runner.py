@@ -94,3 +94,15 @@ def test_every_pipeline_parameter_reaches_a_notebook_and_no_notebook_declares_an
     declared = {stage: set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{stage}.ipynb"))) for stage in STAGES}
     known = set(RunParams.__dataclass_fields__) - {"simulate"}
     assert set().union(*declared.values()) == known
+
+
+def test_simulator_options_reach_every_simulator_knob_and_refuse_unknown_ones():
+    from altaviz.cli import simulator_options
+
+    assert simulator_options(["chunk_size=100", "fault_rates={spike: 0.05}", "forced_failures=[[0, bearing_wear]]",
+                              "degrading_at_end=2"]) == {
+        "chunk_size": 100, "fault_rates": {"spike": 0.05}, "forced_failures": [[0, "bearing_wear"]],
+        "degrading_at_end": 2}
+    for wrong in ("chunk_size", "cadence_minutes=5", "seed=3", "warp_speed=9"):
+        with pytest.raises(ValueError, match=f"--simulator '{wrong}': expected KEY=VALUE with KEY one of"):
+            simulator_options([wrong])

@@ -132,10 +132,11 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *, registry: Sen
     _clear_own_files(landing_dir)
 
     plan = make_plan(params, registry)
-    n_chunks = math.ceil(params.compressor_count / params.chunk_size)
+    per_file = params.units_per_file
+    n_chunks = math.ceil(params.compressor_count / per_file)
     files, kept_faults, readings = [], [], 0
     for i in range(n_chunks):
-        c0, c1 = i * params.chunk_size, min((i + 1) * params.chunk_size, params.compressor_count)
+        c0, c1 = i * per_file, min((i + 1) * per_file, params.compressor_count)
         failures = rows_for(plan.failures, c0, c1)
         offline, busy = offline_and_busy(failures, rows_for(plan.maintenance, c0, c1), c0, c1 - c0, params.steps)
         faults = select_faults([rows_for(group, c0, c1) for group in plan.fault_candidates], busy, c0)

@@ -48,6 +48,8 @@ class SimulationParams:
 
     Dates are UTC days 'YYYY-MM-DD'; ``start_date`` is inclusive, ``end_date`` exclusive.
     ``fault_rates`` may be given as a mapping (kind -> events per compressor-day).
+    ``chunk_size``: units per file at most; a fleet of two or more units is split into at least two
+    files, so that with ``csv_every`` = 2 every such run, the default one included, writes both formats.
     ``csv_every``: every n-th chunk (n-1, 2n-1, ...) is written as CSV instead of Parquet; 0 = never.
     ``forced_failures``: (compressor index, failure mode) pairs scheduled before the random ones.
     ``degrading_at_end``: how many units have a failure still developing when the data ends (trip after
@@ -81,6 +83,10 @@ class SimulationParams:
             raise ValueError(f"forced_failures must be (compressor index, failure mode) pairs, "
                              f"got {self.forced_failures!r}") from None
         validate_params(self)
+
+    @property
+    def units_per_file(self) -> int:
+        return min(self.chunk_size, max(1, math.ceil(self.compressor_count / 2)))
 
     @property
     def start(self) -> date:
