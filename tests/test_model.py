@@ -14,8 +14,13 @@ import pytest
 from pyspark.sql import Row
 from pyspark.testing import assertDataFrameEqual
 
+from altaviz.model.baseline import (
+    HORIZON_HOURS,
+    MODEL_VERSION,
+    RUL_CAP_DAYS,
+    predict_failures,
+)
 from altaviz.registry import SENSOR_COLUMNS
-from altaviz.model.baseline import HORIZON_HOURS, MODEL_VERSION, RUL_CAP_DAYS, predict_failures
 
 NEWEST = datetime(2026, 1, 10, 12, 0)
 NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi": 60.0,
