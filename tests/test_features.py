@@ -1,20 +1,26 @@
-"""Gold features on literal rows, against a brute-force oracle: time windows, rate of change, statuses."""
+"""Gold features on literal rows, against a brute-force oracle: time windows, rate of change, statuses.
+
+The rolling statistics of every rolling sensor come from a brute-force scan (``oracle``); derived
+signals and statuses are literal values worked out by hand from ``config/sensors.yaml``.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pandas as pd
+import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import T0, reading
 
 from altaviz.config import load_settings
 from altaviz.gold.transforms import build_gold_features
-from altaviz.schemas import GOLD_SCHEMA, SILVER_SCHEMA
+from altaviz.registry import ROLLING_STATISTICS, WINDOWS
+from altaviz.schemas import GOLD_SCHEMA, SILVER_SCHEMA, gold_schema
 
 SETTINGS = load_settings()
-from altaviz.registry import WINDOWS
+REGISTRY = SETTINGS.registry
 
 
 def silver(spark, rows: list[dict]):
@@ -24,20 +30,33 @@ def silver(spark, rows: list[dict]):
     return spark.createDataFrame(frame[list(SILVER_SCHEMA.fieldNames())], SILVER_SCHEMA)
 
 
+def rolling_oracle(rows: list[dict], row: dict) -> dict:
+    """Brute force: mean/std/max of every rolling sensor over (t - w, t], scanning every reading of
+    the row's compressor; nulls skipped, std needs two values."""
+    t = row["timestamp"]
+    mine = [r for r in rows if r["compressor_id"] == row["compressor_id"]]
+    result = {}
+    for sensor in REGISTRY.rolling_sensors():
+        for label, seconds in WINDOWS.items():
+            values = pd.Series(
+                [r[sensor.name] for r in mine if t - timedelta(seconds=seconds) < r["timestamp"] <= t], dtype=float
+            ).dropna()
+            stats = {
+                "mean": float(values.mean()) if len(values) else None,
+                "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+                "max": float(values.max()) if len(values) else None,
+            }
+            result.update({f"{sensor.short}_{stat}_{label}": stats[stat] for stat in ROLLING_STATISTICS})
+    return result
+
+
 def oracle(rows: list[dict]) -> list[dict]:
     """Brute force: for each reading, scan every reading of its compressor."""
     out = []
     for row in rows:
         t = row["timestamp"]
         mine = [r for r in rows if r["compressor_id"] == row["compressor_id"]]
-        result = {"compressor_id": row["compressor_id"], "timestamp": t}
-        for label, seconds in WINDOWS.items():
-            values = pd.Series(
-                [r["discharge_temp_f"] for r in mine if t - timedelta(seconds=seconds) < r["timestamp"] <= t], dtype=float
-            ).dropna()
-            result[f"discharge_temp_mean_{label}"] = float(values.mean()) if len(values) else None
-            result[f"discharge_temp_std_{label}"] = float(values.std(ddof=1)) if len(values) > 1 else None
-            result[f"discharge_temp_max_{label}"] = float(values.max()) if len(values) else None
+        result = {"compressor_id": row["compressor_id"], "timestamp": t, **rolling_oracle(rows, row)}
         earlier = [
             r for r in mine
             if t - timedelta(minutes=70) <= r["timestamp"] <= t - timedelta(minutes=50) and r["discharge_temp_f"] is not None
@@ -77,9 +96,12 @@ def test_statuses_honor_direction_and_missing_critical_levels(spark):
     sensors = list(load_settings().registry.sensors)
     rows = [reading("C1", 10 * i, **dict(zip(sensors, values))) for i, (values, _, _) in enumerate(cases)]
     gold = build_gold_features(silver(spark, rows), registry=SETTINGS.registry)
-    status_columns = [f"{name}_status" for name in sensors] + ["pressure_differential_status"]
+    # Every status column; no reading lies 50-70 minutes back, so the rate and its status are null.
+    status_columns = [f"{name}_status" for name in REGISTRY.signals]
+    assert status_columns == [f"{name}_status" for name in sensors] + [
+        "pressure_differential_status", "temp_rate_of_change_status"]
     expected = spark.createDataFrame(
-        [(10 * i, *statuses, differential) for i, (_, statuses, differential) in enumerate(cases)],
+        [(10 * i, *statuses, differential, None) for i, (_, statuses, differential) in enumerate(cases)],
         ", ".join(["minute int", *[f"{c} string" for c in status_columns]]),
     )
     minute = ((F.unix_seconds("timestamp") - int(T0.timestamp())) / 60).cast("int").alias("minute")
@@ -97,3 +119,81 @@ def test_pressure_and_calendar_features(spark):
     )
     actual = gold.select(*expected.columns)
     assertDataFrameEqual(actual, expected, checkRowOrder=False, rtol=1e-9)
+
+
+# (compressor, minute, readings that differ from NORMAL) -> (temp_rate_of_change, pressure_differential,
+# compression_ratio, statuses of vibration, discharge temp, suction, discharge pressure, horsepower, gas
+# flow, pressure differential, temp rate of change), worked out by hand. Limits (config/sensors.yaml):
+# vibration 6/8, temp 240/260, suction low 30/20, discharge 1300/1400, horsepower 1800, gas flow low
+# 6000, differential 1250, rate 20/40 °F/h. Ratio = (discharge + 14.7) / (suction + 14.7), absolute psi.
+N, W, C = "normal", "warning", "critical"
+WHOLE_CASES = [
+    ("C1", 0, {}, (None, 940.0, 1014.7 / 74.7, (N, N, N, N, N, N, N, None))),
+    ("C1", 10, {"vibration_mms": 3.5, "discharge_temp_f": 204.0},
+     (None, 940.0, 1014.7 / 74.7, (N, N, N, N, N, N, N, None))),
+    # A dead temperature channel: its status and rate are null, the other sensors still graded.
+    ("C1", 20, {"vibration_mms": 4.0, "discharge_temp_f": None},
+     (None, 940.0, 1014.7 / 74.7, (N, None, N, N, N, N, N, None))),
+    # No discharge pressure: no differential, no ratio, no status for either.
+    ("C1", 30, {"discharge_temp_f": 210.0, "discharge_pressure_psi": None},
+     (None, None, None, (N, N, N, None, N, N, None, None))),
+    # (230 - 204) °F over the 50 minutes since minute 10: 31.2 °F/h, a rate warning.
+    ("C1", 60, {"vibration_mms": 6.5, "discharge_temp_f": 230.0},
+     (31.2, 940.0, 1014.7 / 74.7, (W, N, N, N, N, N, N, W))),
+    # Minute 10 again (minute 20's reading is null): (226 - 204) / 1 h = 22 °F/h.
+    ("C1", 70, {"discharge_temp_f": 226.0}, (22.0, 940.0, 1014.7 / 74.7, (N, N, N, N, N, N, N, W))),
+    # After a 110-minute gap: nothing 50-70 minutes back, no rate. Low-direction sensors at warning.
+    ("C1", 180, {"discharge_temp_f": 210.0, "suction_pressure_psi": 25.0, "gas_flow_mcf": 5000.0},
+     (None, 975.0, 1014.7 / 39.7, (N, N, W, N, N, W, N, None))),
+    # (255 - 210) / 1 h = 45 °F/h: critical; suction 18 psi is at or below the low critical level 20.
+    ("C1", 240, {"discharge_temp_f": 255.0, "suction_pressure_psi": 18.0},
+     (45.0, 982.0, 1014.7 / 32.7, (N, W, C, N, N, N, N, C))),
+    # (262 - 210) over 70 minutes = 44.57 °F/h; every high-direction sensor past a limit.
+    ("C1", 250, {"vibration_mms": 8.5, "discharge_temp_f": 262.0, "suction_pressure_psi": 40.0,
+                 "discharge_pressure_psi": 1300.0, "horsepower_consumption": 1900.0},
+     (52.0 / (70 / 60), 1260.0, 1314.7 / 54.7, (C, C, N, W, W, N, W, C))),
+    # Cooling fast, (200 - 262) / (50/60 h) = -74.4 °F/h: a falling rate never warns.
+    ("C1", 300, {}, (-74.4, 940.0, 1014.7 / 74.7, (N, N, N, N, N, N, N, N))),
+    # Exactly 24 h after minute 0: minute 0 is outside the (t - 24h, t] window.
+    ("C1", 24 * 60, {"discharge_temp_f": 205.0}, (None, 940.0, 1014.7 / 74.7, (N, N, N, N, N, N, N, None))),
+    # C2 shares C1's timestamps and never mixes with it.
+    ("C2", 0, {"vibration_mms": 2.0, "discharge_temp_f": 300.0, "discharge_pressure_psi": 1100.0},
+     (None, 1040.0, 1114.7 / 74.7, (N, C, N, N, N, N, N, None))),
+    ("C2", 60, {"discharge_temp_f": 240.0}, (-60.0, 940.0, 1014.7 / 74.7, (N, W, N, N, N, N, N, N))),
+    ("C2", 65, {"discharge_temp_f": 250.0}, (-50.0 / (65 / 60), 940.0, 1014.7 / 74.7, (N, W, N, N, N, N, N, N))),
+    # Every sensor missing: every derived signal and status null, the windows still hold earlier readings.
+    ("C2", 120, dict.fromkeys(REGISTRY.sensors),
+     (None, None, None, (None,) * 8)),
+]
+
+
+def test_whole_gold_rows_for_every_rolling_sensor_derived_signal_and_status(spark):
+    rows = [reading(cid, minute, **values) for cid, minute, values, _ in WHOLE_CASES]
+    silver_readings = silver(spark, rows)
+    gold = build_gold_features(silver_readings, registry=REGISTRY)
+
+    schema = gold_schema(REGISTRY)
+    expected_rows = []
+    for row, (_, _, _, (rate, differential, ratio, statuses)) in zip(rows, WHOLE_CASES):
+        timestamp = row["timestamp"]
+        expected_rows.append({
+            **row, "is_outlier": False, "outlier_sensors": [], "source_file": "f", "ingested_at": T0,
+            "run_id": "r1", "date": timestamp.date(),
+            **rolling_oracle(rows, row),
+            "temp_rate_of_change": rate, "pressure_differential": differential, "compression_ratio": ratio,
+            **dict(zip([f"{name}_status" for name in REGISTRY.signals], statuses, strict=True)),
+            "hour_of_day": timestamp.hour, "day_of_week": timestamp.isoweekday(),
+            "is_weekend": timestamp.isoweekday() >= 6,
+        })
+    assert set(expected_rows[0]) == set(schema.fieldNames())
+    expected = spark.createDataFrame([tuple(r[f] for f in schema.fieldNames()) for r in expected_rows], schema)
+    # Every rolling sensor, window and statistic is a column of the comparison.
+    assert len(REGISTRY.rolling_columns()) == len(REGISTRY.rolling_sensors()) * len(WINDOWS) * 3 == 27
+    assertDataFrameEqual(gold, expected, checkRowOrder=False, rtol=1e-9)
+
+    # Failing case: one status graded differently is a different DataFrame.
+    wrong = expected.withColumn(
+        "temp_rate_of_change_status",
+        F.when(F.col("temp_rate_of_change") < 0, F.lit("warning")).otherwise(F.col("temp_rate_of_change_status")))
+    with pytest.raises(AssertionError):
+        assertDataFrameEqual(gold, wrong, checkRowOrder=False, rtol=1e-9)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from altaviz.io import db
+from altaviz.registry import get_registry
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
@@ -71,21 +72,48 @@ def test_upgrading_an_older_database_keeps_its_rows(serving_settings):  # noqa: 
     assert "ux_data_quality_metrics_key" in indexes and "ux_data_quality_metrics" not in indexes
 
 
-@pytest.mark.parametrize("path", db.schema_files(), ids=lambda p: p.name)
-def test_schema_never_drops_data_and_stays_on_postgresql_14(path):
-    text = re.sub(r"--[^\n]*", "", path.read_text()).upper()
-    assert not re.search(r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b", text)
+# What the DDL must never contain, each rule named: the static check of the library's schema files.
+DDL_RULES = {
+    "drops data": r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b",
     # PostgreSQL 15+ only: NULLS NOT DISTINCT, MERGE, the security_invoker view option.
-    assert not re.search(r"NULLS\s+NOT\s+DISTINCT|\bMERGE\s+INTO\b|SECURITY_INVOKER", text)
-    # Every table and index is created only when missing, so a second apply is a no-op.
-    assert not re.search(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)", text)
+    "needs PostgreSQL 15": r"NULLS\s+NOT\s+DISTINCT|\bMERGE\s+INTO\b|SECURITY_INVOKER",
+    # Every table, index and column is created only when missing, so a second apply is a no-op.
+    "not idempotent": r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)|ADD\s+COLUMN\s+(?!IF\s+NOT\s+EXISTS)",
+}
 
 
-def test_the_static_check_catches_a_drop():
-    """Failing case of the check above, on a literal."""
-    text = "DROP TABLE alert_history; CREATE INDEX ix ON t (c);"
-    assert re.search(r"\bDROP\s+(TABLE|SCHEMA|DATABASE|COLUMN)\b|\bTRUNCATE\b|\bDELETE\s+FROM\b", text)
-    assert re.search(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)\s+(?!IF\s+NOT\s+EXISTS)", text)
+def ddl_violations(ddl: str) -> list[str]:
+    """The names of the rules ``ddl`` breaks (comments ignored)."""
+    text = re.sub(r"--[^\n]*", "", ddl).upper()
+    return [rule for rule, pattern in DDL_RULES.items() if re.search(pattern, text)]
+
+
+def applied_ddl() -> dict[str, str]:
+    """Every statement ``db.apply_schema`` runs: the schema files and the registry's generated columns."""
+    return {
+        **{path.name: path.read_text() for path in db.schema_files()},
+        "sensor registry columns": db.registry_columns_sql(get_registry()),
+    }
+
+
+@pytest.mark.parametrize("name", list(applied_ddl()))
+def test_schema_never_drops_data_and_stays_on_postgresql_14(name):
+    assert ddl_violations(applied_ddl()[name]) == []
+
+
+def test_the_static_check_catches_each_rule_in_the_library_ddl():
+    """Failing case of the check above: the library's own DDL, each rule broken once."""
+    tables = applied_ddl()["001_tables.sql"]
+    columns = applied_ddl()["sensor registry columns"]
+    assert "CREATE TABLE IF NOT EXISTS" in tables and "ADD COLUMN IF NOT EXISTS" in columns
+    assert ddl_violations(tables + "\nDROP TABLE alert_history;") == ["drops data"]
+    assert ddl_violations(tables + "\nALTER TABLE alert_history DROP COLUMN note;") == ["drops data"]
+    assert ddl_violations(tables.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE", 1)) == ["not idempotent"]
+    assert ddl_violations(columns.replace("ADD COLUMN IF NOT EXISTS", "ADD COLUMN", 1)) == ["not idempotent"]
+    assert ddl_violations(tables + "\nMERGE INTO alert_history USING x ON TRUE WHEN MATCHED THEN DO NOTHING;") == [
+        "needs PostgreSQL 15"]
+    # A rule in a comment is not a statement.
+    assert ddl_violations(tables + "\n-- DROP TABLE alert_history;") == []
 
 
 def test_severity_rank_in_sql_is_the_registry_order(serving_settings):

@@ -1,7 +1,8 @@
 """05_publish against the real embedded PostgreSQL: aggregates, upserts, alerts, views, failures.
 
 Each test gets a brand-new database on the session's server and a private lake folder, so tests
-neither see each other's rows nor the rest of the suite's.
+neither see each other's rows nor the rest of the suite's. The lake tables are real Delta tables
+written with ``lake.write_table`` from literal rows; ``publish`` reads them as in production.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import psycopg
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
 from altaviz import schemas
-from altaviz.io import db
+from altaviz.config import load_settings
+from altaviz.io import db, lake
+from altaviz.registry import WINDOWS
 from altaviz.serving import stage as serving
 from altaviz.serving import transforms as serving_transforms
-from altaviz.config import load_settings
 
 T0 = datetime(2026, 1, 14, 0, 0)  # naive = UTC (the Spark session runs in UTC)
 STEP = timedelta(minutes=10)
@@ -37,7 +40,8 @@ def gold_row(compressor_id: str, timestamp: datetime, **values) -> dict:
     row.update(compressor_id=compressor_id, timestamp=timestamp, date=timestamp.date(), run_id="lake")
     row.update(NORMAL)
     row.update(values)
-    row["pressure_differential"] = row["discharge_pressure_psi"] - row["suction_pressure_psi"]
+    pressures = row["discharge_pressure_psi"], row["suction_pressure_psi"]
+    row["pressure_differential"] = None if None in pressures else pressures[0] - pressures[1]
     row.setdefault("temp_rate_of_change", 0.0)
     if row["temp_rate_of_change"] is None:
         row["temp_rate_of_change"] = 0.0
@@ -87,27 +91,21 @@ def lake_frames(spark, gold: list[dict], *, maintenance=None, quality=None) -> d
                 ("lake", T0, "COMP-0003", "freshness", None, 15.0, False, '{"unit": "minutes"}'),
             ],
             schemas.DQ_METRICS_SCHEMA),
-        "sensors_gold": spark.createDataFrame(
-            [tuple(r[f] for f in schemas.GOLD_SCHEMA.fieldNames()) for r in gold], schemas.GOLD_SCHEMA),
+        "sensors_gold": gold_frame(spark, gold),
     }
 
 
-def write_delta_lake(settings, frames: dict) -> None:
-    """Write the lake tables as Delta where 05 reads them (slow: only one test goes through Delta)."""
+def write_lake(settings, frames: dict) -> None:
+    """Write the lake tables as Delta under the settings' lake root, where 05 reads them; gold
+    partitioned by date as the gold stage writes it."""
     for name, frame in frames.items():
-        frame.coalesce(1).write.format("delta").mode("overwrite").save(settings.pipeline.table_path(name))
+        partition_by = ["date"] if name == "sensors_gold" else []
+        lake.write_table(frame.coalesce(1), name, settings=settings, partition_by=partition_by)
 
 
-@pytest.fixture
-def lake(spark, monkeypatch):
-    """An in-memory lake: ``lake.update(lake_frames(...))`` sets what ``lake.read_table`` returns."""
-    tables: dict = {}
-
-    def read_table(spark, name, *, settings=None, version=None, where=None):
-        return tables[name] if where is None else tables[name].where(where)
-
-    monkeypatch.setattr(serving.lake, "read_table", read_table)
-    return tables
+def gold_frame(spark, gold: list[dict]):
+    return spark.createDataFrame([tuple(r[f] for f in schemas.GOLD_SCHEMA.fieldNames()) for r in gold],
+                                 schemas.GOLD_SCHEMA)
 
 
 TABLES = ("station_locations", "compressor_metadata", "maintenance_events", "sensor_readings_agg",
@@ -151,6 +149,12 @@ def record_statements(monkeypatch) -> list[str]:
     return statements
 
 
+def loaded_aggregates(spark, settings):
+    """``sensor_readings_agg`` as PostgreSQL holds it, in the aggregate columns, as a DataFrame."""
+    columns = ", ".join(serving_transforms.aggregate_columns(REGISTRY))
+    return spark.createDataFrame(rows(settings, f"SELECT {columns} FROM sensor_readings_agg"), AGG_SCHEMA)
+
+
 def open_alerts(settings) -> list[tuple]:
     return rows(settings, "SELECT compressor_id, sensor_name, alert_type, severity, id FROM alert_history "
                           "WHERE NOT resolved ORDER BY 1, 2")
@@ -159,37 +163,109 @@ def open_alerts(settings) -> list[tuple]:
 # --------------------------------------------------------------------------- aggregates (pure)
 
 
-def test_aggregates_windows_counts_and_rate(spark, settings):
+REGISTRY = load_settings().registry
+AGG_SCHEMA = ", ".join(
+    ["compressor_id string", "agg_timestamp timestamp", "window_type string"]
+    + [f"{column} double" for column in serving_transforms.aggregate_columns(REGISTRY)[3:-2]]
+    + ["reading_count int", "missing_readings int"]
+)
+
+
+def reference_aggregates(gold: list[dict], *, cadence_minutes: int) -> list[tuple]:
+    """A transparent pandas reference for ``build_serving_aggregates``: for each window length, group
+    the readings by compressor and window start (epoch seconds floored to the length) and compute each
+    registry statistic with nulls skipped; the temperature rate is the least-squares slope in °F/h."""
+    readings = pd.DataFrame(gold)
+    epoch = (readings["timestamp"] - datetime(1970, 1, 1)).dt.total_seconds()
+    out = []
+    for window_type, seconds in WINDOWS.items():
+        starts = (epoch // seconds * seconds).rename("start")
+        for (compressor_id, start), window in readings.groupby(["compressor_id", starts]):
+            row = {"compressor_id": compressor_id, "agg_timestamp": datetime(1970, 1, 1) + timedelta(seconds=start),
+                   "window_type": window_type}
+            for column, statistic, sensor in REGISTRY.aggregate_columns():
+                values = window[sensor].dropna().astype(float)
+                row[column] = (None if len(values) < (2 if statistic == "std" else 1)
+                               else float(values.std(ddof=1) if statistic == "std" else getattr(values, statistic)()))
+            deltas = window["pressure_differential"].dropna().astype(float)
+            row["pressure_delta_mean"] = float(deltas.mean()) if len(deltas) else None
+            pairs = pd.DataFrame({"hours": epoch[window.index] / 3600.0, "temp": window["discharge_temp_f"]}).dropna()
+            hours, temps = pairs["hours"] - pairs["hours"].mean(), pairs["temp"].astype(float) - pairs["temp"].mean()
+            spread = float((hours ** 2).sum())
+            row["discharge_temp_rate_of_change"] = float((hours * temps).sum()) / spread if spread > 0 else None
+            row["reading_count"] = len(window)
+            row["missing_readings"] = max(seconds // (cadence_minutes * 60) - len(window), 0)
+            out.append(tuple(row[c] for c in serving_transforms.aggregate_columns(REGISTRY)))
+    return out
+
+
+def test_aggregates_windows_counts_and_rate(spark):
     start = datetime(2026, 1, 14, 1, 0)
     temps = {i: 200.0 + 2.0 * i for i in range(6)}  # +2 °F per 10 min = 12 °F/h
-    gold = spark.createDataFrame(
-        [tuple(r[f] for f in schemas.GOLD_SCHEMA.fieldNames())
-         for r in readings("COMP-0001", start, 5, discharge_temp_f=temps)],  # 5 of 6 readings in the hour
-        schemas.GOLD_SCHEMA,
-    )
-    aggregates = serving_transforms.build_serving_aggregates(gold, registry=load_settings().registry, cadence_minutes=10).toPandas()
-    by_window = aggregates.set_index("window_type")
-    assert sorted(aggregates["window_type"]) == ["1hr", "24hr", "4hr"]
-    assert by_window.loc["1hr", "agg_timestamp"] == pd.Timestamp("2026-01-14 01:00")
-    assert by_window.loc["4hr", "agg_timestamp"] == pd.Timestamp("2026-01-14 00:00")
-    assert list(by_window["reading_count"]) == [5, 5, 5]
-    assert by_window.loc["1hr", "missing_readings"] == 1
-    assert by_window.loc["24hr", "missing_readings"] == 144 - 5
-    assert by_window.loc["1hr", "discharge_temp_rate_of_change"] == pytest.approx(12.0)
-    assert by_window.loc["1hr", "discharge_temp_max"] == 208.0
-    assert by_window.loc["1hr", "pressure_delta_mean"] == pytest.approx(990.0)
+    gold = gold_frame(spark, readings("COMP-0001", start, 5, discharge_temp_f=temps))  # 5 of 6 readings in the hour
+    aggregates = serving_transforms.build_serving_aggregates(gold, registry=REGISTRY, cadence_minutes=10)
+    assert aggregates.columns == list(serving_transforms.aggregate_columns(REGISTRY))
     assert set(serving_transforms.AGG_COLUMNS) == set(aggregates.columns)
-    # `since`: only windows that end after it.
+
+    # By hand: the same five readings in each window. Temperatures 200..208: mean 204, sample std
+    # sqrt(40 / 4); every other sensor constant (std 0); differential 1050 - 60; 12 °F/h.
+    def window(agg_timestamp, window_type, missing):
+        return ("COMP-0001", agg_timestamp, window_type,
+                3.0, 0.0, 3.0, 3.0,  # vibration mean, std, min, max
+                204.0, round(10 ** 0.5, 6), 208.0,  # discharge temperature mean, std, max
+                60.0, 0.0, 60.0,  # suction pressure mean, std, min
+                1050.0, 0.0, 1050.0,  # discharge pressure mean, std, max
+                1400.0, 0.0,  # horsepower mean, std
+                10000.0,  # gas flow mean
+                990.0, 12.0, 5, missing)
+
+    hour, four_hours, day = (window(datetime(2026, 1, 14, 1), "1hr", 6 - 5),
+                             window(datetime(2026, 1, 14, 0), "4hr", 24 - 5),
+                             window(datetime(2026, 1, 14, 0), "24hr", 144 - 5))
+    by_hand = spark.createDataFrame([hour, four_hours, day], AGG_SCHEMA)
+    assertDataFrameEqual(aggregates, by_hand, rtol=1e-9)
+    # The pandas reference (used on richer rows below) agrees with the hand-computed rows.
+    reference = reference_aggregates(readings("COMP-0001", start, 5, discharge_temp_f=temps), cadence_minutes=10)
+    assertDataFrameEqual(spark.createDataFrame(reference, AGG_SCHEMA), by_hand, rtol=0.0, atol=1e-6)
+
+    # `since`: only windows that end after it (the hour ended at 02:00 exactly: not after).
     since = datetime(2026, 1, 14, 2, 0, tzinfo=timezone.utc)
-    incremental = serving_transforms.build_serving_aggregates(gold, registry=load_settings().registry, cadence_minutes=10, since=since).toPandas()
-    assert sorted(incremental["window_type"]) == ["24hr", "4hr"]
+    incremental = serving_transforms.build_serving_aggregates(gold, registry=REGISTRY, cadence_minutes=10, since=since)
+    assertDataFrameEqual(incremental, spark.createDataFrame([four_hours, day], AGG_SCHEMA), rtol=1e-9)
+
+
+def test_aggregates_with_nulls_gaps_and_several_windows_match_the_reference(spark):
+    """Whole output against ``reference_aggregates``: a dead channel, a missing pressure, a lone
+    reading (no std, no slope), a unit across midnight, windows of every length."""
+    gold = (
+        readings("COMP-0001", datetime(2026, 1, 14, 1, 0), 5,
+                 vibration_mms={0: 3.1, 1: 3.4, 2: None, 3: 3.9, 4: 4.6},
+                 discharge_temp_f={0: 201.5, 1: 203.0, 2: 207.25, 3: None, 4: 209.0},
+                 suction_pressure_psi={1: 55.0, 4: 28.0}, gas_flow_mcf={2: 9100.0})
+        + readings("COMP-0001", datetime(2026, 1, 14, 4, 10), 1, discharge_temp_f={0: 231.0},
+                   suction_pressure_psi={0: None}, horsepower_consumption={0: 1510.5})
+        + readings("COMP-0002", datetime(2026, 1, 13, 23, 40), 4,
+                   discharge_temp_f={0: 199.0, 1: 198.0, 2: 205.0, 3: 204.5},
+                   discharge_pressure_psi={0: 1101.0, 1: 1180.0, 2: None, 3: 1175.5})
+    )
+    aggregates = serving_transforms.build_serving_aggregates(gold_frame(spark, gold), registry=REGISTRY,
+                                                             cadence_minutes=10)
+    expected = spark.createDataFrame(reference_aggregates(gold, cadence_minutes=10), AGG_SCHEMA)
+    assert expected.count() == 5 + 6  # COMP-0001: 2 + 2 + 1 windows; COMP-0002: 2 + 2 + 2
+    # Means and stds are rounded to 6 decimals by the library; the reference is not.
+    assertDataFrameEqual(aggregates, expected, rtol=0.0, atol=1e-6)
+
+    # Failing case of the comparison: one statistic off by more than the rounding is caught.
+    wrong = expected.withColumn("vibration_std", expected["vibration_std"] + 1e-5)
+    with pytest.raises(AssertionError):
+        assertDataFrameEqual(aggregates, wrong, rtol=0.0, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- publish end to end
 
 
 def test_publish_twice_identical_and_operator_state_survives(spark, serving_settings, monkeypatch):
-    write_delta_lake(serving_settings, lake_frames(spark, base_gold()))  # this test reads real Delta tables
+    write_lake(serving_settings, lake_frames(spark, base_gold()))
     statements = record_statements(monkeypatch)
     first = serving.publish(spark, run_id="run-1", settings=serving_settings)
     monkeypatch.undo()
@@ -203,6 +279,11 @@ def test_publish_twice_identical_and_operator_state_survives(spark, serving_sett
     assert (first.counts["alerts_opened"], first.counts["alerts_resolved"]) == (3, 1)
     assert first.counts["data_quality_metrics"] == 5
     assert list(first.to_frame().columns) == ["item", "rows_staged", "rows_written"]
+    # The whole aggregate table, every statistic of every window, is what the reference computes.
+    cadence = serving_settings.pipeline.cadence_minutes
+    assertDataFrameEqual(loaded_aggregates(spark, serving_settings),
+                         spark.createDataFrame(reference_aggregates(base_gold(), cadence_minutes=cadence), AGG_SCHEMA),
+                         rtol=0.0, atol=1e-6)
 
     assert sorted(open_alerts(serving_settings))[0][:4] == ("COMP-0002", "vibration_mms", "threshold", "warning")
     messages = rows(serving_settings, "SELECT count(*) FILTER (WHERE message IS NULL OR message = ''), count(*) "
@@ -236,16 +317,19 @@ def test_publish_twice_identical_and_operator_state_survives(spark, serving_sett
     # The failing case of the comparison: a changed reading changes the tables, and only its rows.
     changed = base_gold()
     changed[0]["vibration_mms"] = 4.0
-    write_delta_lake(serving_settings, {"sensors_gold": lake_frames(spark, changed)["sensors_gold"]})
+    write_lake(serving_settings, {"sensors_gold": gold_frame(spark, changed)})
     third = serving.publish(spark, run_id="run-3", settings=serving_settings)
     assert third.counts["sensor_readings_agg"] == 3  # COMP-0001's 1hr, 4hr and 24hr windows
     with pytest.raises(AssertionError):
         assert_same_tables(acknowledged, snapshot(serving_settings, without=()))
     assert rows(serving_settings, "SELECT count(*) FROM sensor_readings_agg WHERE run_id = 'run-3'") == [(3,)]
+    assertDataFrameEqual(loaded_aggregates(spark, serving_settings),
+                         spark.createDataFrame(reference_aggregates(changed, cadence_minutes=cadence), AGG_SCHEMA),
+                         rtol=0.0, atol=1e-6)
 
 
-def test_persisting_condition_escalates_then_resolves_and_operator_resolution_sticks(spark, serving_settings, lake):
-    lake.update(lake_frames(spark, base_gold()))
+def test_persisting_condition_escalates_then_resolves_and_operator_resolution_sticks(spark, serving_settings):
+    write_lake(serving_settings, lake_frames(spark, base_gold()))
     serving.publish(spark, run_id="run-1", settings=serving_settings)
     (alert_id,) = [a[4] for a in open_alerts(serving_settings) if a[0] == "COMP-0003"]
     serving.acknowledge_alert(alert_id, by="j.ortiz", settings=serving_settings)
@@ -254,7 +338,7 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     later = T0 + 36 * STEP
     gold = base_gold() + readings("COMP-0003", later, 2, discharge_temp_f={0: 255.0, 1: 266.0})
     gold += readings("COMP-0001", later, 2) + readings("COMP-0002", later, 2, vibration_mms={0: 6.4, 1: 6.4})
-    lake.update(lake_frames(spark, gold))
+    write_lake(serving_settings, {"sensors_gold": gold_frame(spark, gold)})
     report = serving.publish(spark, run_id="run-2", settings=serving_settings)
     assert report.counts["alerts_opened"] == 0 and report.counts["alerts_updated"] == 2
     escalated = rows(serving_settings,
@@ -283,7 +367,7 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     latest_time = later + 2 * STEP
     gold += readings("COMP-0003", latest_time, 3) + readings("COMP-0001", latest_time, 3)
     gold += readings("COMP-0002", latest_time, 3, vibration_mms={0: 7.0, 1: 7.1, 2: 7.2})
-    lake.update(lake_frames(spark, gold))
+    write_lake(serving_settings, {"sensors_gold": gold_frame(spark, gold)})
     report = serving.publish(spark, run_id="run-3", settings=serving_settings,
                              since=datetime(2026, 1, 14, 6, 20, tzinfo=timezone.utc))
     assert (report.counts["alerts_opened"], report.counts["alerts_resolved"]) == (1, 1)
@@ -351,19 +435,19 @@ def test_unreachable_database_names_host_port_database_not_password(spark, setti
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_failing_load_leaves_nothing_half_written(spark, serving_settings, lake):
+def test_failing_load_leaves_nothing_half_written(spark, serving_settings):
     # A maintenance event for a compressor nobody knows breaks the foreign key after the stations
     # and compressors were already loaded in the same transaction.
     orphan = [("COMP-9999", datetime(2025, 12, 1, 8), "failure", "Bearing", 12.0, "high")]
-    lake.update(lake_frames(spark, base_gold(), maintenance=orphan))
+    write_lake(serving_settings, lake_frames(spark, base_gold(), maintenance=orphan))
     with pytest.raises(db.LoadFailed) as caught:
         serving.publish(spark, run_id="run-1", settings=serving_settings)
     message = str(caught.value)
     assert "maintenance_events" in message and "host=" in message and "port=" in message and "dbname=" in message
     assert all(frame.empty for frame in snapshot(serving_settings).values())
     # An unknown event type is refused before anything is written, naming the value.
-    lake.update(lake_frames(spark, base_gold(),
-                            maintenance=[("COMP-0001", datetime(2025, 12, 1), "overhaul", "x", 1.0, "low")]))
+    unknown_type = [("COMP-0001", datetime(2025, 12, 1), "overhaul", "x", 1.0, "low")]
+    write_lake(serving_settings, {"maintenance_logs": lake_frames(spark, [], maintenance=unknown_type)["maintenance_logs"]})
     with pytest.raises(ValueError, match="overhaul"):
         serving.publish(spark, run_id="run-1", settings=serving_settings)
     assert all(frame.empty for frame in snapshot(serving_settings).values())
