@@ -9,8 +9,11 @@ import ipywidgets as W
 import pandas as pd
 
 from altaviz.dashboard.style import HEALTH_COLORS, html_table
+from altaviz.registry import HEALTH_BY_RANK
 
-HEALTH_RANK = {"healthy": 0, "warning": 1, "critical": 2}
+# Health is the worst open severity by rank (registry.SEVERITY_RANK, which SQL's severity_rank() and
+# the fleet view follow too), never by string: {'healthy': 0, 'warning': 1, 'critical': 2}.
+HEALTH_RANK = {health: rank for rank, health in sorted(HEALTH_BY_RANK.items())}
 
 
 def health_counts(fleet: pd.DataFrame) -> dict[str, int]:
