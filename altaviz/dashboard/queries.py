@@ -1,13 +1,17 @@
 """Every SQL statement the dashboard runs, and the functions that run it through ``altaviz.io.db``.
 
-Values always travel as query parameters, never formatted into the SQL text.
+Values always travel as query parameters, never formatted into the SQL text. The only names put into
+SQL are aggregate column names taken from the sensor registry (never from the browser), quoted with
+``psycopg.sql.Identifier``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Sequence
 
 import pandas as pd
+from psycopg import sql
 
 from altaviz.config import Settings
 from altaviz.io import db
@@ -20,13 +24,12 @@ SELECT id, compressor_id, station_name, severity, alert_type, sensor_name, senso
        alert_timestamp, last_seen_at, acknowledged, acknowledged_by, message
 FROM v_active_alerts LIMIT %s
 """
-HISTORY_SQL = """
-SELECT agg_timestamp, vibration_mean, vibration_max, discharge_temp_mean, discharge_temp_max,
-       suction_pressure_mean, discharge_pressure_mean, horsepower_mean, gas_flow_mean, reading_count
+HISTORY_SQL = sql.SQL("""
+SELECT {columns}
 FROM sensor_readings_agg
 WHERE compressor_id = %s AND window_type = '1hr' AND agg_timestamp > %s AND agg_timestamp <= %s
 ORDER BY agg_timestamp
-"""
+""")
 QUALITY_SQL = """
 SELECT metric_type, metric_value, threshold_value, pass_threshold, metric_timestamp, run_id
 FROM data_quality_metrics
@@ -54,9 +57,16 @@ def read_open_alerts(settings: Settings, *, limit: int = 500) -> pd.DataFrame:
     return db.query(ALERTS_SQL, (limit,), settings=settings)
 
 
-def read_history(compressor_id: str, start: datetime, end: datetime, settings: Settings) -> pd.DataFrame:
-    """One row per hour in (start, end] for one compressor: its hourly aggregates."""
-    return db.query(HISTORY_SQL, (compressor_id, start, end), settings=settings)
+def history_sql(columns: Sequence[str]) -> sql.Composed:
+    """The history query selecting ``agg_timestamp`` and these aggregate columns, each quoted as an identifier."""
+    return HISTORY_SQL.format(columns=sql.SQL(", ").join(map(sql.Identifier, ("agg_timestamp", *columns))))
+
+
+def read_history(
+    compressor_id: str, start: datetime, end: datetime, columns: Sequence[str], settings: Settings
+) -> pd.DataFrame:
+    """One row per hour in (start, end] for one compressor: ``agg_timestamp`` and the given aggregate columns."""
+    return db.query(history_sql(columns), (compressor_id, start, end), settings=settings)
 
 
 def read_quality(settings: Settings) -> pd.DataFrame:

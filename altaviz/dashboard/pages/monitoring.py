@@ -1,7 +1,13 @@
-"""Sensor trends: one compressor's hourly means over the last day, with the alert limits drawn in."""
+"""Sensor trends: one compressor's hourly means over the last day, with the alert limits drawn in.
+
+The panels follow the sensor registry: every sensor that aggregates a mean gets one, so a sensor
+added to ``config/sensors.yaml`` appears here with no code edit.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import ipywidgets as W
@@ -13,41 +19,58 @@ from IPython.display import display
 from altaviz.config import Settings
 from altaviz.dashboard import queries
 from altaviz.dashboard.style import HEALTH_COLORS
+from altaviz.registry import Sensor, SensorRegistry
 
 # The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
 pio.renderers.default = "plotly_mimetype"
 
 TREND_HOURS = 24
-
-# Which aggregate column shows each sensor, and which threshold key draws its limit lines.
-TREND_SERIES = (
-    ("vibration_mean", "vibration_mms"),
-    ("discharge_temp_mean", "discharge_temp_f"),
-    ("suction_pressure_mean", "suction_pressure_psi"),
-    ("discharge_pressure_mean", "discharge_pressure_psi"),
-    ("horsepower_mean", "horsepower_consumption"),
-    ("gas_flow_mean", "gas_flow_mcf"),
-)
+COLUMNS = 2
+ROW_HEIGHT = 180  # px per row of panels; 3 rows make the 620 px figure of six sensors
+LIMIT_DASHES = (("warning", "dash"), ("critical", "dot"))
 
 
-def trend_figure(history: pd.DataFrame, compressor_id: str, settings: Settings) -> go.Figure:
-    """Six small panels, one per sensor, with the warning and critical limits drawn in."""
+@dataclass(frozen=True)
+class TrendSeries:
+    """One panel: a sensor's hourly-mean aggregate column, titled and limited by the sensor."""
+
+    column: str
+    sensor: Sensor
+
+    @property
+    def title(self) -> str:
+        return f"{self.sensor.label} ({self.sensor.unit})"
+
+
+def trend_series(registry: SensorRegistry) -> tuple[TrendSeries, ...]:
+    """One series per sensor that aggregates a mean, in registry order: its ``<short>_mean`` column."""
+    return tuple(
+        TrendSeries(column, registry.sensors[name])
+        for column, statistic, name in registry.aggregate_columns() if statistic == "mean"
+    )
+
+
+def trend_figure(history: pd.DataFrame, compressor_id: str, series: tuple[TrendSeries, ...]) -> go.Figure:
+    """One small panel per series, two to a row, with the warning and critical limits drawn in."""
     from plotly.subplots import make_subplots
 
-    limits = settings.registry.sensors
-    titles = [f"{limits[key].label} ({limits[key].unit})" for _, key in TREND_SERIES]
-    figure = make_subplots(rows=3, cols=2, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.08)
-    for index, (column, key) in enumerate(TREND_SERIES):
-        row, col = index // 2 + 1, index % 2 + 1
+    rows = max(1, math.ceil(len(series) / COLUMNS))
+    # An odd count leaves the last cell out rather than drawing an empty frame there.
+    specs = [[{} if row * COLUMNS + col < len(series) else None for col in range(COLUMNS)] for row in range(rows)]
+    figure = make_subplots(rows=rows, cols=COLUMNS, specs=specs, shared_xaxes=True,
+                           subplot_titles=[s.title for s in series], vertical_spacing=0.24 / rows)
+    for index, trend in enumerate(series):
+        row, col = index // COLUMNS + 1, index % COLUMNS + 1
         figure.add_trace(
-            go.Scatter(x=history["agg_timestamp"], y=history[column], mode="lines+markers", name=column),
+            go.Scatter(x=history["agg_timestamp"], y=history[trend.column], mode="lines+markers", name=trend.column),
             row=row, col=col,
         )
-        for level, dash in (("warning", "dash"), ("critical", "dot")):
-            value = getattr(limits[key], level)
+        for level, dash in LIMIT_DASHES:
+            value = getattr(trend.sensor, level)
             if value is not None:
                 figure.add_hline(y=value, line_dash=dash, line_color=HEALTH_COLORS[level], row=row, col=col)
-    figure.update_layout(height=620, showlegend=False, title=f"{compressor_id}: hourly means, last 24 h",
+    figure.update_layout(height=80 + ROW_HEIGHT * rows, showlegend=False,
+                         title=f"{compressor_id}: hourly means, last {TREND_HOURS} h",
                          margin=dict(l=40, r=20, t=70, b=30))
     return figure
 
@@ -57,6 +80,7 @@ class MonitoringPage:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.series = trend_series(settings.registry)
         self.as_of: datetime | None = None
         self.compressor = W.Dropdown(description="Compressor")
         self.trend = W.Output()
@@ -77,9 +101,10 @@ class MonitoringPage:
         compressor_id, as_of = self.compressor.value, self.as_of
         if not compressor_id or as_of is None:
             return
-        history = queries.read_history(compressor_id, as_of - timedelta(hours=TREND_HOURS), as_of, self.settings)
+        start = as_of - timedelta(hours=TREND_HOURS)
+        history = queries.read_history(compressor_id, start, as_of, [s.column for s in self.series], self.settings)
         with self.trend:
             if history.empty:
                 print(f"No readings for {compressor_id} in the {TREND_HOURS} h before {as_of:%Y-%m-%d %H:%M} UTC.")
             else:
-                display(trend_figure(history, compressor_id, self.settings))
+                display(trend_figure(history, compressor_id, self.series))
