@@ -7,8 +7,8 @@ SQL are aggregate column names taken from the sensor registry (never from the br
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 import pandas as pd
 from psycopg import sql

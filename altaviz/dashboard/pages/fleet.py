@@ -87,4 +87,5 @@ class FleetPage:
 
     def show(self, fleet: pd.DataFrame) -> None:
         self.map_box.children = (fleet_map(fleet),)
-        self.health_box.children = (html_table(health_table(fleet), empty="No compressors published yet: run `make run`."),)
+        table = html_table(health_table(fleet), empty="No compressors published yet: run `make run`.")
+        self.health_box.children = (table,)

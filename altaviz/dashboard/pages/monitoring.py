@@ -71,7 +71,7 @@ def trend_figure(history: pd.DataFrame, compressor_id: str, series: tuple[TrendS
                 figure.add_hline(y=value, line_dash=dash, line_color=HEALTH_COLORS[level], row=row, col=col)
     figure.update_layout(height=80 + ROW_HEIGHT * rows, showlegend=False,
                          title=f"{compressor_id}: hourly means, last {TREND_HOURS} h",
-                         margin=dict(l=40, r=20, t=70, b=30))
+                         margin={"l": 40, "r": 20, "t": 70, "b": 30})
     return figure
 
 
