@@ -6,7 +6,7 @@ the simulator makes it. The Delta schemas, gold features, serving aggregate colu
 model features and dashboard series all derive from the registry, so a new instrument is one YAML edit.
 
 Shared rules, one definition each: the direction comparison (``Sensor.breaches``), the severity order
-(``SEVERITY_RANK``; SQL's ``severity_rank()`` is generated from it), and the window labels
+(``SEVERITY_RANK``; SQL's ``severity_rank()`` in ``sql/001_tables.sql`` is held to it by a test), and the window labels
 (``WINDOWS``, used by gold's rolling features and serving's tumbling aggregates alike).
 
 ``ALTAVIZ_SENSOR_REGISTRY`` names another registry file (for a site's own instruments, or a test's).

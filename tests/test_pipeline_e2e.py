@@ -195,6 +195,8 @@ def test_dashboard_shows_one_marker_per_compressor(chromium, voila_url, tmp_path
             raise AssertionError(f"no map markers; the page says:\n{page.inner_text('body')[:3000]}\n"
                                  f"Voila's log:\n{log.read_text()[-5000:]}") from None
         markers = page.locator("path.leaflet-interactive").count()
+        # The registry's seventh sensor has its own trend panel (a plotly subplot title).
+        page.wait_for_selector("text=Lube oil pressure (psi)", state="attached", timeout=120_000)
         header = page.locator("text=Altaviz · compressor fleet").count()
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         browser.close()

@@ -216,7 +216,7 @@ def redacted_url(settings: Settings | None = None) -> str:
     return make_conninfo(**parts)
 
 
-def query(sql: str, params: tuple | dict | None = None, settings: Settings | None = None):
+def query(sql: str | psycopg.sql.Composable, params: tuple | dict | None = None, settings: Settings | None = None):
     """Run a parameterised SELECT and return a pandas DataFrame (for the dashboard and summaries)."""
     import pandas as pd
 
