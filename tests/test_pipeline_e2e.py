@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
-from altaviz.registry import REGISTRY_FILE
+from registry_fixtures import registry_with_lube_oil
 
 pytestmark = pytest.mark.integration
 
@@ -28,26 +27,14 @@ TABLES = ("station_locations", "compressor_metadata", "sensor_readings_agg", "ma
 VIEWS = ("v_latest_readings", "v_active_alerts", "v_fleet_health_summary")
 
 
-# A seventh instrument, added to a copy of the registry and nowhere else: the run must carry it from the
-# landing files to the dashboard. The fleet's first degrading unit wears a bearing, which starves it.
-LUBE_OIL = {
-    "label": "Lube oil pressure", "unit": "psi", "short": "lube_oil_pressure", "direction": "low",
-    "normal": [40.0, 60.0], "warning": 30.0, "critical": 20.0, "physical": [0.0, 200.0], "aggregates": ["mean", "min"],
-    "simulation": {"decimals": 2, "noise_sd": 0.5, "base": 50.0, "load_gain": 5.0,
-                   "failure_modes": {"bearing_wear": {"add": -30.0}}},
-}
-
-
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    """Run the pipeline once into its own data root, on a registry with a seventh sensor; yield
+    """Run the pipeline once into its own data root, on a registry with a seventh sensor (lube oil
+    pressure, which the fleet's first bearing wear starves); yield
     (environment, settings, completed process)."""
     root = tmp_path_factory.mktemp("e2e")
-    registry = yaml.safe_load(REGISTRY_FILE.read_text())
-    registry["sensors"]["lube_oil_pressure_psi"] = LUBE_OIL
-    (root / "sensors.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(root / "data"), "ALTAVIZ_RUNS_DIR": str(root / "runs"),
-           "ALTAVIZ_SENSOR_REGISTRY": str(root / "sensors.yaml")}
+           "ALTAVIZ_SENSOR_REGISTRY": str(registry_with_lube_oil(root))}
     completed = subprocess.run([sys.executable, "-m", "altaviz.cli", "run", *RUN_ARGS], env=env,
                                capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
     settings = load_settings(env=env)

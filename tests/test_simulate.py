@@ -16,10 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from altaviz.config import get_settings
-from altaviz.registry import REGISTRY_FILE, get_registry, read_registry
+from altaviz.registry import get_registry, read_registry
 from altaviz.registry import SENSOR_COLUMNS as SENSORS
 from altaviz.simulate import SimulationParams, SimulationSummary, read_readings, simulate_fleet
 from altaviz.simulate.failure_modes import get_failure_modes, read_failure_modes
@@ -30,6 +29,7 @@ from altaviz.simulate.params import FAULT_KINDS, FaultRates
 from altaviz.simulate.schedule import degrading_count
 from altaviz.units import ATMOSPHERE_PSI
 from altaviz.yaml_config import ConfigError
+from registry_fixtures import LUBE_OIL, registry_copy, registry_with_lube_oil
 
 FAILURE_MODES = tuple(get_failure_modes())
 READING_COLUMNS = (*KEY_COLUMNS, *SENSORS)
@@ -643,25 +643,15 @@ def test_smallest_fleet_and_range(tmp_path):
 # Sensors come from the registry
 
 
-LUBE_OIL = {
-    "label": "Lube oil pressure", "unit": "psi", "short": "lube_oil_pressure", "direction": "low",
-    "normal": [40.0, 60.0], "warning": 30.0, "critical": 20.0, "physical": [0.0, 200.0], "aggregates": ["mean", "min"],
-    "simulation": {"decimals": 1, "noise_sd": 0.5, "base": 50.0, "load_gain": 5.0,
-                   "failure_modes": {"bearing_wear": {"add": -25.0}}},
-}
-
-
 @pytest.fixture(scope="module")
 def lube_oil_twins(tmp_path_factory):
     """(readings, truth) of one run with a 7th registry sensor and of its six-sensor twin; unit 0 wears a
     bearing, and faults are frequent enough to land on the new sensor too."""
     folder = tmp_path_factory.mktemp("registry")
-    document = yaml.safe_load(REGISTRY_FILE.read_text())
-    document["sensors"]["lube_oil_pressure_psi"] = LUBE_OIL
-    (folder / "sensors.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    registry = read_registry(registry_with_lube_oil(folder))
     params = SimulationParams(compressor_count=4, end_date="2026-01-31", forced_failures=((0, "bearing_wear"),),
                               fault_rates={kind: 0.05 for kind in FAULT_KINDS})
-    simulate_fleet(params, folder / "seven", registry=read_registry(folder / "sensors.yaml"))
+    simulate_fleet(params, folder / "seven", registry=registry)
     simulate_fleet(params, folder / "six")
     return [(read_readings(folder / run), read_truth(folder / run)) for run in ("seven", "six")]
 
@@ -685,15 +675,6 @@ def test_an_added_sensor_follows_its_failure_modes(lube_oil_twins):
     assert 45.0 < early < 55.0 and late < early - 15.0 and late < 30.0  # a warning before the trip
 
 
-def registry_file(folder: Path, edit) -> Path:
-    """A copy of the registry file with ``edit(document)`` applied."""
-    document = yaml.safe_load(REGISTRY_FILE.read_text())
-    edit(document)
-    path = folder / "sensors.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
-
-
 @pytest.mark.parametrize("edit, key", [
     (lambda d: d["failure_modes"]["valve_leak"].update(severity="catastrophic"), "failure_modes.valve_leak.severity"),
     (lambda d: d["failure_modes"]["valve_leak"].pop("precursor_days"), "failure_modes.valve_leak.precursor_days"),
@@ -703,11 +684,11 @@ def registry_file(folder: Path, edit) -> Path:
 ])
 def test_bad_failure_modes_name_the_key(tmp_path, edit, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
-        read_failure_modes(registry_file(tmp_path, edit))
+        read_failure_modes(registry_copy(tmp_path, edit))
 
 
 def test_the_registry_failure_modes_are_read(tmp_path):
-    assert read_failure_modes(registry_file(tmp_path, lambda d: None)) == get_failure_modes()
+    assert read_failure_modes(registry_copy(tmp_path, lambda d: None)) == get_failure_modes()
 
 
 @pytest.mark.parametrize("edit, key", [
@@ -723,6 +704,6 @@ def test_the_registry_failure_modes_are_read(tmp_path):
      "sensors.lube_oil_pressure_psi.simulation.physics"),
 ])
 def test_bad_simulation_blocks_name_the_key(tmp_path, edit, key):
-    registry = read_registry(registry_file(tmp_path, edit))
+    registry = read_registry(registry_copy(tmp_path, edit))
     with pytest.raises(ConfigError, match=re.escape(key)):
         simulate_fleet(quiet(compressor_count=1, end_date="2026-01-02"), tmp_path / "landing", registry=registry)
