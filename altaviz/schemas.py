@@ -25,7 +25,6 @@ REASON_CODES = (
     "restated",
 )
 
-METRIC_TYPES = ("freshness", "completeness", "consistency", "accuracy")
 
 # Historian units -> (scale, offset) into our unit, per target column: value * scale + offset.
 UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
