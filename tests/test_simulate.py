@@ -165,11 +165,13 @@ def test_default_run_writes_the_contracted_files(default_run):
     assert summary.files == sorted(all_files(landing))
     assert summary.files == [
         "compressor_metadata.csv", "ground_truth/events.csv", "maintenance_logs.csv",
-        "sensor_readings/part-00000.parquet", "station_locations.csv"]
+        "sensor_readings/part-00000.parquet", "sensor_readings/part-00001.csv", "station_locations.csv"]
     schema = pq.read_schema(landing / "sensor_readings" / "part-00000.parquet")
     assert schema.names == list(READING_COLUMNS)
     assert [schema.field(c).type for c in READING_COLUMNS] == [
         pa.string(), pa.timestamp("us", tz="UTC")] + [pa.float64()] * len(SENSORS)
+    csv_header = (landing / "sensor_readings" / "part-00001.csv").read_text().splitlines()[0]
+    assert csv_header.split(",") == list(READING_COLUMNS)  # two files, so the default run reads both formats
     assert summary.readings_written == len(read_readings(landing))
     assert (summary.compressors, summary.start_date, summary.end_date, summary.seed) == (
         10, "2026-01-01", "2026-02-10", 42)
