@@ -173,7 +173,7 @@ def _alerting(reader: Reader) -> Alerting:
     def minutes(key: str) -> int:
         value = _positive(reader, key)
         if value % cadence:
-            raise reader.fail(key, f"{value} is not a whole multiple of cadence_minutes ({cadence})")
+            raise reader.fail(key, f"{value} is not a whole multiple of cadence_minutes {cadence}")
         return value
 
     warning = reader.number("alerts.prediction_warning_probability", low=0, high=1)
