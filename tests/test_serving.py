@@ -505,11 +505,13 @@ def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, 
                       "SELECT compressor_id, sensor_name, alert_type, severity, alert_timestamp, last_seen_at, "
                       "sensor_value, peak_value, threshold_value, message, resolved, resolved_at "
                       "FROM alert_history WHERE alert_type IN ('anomaly', 'prediction') ORDER BY 1, 2")
-    at = lambda h, m: datetime(2026, 1, 14, h, m, tzinfo=timezone.utc)  # noqa: E731
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2026, 1, 14, hour, minute, tzinfo=timezone.utc)
+
     assert alert_rows == [
         ("COMP-0001", "discharge_pressure_psi", "anomaly", "warning", at(0, 50), at(4, 10), 3675.0, 3675.0, 3.0,
-         "Discharge pressure on COMP-0001 keeps spiking: 3 readings flagged as outliers in 6 h "
-         "(peak 3,675.0 psi); check the transmitter.", False, None),
+         ("Discharge pressure on COMP-0001 keeps spiking: 3 readings flagged as outliers in 6 h "
+          "(peak 3,675.0 psi); check the transmitter."), False, None),
         ("COMP-0003", "failure_probability", "prediction", "critical", at(1, 0), at(4, 0), 0.84, 0.84, 0.8,
          "Failure risk 84%: discharge temperature", True, at(4, 30)),
     ]

@@ -54,6 +54,7 @@ pandas in, steps out (``build_prediction_steps``), plain Python in, plain Python
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
@@ -322,7 +323,7 @@ def build_alert_steps(
     families = []
     levels = [s for s in signals if s.alert_type in THRESHOLD_TYPES]
     anomalies = [s for s in signals if s.alert_type == "anomaly"]
-    common = dict(alerting=alerting, watermarks=watermarks, evaluate_from=evaluate_from)
+    common = {"alerting": alerting, "watermarks": watermarks, "evaluate_from": evaluate_from}
     if levels:
         families.append(_steps_of_family(judged_readings, levels, open_minutes=alerting.open_after_minutes,
                                          resolve_minutes=alerting.resolve_after_minutes, min_count=None, **common))
@@ -337,6 +338,11 @@ def build_alert_steps(
     for family in families[1:]:
         steps = steps.unionByName(family)
     return steps
+
+
+def _held(flags: pd.Series, segment: pd.Series, n: int) -> pd.Series:
+    """Whether the last ``n`` scores of the same segment (no event between them) all hold the flag."""
+    return flags.astype(int).groupby(segment).transform(lambda f: f.rolling(n, min_periods=n).sum()) == n
 
 
 def build_prediction_steps(
@@ -382,11 +388,8 @@ def build_prediction_steps(
         is_critical = (probability >= crit) & above_floor
         is_clear = probability < clear
 
-        def held(flags: pd.Series, n: int) -> pd.Series:
-            # The last n scores of the same segment (no event between them) all hold the flag.
-            return flags.astype(int).groupby(segment).transform(lambda f: f.rolling(n, min_periods=n).sum()) == n
-
-        opens, critical, resolves = held(is_breach, n_open), held(is_critical, n_open), held(is_clear, n_resolve)
+        opens, critical, resolves = (_held(is_breach, segment, n_open), _held(is_critical, segment, n_open),
+                                     _held(is_clear, segment, n_resolve))
         first_of_stretch = unit["prediction_timestamp"].groupby(segment).shift(n_open - 1)
         peak = probability.groupby(segment).transform(lambda p: p.rolling(n_open, min_periods=n_open).max())
         rows = []
@@ -570,7 +573,7 @@ def alert_from_row(row: Mapping) -> Alert:
 
 def _steps(group: pd.DataFrame) -> list[Step]:
     def cell(value):
-        return None if value is None or value is pd.NaT or (isinstance(value, float) and value != value) else value
+        return None if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)) else value
 
     return [
         Step(timestamp=row.timestamp, value=cell(row.value), breaches=bool(row.breaches), opens=bool(row.opens),
