@@ -234,6 +234,12 @@ def _steps_of_family(
     else:
         readings = readings.withColumn("watermark", F.lit(None).cast("timestamp")) \
             .withColumn("watermark_open", F.lit(None).cast("boolean"))
+    # A problem with no abnormal reading and no open alert can change nothing: leave it out before the
+    # windows (on a healthy fleet, nearly every problem).
+    is_open = F.coalesce(F.col("watermark_open"), F.lit(False))
+    active = readings.groupBy(*PROBLEM_KEY).agg(F.max(F.col("is_breach") | is_open).alias("_active"))
+    readings = readings.join(F.broadcast(active.where("_active").select(*PROBLEM_KEY)), on=list(PROBLEM_KEY),
+                             how="left_semi")
     # Readings up to a resolved alert's watermark belong to that alert: they never open the next one.
     after_floor = F.col("watermark").isNull() | F.coalesce(F.col("watermark_open"), F.lit(False)) | (
         F.col("timestamp") > F.col("watermark"))
