@@ -26,7 +26,29 @@ __all__ = ["ConfigError", "substitute", "Settings", "load_settings", "get_settin
 
 @dataclass(frozen=True)
 class Alerting:
-    auto_resolve_after_normal_readings: int  # an open alert resolves after this many normal readings
+    """When alerts open and resolve (``config/pipeline.yaml``, ``alerts:``; the lifecycle is in
+    ``altaviz/serving/alerts.py``). Minutes are whole multiples of ``cadence_minutes``."""
+
+    cadence_minutes: int  # the reading cadence the minutes below are counted in
+    open_after_minutes: int  # a limit exceeded this long opens a threshold alert
+    resolve_margin: float  # fraction of (warning - normal edge) a reading must be inside the warning level
+    resolve_after_minutes: int  # that long inside the margin resolves it
+    anomaly_min_outliers: int  # flagged readings of one sensor ...
+    anomaly_window_minutes: int  # ... within this long open an anomaly alert
+    anomaly_clear_minutes: int  # no flag this long resolves it
+    prediction_warning_probability: float
+    prediction_critical_probability: float
+    prediction_open_after_scores: int  # consecutive scores at or above a level open or escalate
+    prediction_resolve_margin: float  # resolving scores are below warning minus this
+    prediction_resolve_after_scores: int  # consecutive resolving scores that resolve
+
+    @property
+    def open_after_readings(self) -> int:
+        return self.open_after_minutes // self.cadence_minutes
+
+    @property
+    def resolve_after_readings(self) -> int:
+        return self.resolve_after_minutes // self.cadence_minutes
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,37 @@ def _pipeline(reader: Reader) -> Pipeline:
 
 
 def _alerting(reader: Reader) -> Alerting:
-    return Alerting(auto_resolve_after_normal_readings=_positive(reader, "alerts.auto_resolve_after_normal_readings"))
+    cadence = _positive(reader, "cadence_minutes")
+
+    def minutes(key: str) -> int:
+        value = _positive(reader, key)
+        if value % cadence:
+            raise reader.fail(key, f"{value} is not a whole multiple of cadence_minutes {cadence}")
+        return value
+
+    warning = reader.number("alerts.prediction_warning_probability", low=0, high=1)
+    critical = reader.number("alerts.prediction_critical_probability", low=0, high=1)
+    if critical < warning:
+        raise reader.fail("alerts.prediction_critical_probability",
+                          f"{critical} is below prediction_warning_probability {warning}")
+    window, clear = minutes("alerts.anomaly_window_minutes"), minutes("alerts.anomaly_clear_minutes")
+    if clear < window:
+        # Shorter, and a resolved episode's flags could count toward the next alert.
+        raise reader.fail("alerts.anomaly_clear_minutes", f"{clear} is shorter than anomaly_window_minutes {window}")
+    return Alerting(
+        cadence_minutes=cadence,
+        open_after_minutes=minutes("alerts.open_after_minutes"),
+        resolve_margin=reader.number("alerts.resolve_margin", low=0, high=1),
+        resolve_after_minutes=minutes("alerts.resolve_after_minutes"),
+        anomaly_min_outliers=_positive(reader, "alerts.anomaly_min_outliers"),
+        anomaly_window_minutes=window,
+        anomaly_clear_minutes=clear,
+        prediction_warning_probability=warning,
+        prediction_critical_probability=critical,
+        prediction_open_after_scores=_positive(reader, "alerts.prediction_open_after_scores"),
+        prediction_resolve_margin=reader.number("alerts.prediction_resolve_margin", low=0, high=warning),
+        prediction_resolve_after_scores=_positive(reader, "alerts.prediction_resolve_after_scores"),
+    )
 
 
 def _database(reader: Reader) -> Database:

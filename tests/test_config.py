@@ -39,7 +39,12 @@ def test_defaults_load_into_frozen_settings():
     assert (vibration.direction, vibration.warning, vibration.critical) == ("high", 6.0, 8.0)
     suction = settings.registry.sensors["suction_pressure_psi"]
     assert suction.breaches(20.0, suction.critical) and not suction.breaches(45.0, suction.warning)
-    assert settings.alerts.auto_resolve_after_normal_readings == 3
+    alerting = settings.alerts
+    assert (alerting.open_after_readings, alerting.resolve_after_readings, alerting.resolve_margin) == (3, 12, 0.2)
+    assert (alerting.anomaly_min_outliers, alerting.anomaly_window_minutes, alerting.anomaly_clear_minutes) == (
+        3, 360, 720)
+    assert (alerting.prediction_warning_probability, alerting.prediction_critical_probability,
+            alerting.prediction_open_after_scores, alerting.prediction_resolve_after_scores) == (0.5, 0.8, 2, 6)
     assert not settings.database.is_external
     assert settings.spark.master == "local[*]"
     with pytest.raises(AttributeError):
@@ -76,6 +81,19 @@ def test_environment_overrides(tmp_path: Path):
         ("pipeline.yaml", 'start_date: "2026-01-01"', 'start_date: "2026-13-01"',
          "pipeline.yaml: defaults.start_date: '2026-13-01' is not a date"),
         ("pipeline.yaml", "cadence_minutes: 10", "cadence_minutes: 0", "pipeline.yaml: cadence_minutes: must be at least 1"),
+        ("pipeline.yaml", "open_after_minutes: 30", "open_after_minutes: 25",
+         "pipeline.yaml: alerts.open_after_minutes: 25 is not a whole multiple of cadence_minutes 10"),
+        ("pipeline.yaml", "open_after_minutes: 30", "open_after_minutes: half an hour",
+         "pipeline.yaml: alerts.open_after_minutes: expected int"),
+        ("pipeline.yaml", "resolve_margin: 0.2", "resolve_margin: 1.5", "pipeline.yaml: alerts.resolve_margin: 1.5 is outside"),
+        ("pipeline.yaml", "resolve_after_minutes: 120", "resolve_after_minutes: 0",
+         "pipeline.yaml: alerts.resolve_after_minutes: must be at least 1"),
+        ("pipeline.yaml", "anomaly_clear_minutes: 720", "anomaly_clear_minutes: 60",
+         "pipeline.yaml: alerts.anomaly_clear_minutes: 60 is shorter than anomaly_window_minutes 360"),
+        ("pipeline.yaml", "prediction_critical_probability: 0.8", "prediction_critical_probability: 0.3",
+         "pipeline.yaml: alerts.prediction_critical_probability: 0.3 is below prediction_warning_probability 0.5"),
+        ("pipeline.yaml", "prediction_open_after_scores: 2", "prediction_open_after_scores: 0",
+         "pipeline.yaml: alerts.prediction_open_after_scores: must be at least 1"),
         ("database.yaml", "port: ${DB_PORT:-5432}", "port: 99999", "database.yaml: port: 99999 is not a TCP port"),
         ("spark.yaml", "shuffle_partitions: ${ALTAVIZ_SHUFFLE_PARTITIONS:-4}", "shuffle_partitions: four",
          "spark.yaml: shuffle_partitions: expected int"),

@@ -58,14 +58,15 @@ def readings(compressor_id: str, start: datetime, count: int, **overrides) -> li
 
 
 def base_gold() -> list[dict]:
-    """Six hours for three units: COMP-0001 healthy; COMP-0002 vibration warning -> critical ->
-    three normal readings (auto-resolve), then a new warning still open at the end; COMP-0003 a
-    discharge temperature warning still open at the end."""
+    """Six hours for three units: COMP-0001 healthy; COMP-0002 vibration warning for 40 minutes (one
+    reading past critical: a peak, not a critical alert), two hours normal (auto-resolve), then a new
+    warning still open at the end; COMP-0003 a discharge temperature warning still open at the end.
+    Each alert opens on its third breaching reading (``alerts.open_after_minutes``)."""
     vibration = {10: 6.5, 11: 6.6, 12: 6.7, 13: 8.4, 33: 6.2, 34: 6.3, 35: 6.1}
     return (
         readings("COMP-0001", T0, 36)
         + readings("COMP-0002", T0, 36, vibration_mms=vibration)
-        + readings("COMP-0003", T0, 36, discharge_temp_f={34: 245.0, 35: 246.0})
+        + readings("COMP-0003", T0, 36, discharge_temp_f={33: 244.0, 34: 245.0, 35: 246.0})
     )
 
 
@@ -334,10 +335,10 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     (alert_id,) = [a[4] for a in open_alerts(serving_settings) if a[0] == "COMP-0003"]
     serving.acknowledge_alert(alert_id, by="j.ortiz", settings=serving_settings)
 
-    # New readings: the temperature keeps rising past the critical limit -> the same alert escalates.
+    # New readings: the temperature stays past the critical limit for 30 minutes -> the same alert escalates.
     later = T0 + 36 * STEP
-    gold = base_gold() + readings("COMP-0003", later, 2, discharge_temp_f={0: 255.0, 1: 266.0})
-    gold += readings("COMP-0001", later, 2) + readings("COMP-0002", later, 2, vibration_mms={0: 6.4, 1: 6.4})
+    gold = base_gold() + readings("COMP-0003", later, 3, discharge_temp_f={0: 262.0, 1: 264.0, 2: 266.0})
+    gold += readings("COMP-0001", later, 3) + readings("COMP-0002", later, 3, vibration_mms={0: 6.4, 1: 6.4, 2: 6.4})
     write_lake(serving_settings, {"sensors_gold": gold_frame(spark, gold)})
     report = serving.publish(spark, run_id="run-2", settings=serving_settings)
     assert report.counts["alerts_opened"] == 0 and report.counts["alerts_updated"] == 2
@@ -347,7 +348,7 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     assert len(escalated) == 1
     assert escalated[0][:6] == (alert_id, "critical", 260.0, 266.0, 266.0, True)
     assert escalated[0][6] == ("Discharge temperature reached 266.0 °F on COMP-0003, at or above the critical "
-                               "limit of 260.0 °F; abnormal since 2026-01-14 05:40 UTC.")
+                               "limit of 260.0 °F; abnormal since 2026-01-14 05:30 UTC.")
 
     # Health: COMP-0003 critical, COMP-0002 warning, COMP-0001 healthy, ordered by rank.
     health = rows(serving_settings, "SELECT compressor_id, health_status, active_alert_count, last_reading_time "
@@ -359,27 +360,30 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     assert active == [("COMP-0003", "critical", "Eagle Ford 1"), ("COMP-0002", "warning", "Eagle Ford 1")]
     latest = rows(serving_settings, "SELECT compressor_id, agg_timestamp, reading_count FROM v_latest_readings "
                                     "ORDER BY 1")
-    assert latest[0] == ("COMP-0001", datetime(2026, 1, 14, 6, 0, tzinfo=timezone.utc), 2)
+    assert latest[0] == ("COMP-0001", datetime(2026, 1, 14, 6, 0, tzinfo=timezone.utc), 3)
 
     # An operator resolves COMP-0002's alert while the vibration stays high; COMP-0003 cools down.
     (comp2_id,) = [a[4] for a in open_alerts(serving_settings) if a[0] == "COMP-0002"]
     serving.resolve_alert(comp2_id, by="a.chen", note="sensor bracket loose", settings=serving_settings)
-    latest_time = later + 2 * STEP
-    gold += readings("COMP-0003", latest_time, 3) + readings("COMP-0001", latest_time, 3)
-    gold += readings("COMP-0002", latest_time, 3, vibration_mms={0: 7.0, 1: 7.1, 2: 7.2})
+    # Two hours of normal readings (alerts.resolve_after_minutes) resolve COMP-0003's alert; COMP-0002's
+    # vibration stays high for three fresh readings, which open a new alert.
+    latest_time = later + 3 * STEP
+    gold += readings("COMP-0003", latest_time, 12) + readings("COMP-0001", latest_time, 12)
+    gold += readings("COMP-0002", latest_time, 12, vibration_mms={0: 7.0, 1: 7.1, 2: 7.2})
     write_lake(serving_settings, {"sensors_gold": gold_frame(spark, gold)})
     report = serving.publish(spark, run_id="run-3", settings=serving_settings,
-                             since=datetime(2026, 1, 14, 6, 20, tzinfo=timezone.utc))
+                             since=latest_time.replace(tzinfo=timezone.utc))
     assert (report.counts["alerts_opened"], report.counts["alerts_resolved"]) == (1, 1)
     resolved = rows(serving_settings, "SELECT resolved, resolved_by, resolved_at, acknowledged_by FROM alert_history "
                                       "WHERE id = %s", (alert_id,))
-    assert resolved == [(True, "auto", datetime(2026, 1, 14, 6, 40, tzinfo=timezone.utc), "j.ortiz")]
+    assert resolved == [(True, "auto", datetime(2026, 1, 14, 8, 20, tzinfo=timezone.utc), "j.ortiz")]
     comp2 = rows(serving_settings, "SELECT id, resolved, resolved_by, alert_timestamp FROM alert_history "
                                    "WHERE compressor_id = 'COMP-0002' ORDER BY alert_timestamp")
     assert [(r[1], r[2]) for r in comp2] == [(True, "auto"), (True, "a.chen"), (False, None)]
-    assert comp2[1][0] == comp2_id and comp2[2][3] == datetime(2026, 1, 14, 6, 20, tzinfo=timezone.utc)
-    # Incremental: only windows ending after `since` were sent (the 06:00 hour, its 4hr and its day).
-    assert report.staged["sensor_readings_agg"] == 3 * 3
+    assert comp2[1][0] == comp2_id and comp2[2][3] == datetime(2026, 1, 14, 6, 30, tzinfo=timezone.utc)
+    # Incremental: only windows ending after `since` were sent (the 06:00, 07:00 and 08:00 hours, the
+    # 04:00 and 08:00 four hours, the day).
+    assert report.staged["sensor_readings_agg"] == 3 * 6
 
     # The database itself refuses a second open alert for the same problem (failing case).
     with pytest.raises(db.LoadFailed, match="alert_history"):
@@ -476,3 +480,50 @@ def test_closing_and_reopening_a_problem_in_one_load_respects_the_open_alert_ind
         assert db.upsert_alerts(conn, frame) == 2
     stored = rows(serving_settings, "SELECT alert_timestamp, resolved FROM alert_history ORDER BY alert_timestamp")
     assert stored == [(first_seen, True), (reopened, False)]
+
+
+def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, serving_settings):
+    """A transmitter that keeps spiking raises one anomaly alert and no threshold alert; model scores
+    given to publish raise a prediction alert that a logged failure resolves; a rerun changes nothing."""
+    gold = base_gold()
+    spikes = {"COMP-0001": (5, 15, 25)}
+    for row in gold:
+        index = int((row["timestamp"] - T0) / STEP)
+        if row["compressor_id"] == "COMP-0001" and index in spikes["COMP-0001"]:
+            row.update(discharge_pressure_psi=3650.0 + index, pressure_differential=3590.0 + index,
+                       is_outlier=True, outlier_sensors=["discharge_pressure_psi"])
+    maintenance = [("COMP-0003", datetime(2026, 1, 14, 4, 30), "failure", "Cooler fan belt", 8.0, "critical")]
+    write_lake(serving_settings, lake_frames(spark, gold, maintenance=maintenance))
+    scores = pd.DataFrame({
+        "compressor_id": ["COMP-0003"] * 4,
+        "prediction_timestamp": [datetime(2026, 1, 14, h, tzinfo=timezone.utc) for h in (1, 2, 3, 4)],
+        "failure_probability": [0.55, 0.62, 0.81, 0.84],
+        "message": ["Failure risk 55%: discharge temperature trend"] * 2 + ["Failure risk 84%: discharge temperature"] * 2,
+    })
+    serving.publish(spark, run_id="run-1", settings=serving_settings, prediction_scores=scores)
+    alert_rows = rows(serving_settings,
+                      "SELECT compressor_id, sensor_name, alert_type, severity, alert_timestamp, last_seen_at, "
+                      "sensor_value, peak_value, threshold_value, message, resolved, resolved_at "
+                      "FROM alert_history WHERE alert_type IN ('anomaly', 'prediction') ORDER BY 1, 2")
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2026, 1, 14, hour, minute, tzinfo=timezone.utc)
+
+    assert alert_rows == [
+        ("COMP-0001", "discharge_pressure_psi", "anomaly", "warning", at(0, 50), at(4, 10), 3675.0, 3675.0, 3.0,
+         ("Discharge pressure on COMP-0001 keeps spiking: 3 readings flagged as outliers in 6 h "
+          "(peak 3,675.0 psi); check the transmitter."), False, None),
+        ("COMP-0003", "failure_probability", "prediction", "critical", at(1, 0), at(4, 0), 0.84, 0.84, 0.8,
+         "Failure risk 84%: discharge temperature", True, at(4, 30)),
+    ]
+    # The spikes breached the discharge-pressure and differential limits, but opened no threshold alert.
+    assert rows(serving_settings, "SELECT count(*) FROM alert_history WHERE compressor_id = 'COMP-0001' "
+                                  "AND alert_type = 'threshold'") == [(0,)]
+    before = snapshot(serving_settings, without=())
+    second = serving.publish(spark, run_id="run-2", settings=serving_settings, prediction_scores=scores)
+    assert second.counts["alert_history"] == 0
+    assert_same_tables(before, snapshot(serving_settings, without=()))
+    # Failing case: without the failure event the prediction alert stays open.
+    with db.transaction(serving_settings) as conn:
+        evaluation = serving.evaluate_prediction_alerts(conn, scores.assign(compressor_id="COMP-0002"),
+                                                        settings=serving_settings)
+    assert [(a.compressor_id, a.resolved) for a in evaluation.alerts] == [("COMP-0002", False)]

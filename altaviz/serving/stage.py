@@ -95,41 +95,84 @@ def _watermarks(spark: SparkSession, latest: list[dict]) -> DataFrame | None:
         return None
     schema = T.StructType(
         [T.StructField(name, T.StringType(), False) for name in alerts.PROBLEM_KEY]
-        + [T.StructField("watermark", T.TimestampType(), False)]
+        + [T.StructField("watermark", T.TimestampType(), False), T.StructField("watermark_open", T.BooleanType(), False)]
     )
     return spark.createDataFrame(alerts.watermark_rows(latest), schema)
 
 
-def alert_start(latest: list[dict], since: datetime | None) -> datetime | None:
-    """The earliest reading an incremental evaluation needs: ``since``, or the last breach of an
-    alert still open (it counts its normal readings from there), whichever is earlier."""
+def alert_start(latest: list[dict], since: datetime | None, *, settings: Settings) -> datetime | None:
+    """The earliest reading an incremental evaluation needs: ``since``, or the last breach of an alert
+    still open (it is evaluated from there), whichever is earlier, less the longest rule window
+    (``alerts.evaluation_lookback``) so a stretch that began before it is seen whole."""
     if since is None:
         return None
     open_since = [alerts.alert_from_row(row).last_seen_at for row in latest if not row["resolved"]]
-    return min([as_utc(since), *open_since])
+    return min([as_utc(since), *open_since]) - alerts.evaluation_lookback(settings.alerts)
+
+
+def fleet_alert_signals(settings: Settings) -> tuple[alerts.Signal, ...]:
+    """Threshold, rate-of-change and anomaly signals: what ``publish`` evaluates on gold readings."""
+    return alerts.alert_signals(settings.registry) + alerts.anomaly_signals(settings.registry, settings.alerts)
 
 
 def evaluate_fleet_alerts(
-    spark: SparkSession, gold_readings: DataFrame, latest: list[dict], *, settings: Settings
+    spark: SparkSession, gold_readings: DataFrame, latest: list[dict], *, settings: Settings,
+    since: datetime | None = None,
 ) -> alerts.AlertEvaluation:
-    """Alerts for the readings no earlier run evaluated, resuming from the newest stored alerts."""
-    signals = alerts.alert_signals(settings.registry)
-    resolve_after = settings.alerts.auto_resolve_after_normal_readings
-    candidates = alerts.build_alert_candidates(
-        gold_readings, signals=signals, resolve_after=resolve_after, watermarks=_watermarks(spark, latest),
+    """Threshold, rate-of-change and anomaly alerts for the readings no earlier run evaluated (from
+    ``since``; all when None), resuming from the newest stored alerts. ``gold_readings`` must start at
+    ``alert_start`` so every rule window is whole."""
+    signals = fleet_alert_signals(settings)
+    steps = alerts.build_alert_steps(
+        gold_readings, signals=signals, alerting=settings.alerts, registry=settings.registry,
+        watermarks=_watermarks(spark, latest), evaluate_from=since,
     )
-    frame = to_frame(candidates, (*alerts.PROBLEM_KEY, "timestamp", "value"))
-    return alerts.evaluate_alerts(frame, latest, signals=signals, resolve_after=resolve_after)
+    frame = to_frame(steps, alerts.STEP_COLUMNS)
+    return alerts.evaluate_alerts(frame, latest, signals=signals)
+
+
+# Logged events after which a failure prediction is settled: the unit was serviced or it failed.
+RESOLVING_EVENT_TYPES = ("scheduled", "unscheduled", "failure")
+
+
+def evaluate_prediction_alerts(
+    conn, scores: pd.DataFrame, *, settings: Settings
+) -> alerts.AlertEvaluation:
+    """Prediction alerts from a model's scores (compressor_id, prediction_timestamp, failure_probability,
+    message), resuming from the stored prediction alerts; maintenance and failure events already in
+    ``maintenance_events`` resolve them. Pass the new scores with at least
+    ``alerts.prediction_resolve_after_scores`` earlier ones per unit."""
+    latest = db.latest_alerts(conn, ("prediction",))
+    events = conn.execute(
+        "SELECT compressor_id, event_date FROM maintenance_events WHERE event_type = ANY(%s)",
+        (list(RESOLVING_EVENT_TYPES),),
+    ).fetchall()
+    return alerts.evaluate_prediction_alerts(scores, latest, alerting=settings.alerts, events=events)
+
+
+def publish_prediction_alerts(
+    scores: pd.DataFrame, *, run_id: str, settings: Settings | None = None
+) -> dict[str, int]:
+    """Raise, update and resolve prediction alerts from a model's scores in their own transaction;
+    returns rows written and alerts opened/updated/resolved. For the model's scoring step to call."""
+    settings = settings or get_settings()
+    with db.transaction(settings, lock=PUBLISH_LOCK) as conn:
+        evaluation = evaluate_prediction_alerts(conn, scores, settings=settings)
+        written = db.upsert_alerts(conn, evaluation.to_frame(run_id))
+    return {"alert_history": written, "prediction_alerts_opened": evaluation.opened,
+            "prediction_alerts_updated": evaluation.updated, "prediction_alerts_resolved": evaluation.resolved}
 
 
 def publish(
-    spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None
+    spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None,
+    prediction_scores: pd.DataFrame | None = None,
 ) -> PublishReport:
     """Load the serving tables from the lake in one transaction and return what changed.
 
     Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
     alerts, data-quality metrics. ``since`` makes the run incremental: only aggregate windows ending after it
     are recomputed and reloaded; alerts always resume from their own per-problem watermark.
+    ``prediction_scores`` (optional, see ``evaluate_prediction_alerts``) also raises prediction alerts.
     Raises ``db.DatabaseUnavailable`` (host, port, database; never the password) when PostgreSQL is
     down and ``db.LoadFailed`` when a load is refused; either way nothing of this run stays visible.
     """
@@ -181,10 +224,12 @@ def publish(
         )
         load("ml_predictions", _stamped(predictions, run_id), ("compressor_id", "prediction_timestamp", "model_version"))
 
-        alert_types = tuple(sorted({s.alert_type for s in alerts.alert_signals(settings.registry)}))
+        alert_types = tuple(sorted({s.alert_type for s in fleet_alert_signals(settings)}))
         latest = db.latest_alerts(conn, alert_types)
-        alert_readings = _read_gold(spark, settings, alert_start(latest, since))
-        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings)
+        alert_readings = _read_gold(spark, settings, alert_start(latest, since, settings=settings))
+        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since)
+        if prediction_scores is not None:
+            evaluation += evaluate_prediction_alerts(conn, prediction_scores, settings=settings)
         alert_rows = evaluation.to_frame(run_id)
         staged["alert_history"] = len(alert_rows)
         counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
