@@ -143,6 +143,15 @@ CREATE TABLE IF NOT EXISTS ml_predictions (
     CONSTRAINT uq_ml_predictions UNIQUE (compressor_id, prediction_timestamp, model_version)
 );
 CREATE INDEX IF NOT EXISTS ix_ml_predictions_latest ON ml_predictions (compressor_id, prediction_timestamp DESC);
+-- The remaining-life band (hours; null where the model cannot tell, never a placeholder), the model's
+-- sentence with its drivers, and the share of the hour's readings behind the score. Added, never
+-- rebuilt: a database from an earlier version keeps its history. confidence_score is no longer written
+-- (it was a reading count dressed as confidence; coverage says what it is).
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS rul_p10_hours DOUBLE PRECISION CHECK (rul_p10_hours >= 0);
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS rul_p50_hours DOUBLE PRECISION CHECK (rul_p50_hours >= 0);
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS rul_p90_hours DOUBLE PRECISION CHECK (rul_p90_hours >= 0);
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS message TEXT;
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS coverage DOUBLE PRECISION CHECK (coverage BETWEEN 0 AND 1);
 
 -- Severity is ordinal: one definition for every view (altaviz.registry.SEVERITY_RANK is the same
 -- order in Python, and a test holds the two together). Never compare severity strings.
