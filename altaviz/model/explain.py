@@ -86,13 +86,14 @@ def with_message(scored: DataFrame, *, registry: SensorRegistry, horizon_hours: 
     phrases = F.create_map(*[item for s in sensors for item in (F.lit(s.name), _sensor_phrase(s))])
     modes = F.create_map(*[item for s in sensors for item in (F.lit(s.name), F.lit(likely_mode(s) or "a fault"))])
     sensor_drivers = F.filter(F.col("drivers"), lambda d: F.instr(d["feature"], "__") > 0)
-    lead_sensor = F.substring_index(F.element_at(sensor_drivers, 1)["feature"], "__", 1)
-    lead = F.coalesce(F.element_at(phrases, lead_sensor), F.element_at(F.col("drivers"), 1)["feature"])
+    first = F.lit(1)
+    lead_sensor = F.substring_index(F.try_element_at(sensor_drivers, first)["feature"], "__", 1)
+    lead = F.coalesce(F.try_element_at(phrases, lead_sensor), F.try_element_at(F.col("drivers"), first)["feature"])
     probability = F.format_string("failure probability %.0f %% within %d h", F.col("failure_probability") * 100, F.lit(horizon_hours))
     band = F.when(F.col("rul_p50_hours").isNotNull(), F.format_string(
         "remaining life P50 %.0f h (P10 %.0f h, P90 %.0f h)", "rul_p50_hours", "rul_p10_hours", "rul_p90_hours"
     )).otherwise(F.lit("remaining life: the model cannot tell"))
-    at_risk = F.concat(F.coalesce(F.element_at(modes, lead_sensor), F.lit("a fault")), F.lit(" likely: "), lead,
+    at_risk = F.concat(F.coalesce(F.try_element_at(modes, lead_sensor), F.lit("a fault")), F.lit(" likely: "), lead,
                        F.lit("; "), probability, F.lit("; "), band)
     quiet = F.concat(F.lit("no failure expected: "), probability, F.lit("; largest driver: "), F.coalesce(lead, F.lit("none")))
     return scored.withColumn("message", F.when(F.col("failure_probability") >= band_min_probability, at_risk).otherwise(quiet))
