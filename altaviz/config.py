@@ -51,6 +51,18 @@ class Alerting:
         return self.resolve_after_minutes // self.cadence_minutes
 
 
+ESTIMATORS = ("logistic_regression", "gbt", "random_forest")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    horizon_hours: int  # a failure trip within this many hours of an hour labels it 1
+    folds: int  # cross-fitting folds, grouped by compressor
+    min_failures: int  # fewer labelled failures: no model is trained, the trend baseline scores
+    estimator: str  # one of ESTIMATORS
+    seed: int
+
+
 @dataclass(frozen=True)
 class QualityGates:
     max_missing_rate: float
@@ -114,6 +126,7 @@ class Settings:
     pipeline: Pipeline
     database: Database
     spark: SparkSettings
+    model: ModelSettings
 
 
 def _resolve(path_text: str) -> Path:
@@ -201,6 +214,22 @@ def _alerting(reader: Reader) -> Alerting:
     )
 
 
+def _model(reader: Reader) -> ModelSettings:
+    estimator = reader.get("model.estimator", str)
+    if estimator not in ESTIMATORS:
+        raise reader.fail("model.estimator", f"{estimator!r} is not one of {ESTIMATORS}")
+    folds = reader.get("model.folds", int)
+    if folds < 2:
+        raise reader.fail("model.folds", f"must be at least 2, got {folds}")
+    return ModelSettings(
+        horizon_hours=_positive(reader, "model.horizon_hours"),
+        folds=folds,
+        min_failures=_positive(reader, "model.min_failures"),
+        estimator=estimator,
+        seed=reader.get("model.seed", int),
+    )
+
+
 def _database(reader: Reader) -> Database:
     port = reader.get("port", int)
     if not 1 <= port <= 65535:
@@ -241,6 +270,7 @@ def load_settings(config_dir: Path = CONFIG_DIR, env: Mapping[str, str] | None =
         pipeline=_pipeline(pipeline_reader),
         database=_database(Reader(config_dir / "database.yaml", env)),
         spark=_spark(Reader(config_dir / "spark.yaml", env)),
+        model=_model(pipeline_reader),
     )
 
 

@@ -20,6 +20,14 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def settings_no_db():
+    """The session's settings, without starting the database (for tests that never touch PostgreSQL)."""
+    from altaviz.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
 def settings():
     """Settings pointing at this session's data root, with the serving schema applied."""
     from altaviz.io import db

@@ -42,6 +42,22 @@ def _hours_to_limit(level: Column, slope: Column, target: float, sensor: Sensor)
     return F.when(sensor.breaches(level, target), F.lit(0.0)).when(toward, (F.lit(target) - level) / slope)
 
 
+def trend_risk(sensors: dict[str, Sensor]) -> tuple[Column, Column]:
+    """(failure probability, hours to the nearest limit) from ``<sensor>__level`` and ``<sensor>__slope``
+    (per hour) columns: the worst sensor's max(proximity², exp(-hours_to_limit / horizon)). Also used by
+    ``bench/backtest.py`` to replay the baseline hour by hour."""
+    risks, hours = [], []
+    for sensor, limit in sensors.items():
+        target = limit.critical if limit.critical is not None else limit.warning
+        level, slope = F.col(f"{sensor}__level"), F.col(f"{sensor}__slope")
+        proximity = F.coalesce(_proximity(level, limit.normal_edge, target), F.lit(0.0))
+        to_limit = F.when(proximity > 0, _hours_to_limit(level, slope, target, limit))
+        trend = F.coalesce(F.exp(-to_limit / F.lit(float(HORIZON_HOURS))), F.lit(0.0))
+        risks.append(F.greatest(F.pow(proximity, 2), trend))
+        hours.append(to_limit)
+    return F.greatest(*risks), F.least(*hours)
+
+
 def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = None) -> DataFrame:
     """Score each compressor at its newest reading; one row per compressor."""
     settings = settings or get_settings()
@@ -61,16 +77,7 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
         *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in columns],
         *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in columns],
     )
-    risks, hours = [], []
-    for sensor in columns:
-        limit = sensors[sensor]
-        target = limit.critical if limit.critical is not None else limit.warning
-        level, slope = F.col(f"{sensor}__level"), F.col(f"{sensor}__slope")
-        proximity = F.coalesce(_proximity(level, limit.normal_edge, target), F.lit(0.0))
-        to_limit = F.when(proximity > 0, _hours_to_limit(level, slope, target, limit))
-        trend_risk = F.coalesce(F.exp(-to_limit / F.lit(float(HORIZON_HOURS))), F.lit(0.0))
-        risks.append(F.greatest(F.pow(proximity, 2), trend_risk))
-        hours.append(to_limit)
+    probability, shortest = trend_risk(sensors)
     expected_readings = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
     features = F.to_json(F.struct(
         *[F.round(F.col(f"{sensor}__level"), 3).alias(f"{sensor}_level") for sensor in columns],
@@ -80,8 +87,8 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
     return fits.select(
         "compressor_id",
         "prediction_timestamp",
-        F.round(F.greatest(*risks), 4).alias("failure_probability"),
-        F.round(F.least(F.least(*hours) / 24.0, F.lit(RUL_CAP_DAYS)), 2).alias("rul_days_raw"),
+        F.round(probability, 4).alias("failure_probability"),
+        F.round(F.least(shortest / 24.0, F.lit(RUL_CAP_DAYS)), 2).alias("rul_days_raw"),
         F.round(F.least(F.col("readings") / F.lit(expected_readings), F.lit(1.0)), 3).alias("confidence_score"),
         F.lit(MODEL_VERSION).alias("model_version"),
         features.alias("features_used"),

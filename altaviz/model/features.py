@@ -1,0 +1,205 @@
+"""Model features: one row per compressor per hour, from gold readings and the maintenance log (no I/O).
+
+Grain: one row per (compressor_id, hour) in which the unit reported; an hour is (h − 1 h, h] and
+``prediction_timestamp`` is its last reading (the hour's end when the hour is complete), so a score never
+uses a reading after its own timestamp. Hours inside logged downtime (a failure's trip until its repair)
+do not exist: the unit is offline.
+
+Segments: each unit's life is cut at every repair (a failure's ``event_date + downtime_hours``); a repaired
+unit is a new machine, so no slope, baseline or window below reaches across a repair.
+
+Per sensor of the registry that has a normal band (``<sensor>__<feature>``):
+
+- ``mean``, ``std``: the hour's level and spread (sample standard deviation of its readings);
+- ``slope_24h``, ``slope_7d``: least-squares slope of the hourly means, in sensor units per day, over the
+  time-range frame (t − 24 h, t] / (t − 7 d, t] on epoch seconds inside the segment; null with fewer
+  than 6 / 24 hourly points;
+- ``z``: robust z = 0.6745 · (mean − median) / MAD against the unit's own healthy baseline: the hourly means
+  of the first ``baseline_hours`` of the segment (the first days after a repair, or of the data). It is null
+  until that baseline is complete, so it never uses a reading after the hour; a precursor that has started
+  by the hour is weeks away from the baseline, which a trailing window (e.g. 14 days ending 3 days back)
+  could not promise for a bearing that degrades over 10-24 days. The MAD is floored at 2 % of the normal
+  band so that a stuck, noiseless channel does not divide by zero.
+
+Context: ``coverage`` (readings received / expected this hour), ``hours_since_maintenance`` (any logged
+event at or before the hour; null when none), ``hours_since_repair`` (null when the data holds none),
+``hours_in_segment`` (since the repair, or since the unit's first reading), ``load_ratio`` (horsepower mean
+over the baseline median of horsepower), ``hour_sin``/``hour_cos`` (hour of day, UTC, on the circle).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from altaviz.registry import Sensor, SensorRegistry
+
+LOAD_SENSOR = "horsepower_consumption"  # the driver's work: load is horsepower over the unit's own median
+BASELINE_HOURS = 72
+SLOPE_FRAMES = {"24h": (24 * 3600, 6), "7d": (7 * 24 * 3600, 24)}  # frame seconds, least hourly points
+MAD_FLOOR_SHARE = 0.02
+ROBUST_Z = 0.6745
+KEY = ("compressor_id", "prediction_timestamp")
+CONTEXT_FEATURES = ("coverage", "hours_since_maintenance", "hours_since_repair", "hours_in_segment",
+                    "load_ratio", "hour_sin", "hour_cos")
+SENSOR_FEATURES = ("mean", "std", "slope_24h", "slope_7d", "z")
+
+
+def model_sensors(registry: SensorRegistry) -> tuple[Sensor, ...]:
+    """The sensors the model describes: every registry sensor with a normal band."""
+    return tuple(sensor for sensor in registry.sensors.values() if sensor.normal is not None)
+
+
+def feature_columns(registry: SensorRegistry) -> tuple[str, ...]:
+    """Feature column names, in the order the model's vector uses them."""
+    per_sensor = tuple(f"{s.name}__{f}" for s in model_sensors(registry) for f in SENSOR_FEATURES)
+    return per_sensor + CONTEXT_FEATURES
+
+
+def repairs(maintenance: DataFrame) -> DataFrame:
+    """One row per logged failure: compressor_id, trip_at, repaired_at (trip + downtime)."""
+    return maintenance.where(F.col("event_type") == "failure").select(
+        "compressor_id",
+        F.col("event_date").alias("trip_at"),
+        (F.col("event_date") + F.make_dt_interval(secs=F.coalesce("downtime_hours", F.lit(0.0)) * 3600))
+        .alias("repaired_at"),
+    )
+
+
+def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, cadence_minutes: int) -> DataFrame:
+    """One row per compressor and hour (h − 1 h, h]: prediction_timestamp (last reading), ``<s>__mean``,
+    ``<s>__std``, ``coverage``."""
+    sensors = model_sensors(registry)
+    hour_end = F.timestamp_seconds(F.ceil(F.unix_seconds("timestamp") / 3600.0) * 3600)
+    return (
+        gold_readings.select("compressor_id", "timestamp", *[s.name for s in sensors])
+        .withColumn("hour_end", hour_end)
+        .groupBy("compressor_id", "hour_end")
+        .agg(
+            F.max("timestamp").alias("prediction_timestamp"),
+            F.count(F.lit(1)).alias("_readings"),
+            *[F.avg(s.name).alias(f"{s.name}__mean") for s in sensors],
+            *[F.stddev_samp(s.name).alias(f"{s.name}__std") for s in sensors],
+        )
+        .withColumn("coverage", F.least(F.col("_readings") / F.lit(60.0 / cadence_minutes), F.lit(1.0)))
+        .drop("_readings", "hour_end")
+    )
+
+
+def with_segments(hourly: DataFrame, maintenance: DataFrame) -> DataFrame:
+    """Drop hours inside downtime; add ``segment_start`` (the last repair, else the unit's first reading) and
+    ``hours_since_repair`` (null when no repair precedes the hour)."""
+    fixes = repairs(maintenance)
+    in_downtime = hourly.alias("h").join(
+        fixes.alias("r"),
+        on=(F.col("h.compressor_id") == F.col("r.compressor_id"))
+        & (F.col("h.prediction_timestamp") >= F.col("r.trip_at"))
+        & (F.col("h.prediction_timestamp") < F.col("r.repaired_at")),
+        how="left_anti",
+    )
+    last_repair = _last_before(in_downtime.select(*KEY), fixes.select("compressor_id", F.col("repaired_at").alias("at")))
+    per_unit = Window.partitionBy("compressor_id").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    first_reading = F.min("prediction_timestamp").over(per_unit)
+    return (
+        in_downtime.join(last_repair.withColumnRenamed("last_at", "last_repair"), on=list(KEY), how="left")
+        .withColumn("segment_start", F.coalesce("last_repair", first_reading))
+        .withColumn("hours_since_repair", _hours_between("last_repair", "prediction_timestamp"))
+        .drop("last_repair")
+    )
+
+
+def _last_before(keys: DataFrame, events: DataFrame) -> DataFrame:
+    """Per (compressor_id, prediction_timestamp) of ``keys``: ``last_at``, the newest event ``at`` at or before it."""
+    return (
+        keys.join(events.withColumnRenamed("compressor_id", "_unit"),
+                  on=(F.col("compressor_id") == F.col("_unit")) & (F.col("at") <= F.col("prediction_timestamp")),
+                  how="inner")
+        .groupBy(*KEY)
+        .agg(F.max("at").alias("last_at"))
+    )
+
+
+def _hours_between(earlier: str, later: str) -> Column:
+    return (F.unix_seconds(later) - F.unix_seconds(earlier)) / 3600.0
+
+
+def with_slopes(segmented: DataFrame, *, registry: SensorRegistry) -> DataFrame:
+    """Add ``<s>__slope_24h`` and ``<s>__slope_7d`` (units per day) inside each segment."""
+    columns = []
+    days = (F.unix_seconds("prediction_timestamp") - F.unix_seconds("segment_start")) / 86400.0
+    for label, (seconds, least_points) in SLOPE_FRAMES.items():
+        frame = (Window.partitionBy("compressor_id", "segment_start").orderBy("_epoch")
+                 .rangeBetween(-(seconds - 1), Window.currentRow))
+        for sensor in model_sensors(registry):
+            level = F.col(f"{sensor.name}__mean")
+            enough = F.count(level).over(frame) >= least_points
+            columns.append(F.when(enough, F.regr_slope(level, F.col("_days")).over(frame))
+                           .alias(f"{sensor.name}__slope_{label}"))
+    return (segmented.withColumn("_epoch", F.unix_seconds("prediction_timestamp")).withColumn("_days", days)
+            .select("*", *columns).drop("_epoch", "_days"))
+
+
+def with_baseline_z(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int) -> DataFrame:
+    """Add ``<s>__z`` against the segment's first ``baseline_hours`` and ``load_ratio``."""
+    sensors = model_sensors(registry)
+    in_baseline = _hours_between("segment_start", "prediction_timestamp") < baseline_hours
+    baseline_rows = segmented.where(in_baseline)
+    medians = baseline_rows.groupBy("compressor_id", "segment_start").agg(
+        *[F.median(f"{s.name}__mean").alias(f"{s.name}__median") for s in sensors]
+    )
+    mads = baseline_rows.join(medians, on=["compressor_id", "segment_start"], how="inner").groupBy(
+        "compressor_id", "segment_start"
+    ).agg(*[F.median(F.abs(F.col(f"{s.name}__mean") - F.col(f"{s.name}__median"))).alias(f"{s.name}__mad")
+            for s in sensors])
+    baseline = medians.join(mads, on=["compressor_id", "segment_start"], how="inner")
+    complete = ~in_baseline
+    z_columns = []
+    for sensor in sensors:
+        low, high = sensor.normal  # type: ignore[misc]
+        mad = F.greatest(F.col(f"{sensor.name}__mad"), F.lit(MAD_FLOOR_SHARE * (high - low)))
+        z = F.lit(ROBUST_Z) * (F.col(f"{sensor.name}__mean") - F.col(f"{sensor.name}__median")) / mad
+        z_columns.append(F.when(complete, z).alias(f"{sensor.name}__z"))
+    load = (F.when(complete, F.col(f"{LOAD_SENSOR}__mean") / F.col(f"{LOAD_SENSOR}__median"))
+            if LOAD_SENSOR in {s.name for s in sensors} else F.lit(None).cast("double"))
+    joined = segmented.join(baseline, on=["compressor_id", "segment_start"], how="left")
+    return joined.select(*segmented.columns, *z_columns, load.alias("load_ratio"))
+
+
+def with_maintenance_age(segmented: DataFrame, maintenance: DataFrame) -> DataFrame:
+    """Add ``hours_since_maintenance`` (any logged event at or before the hour) and ``hours_in_segment``."""
+    last_event = _last_before(segmented.select(*KEY), maintenance.select("compressor_id", F.col("event_date").alias("at")))
+    return (
+        segmented.join(last_event, on=list(KEY), how="left")
+        .withColumn("hours_since_maintenance", _hours_between("last_at", "prediction_timestamp"))
+        .withColumn("hours_in_segment", _hours_between("segment_start", "prediction_timestamp"))
+        .drop("last_at")
+    )
+
+
+def with_hour_of_day(segmented: DataFrame) -> DataFrame:
+    """Add ``hour_sin`` and ``hour_cos``: the UTC hour of day on the unit circle (23 h is next to 0 h)."""
+    angle = F.hour("prediction_timestamp") * F.lit(2 * math.pi / 24)
+    return segmented.withColumn("hour_sin", F.sin(angle)).withColumn("hour_cos", F.cos(angle))
+
+
+def build_model_features(
+    gold_readings: DataFrame,
+    maintenance: DataFrame,
+    *,
+    registry: SensorRegistry,
+    cadence_minutes: int,
+    baseline_hours: int = BASELINE_HOURS,
+) -> DataFrame:
+    """Gold readings + maintenance log -> one row per compressor per hour: compressor_id,
+    prediction_timestamp, segment_start, then ``feature_columns(registry)``."""
+    return (
+        hourly_readings(gold_readings, registry=registry, cadence_minutes=cadence_minutes)
+        .transform(with_segments, maintenance)
+        .transform(with_slopes, registry=registry)
+        .transform(with_baseline_z, registry=registry, baseline_hours=baseline_hours)
+        .transform(with_maintenance_age, maintenance)
+        .transform(with_hour_of_day)
+        .select(*KEY, "segment_start", *feature_columns(registry))
+    )

@@ -1,0 +1,72 @@
+"""The model registry: trained models saved under ``<data_dir>/models/<model_version>/`` and loaded back.
+
+A version folder holds ``classifier/`` and ``survival/`` (Spark ML ``PipelineModel.save``), ``calibrator/``
+(``IsotonicRegressionModel.save``; absent when the model has none) and ``metadata.json`` (version, training
+window, features, seed, estimator, failures, evaluation metrics). ``load_model`` returns a ``TrainedModel``
+that scores identically to the one saved. This is the one I/O module of ``altaviz.model``.
+
+A version name is ``<estimator>-<training end YYYYMMDDTHH>-s<seed>`` (``model_version``): it comes from the
+data and the settings, never from the clock, so retraining on the same data gives the same name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.regression import IsotonicRegressionModel
+
+from altaviz.model.train import TrainedModel
+
+
+def model_version(estimator: str, training_end: datetime, seed: int) -> str:
+    return f"{estimator}-{training_end:%Y%m%dT%H}-s{seed}"
+
+
+def models_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "models"
+
+
+def save_model(model: TrainedModel, data_dir: Path, *, metrics: dict | None = None) -> Path:
+    """Write ``model`` to ``<data_dir>/models/<model_version>/`` (overwriting that version); returns the folder."""
+    folder = models_dir(data_dir) / model.metadata["model_version"]
+    folder.mkdir(parents=True, exist_ok=True)
+    model.classifier.write().overwrite().save(str(folder / "classifier"))
+    model.survival.write().overwrite().save(str(folder / "survival"))
+    if model.calibrator is not None:
+        model.calibrator.write().overwrite().save(str(folder / "calibrator"))
+    metadata = {**model.metadata, "metrics": {**model.metadata.get("metrics", {}), **(metrics or {})}}
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+    return folder
+
+
+def list_versions(data_dir: Path) -> list[str]:
+    """Saved versions, ordered by training end then name (the last is the newest)."""
+    found = []
+    for meta in models_dir(data_dir).glob("*/metadata.json"):
+        metadata = json.loads(meta.read_text())
+        found.append((metadata["training_window"]["end"], metadata["model_version"]))
+    return [version for _, version in sorted(found)]
+
+
+def load_model(data_dir: Path, version: str | None = None) -> TrainedModel | None:
+    """The saved model ``version`` (default: the newest); None when no model was ever saved."""
+    versions = list_versions(data_dir)
+    if not versions:
+        return None
+    if version is None:
+        version = versions[-1]
+    elif version not in versions:
+        raise FileNotFoundError(f"no saved model {version!r} under {models_dir(data_dir)}; saved: {versions}")
+    folder = models_dir(data_dir) / version
+    metadata = json.loads((folder / "metadata.json").read_text())
+    calibrator = IsotonicRegressionModel.load(str(folder / "calibrator")) if (folder / "calibrator").is_dir() else None
+    return TrainedModel(
+        classifier=PipelineModel.load(str(folder / "classifier")),
+        calibrator=calibrator,
+        survival=PipelineModel.load(str(folder / "survival")),
+        features=tuple(metadata["features"]),
+        metadata=metadata,
+    )

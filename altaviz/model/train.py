@@ -1,0 +1,222 @@
+"""Training: classifier pipeline, grouped cross-fitting, isotonic calibration and the remaining-life model.
+
+All functions take DataFrames and return DataFrames or fitted Spark ML models; no I/O, no clock, the seed is
+an argument. The training frame is ``features`` joined with ``labels`` on (compressor_id, prediction_timestamp).
+
+- Classifier: ``Pipeline(SQLTransformer(fill) → VectorAssembler → StandardScaler(mean, std) → estimator)``.
+  The fill stage is part of the saved model: a missing slope or baseline deviation counts as "no evidence"
+  (0), a missing hour counter as "long ago" (``HOURS_CAP``); hour counters are capped at ``HOURS_CAP``.
+- Folds are grouped by compressor (``assign_folds``): a unit's hours are all in one fold, so the model that
+  scores a unit out of fold never saw that unit's labels.
+- Calibration: isotonic regression of the label on out-of-fold raw scores.
+- Remaining life: ``AFTSurvivalRegression`` (Weibull) on the same scaled features with the right-censored
+  target of ``labels``; quantiles 0.1 / 0.5 / 0.9 give P10 / P50 / P90 hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
+from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.regression import AFTSurvivalRegression, IsotonicRegression, IsotonicRegressionModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+KEY = ("compressor_id", "prediction_timestamp")
+HOURS_CAP = 30 * 24.0  # an hour counter beyond a month says nothing more
+HOUR_COUNTERS = ("hours_since_maintenance", "hours_since_repair", "hours_in_segment")
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def fill_statement(features: tuple[str, ...]) -> str:
+    """The SQL of the fill stage: every feature non-null, hour counters capped."""
+    filled = []
+    for name in features:
+        if name in HOUR_COUNTERS:
+            filled.append(f"LEAST(COALESCE(`{name}`, {HOURS_CAP}), {HOURS_CAP}) AS `{name}__in`")
+        elif name == "load_ratio":
+            filled.append(f"COALESCE(`{name}`, 1.0) AS `{name}__in`")
+        elif name == "coverage":
+            filled.append(f"COALESCE(`{name}`, 0.0) AS `{name}__in`")
+        else:
+            filled.append(f"COALESCE(`{name}`, 0.0) AS `{name}__in`")
+    return f"SELECT *, {', '.join(filled)} FROM __THIS__"
+
+
+def make_estimator(name: str, *, seed: int):
+    """The classifier named in config (``model.estimator``); fixed hyper-parameters, seeded."""
+    if name == "logistic_regression":
+        return LogisticRegression(featuresCol="scaled", labelCol="label", regParam=0.01, elasticNetParam=0.0,
+                                  maxIter=200, standardization=False)
+    if name == "gbt":
+        return GBTClassifier(featuresCol="scaled", labelCol="label", maxIter=40, maxDepth=4, stepSize=0.1,
+                             subsamplingRate=0.8, seed=seed)
+    if name == "random_forest":
+        return RandomForestClassifier(featuresCol="scaled", labelCol="label", numTrees=60, maxDepth=6,
+                                      subsamplingRate=0.8, seed=seed)
+    raise ValueError(f"unknown estimator {name!r}")
+
+
+def _front_stages(features: tuple[str, ...]) -> list:
+    return [
+        SQLTransformer(statement=fill_statement(features)),
+        VectorAssembler(inputCols=[f"{name}__in" for name in features], outputCol="vector"),
+        StandardScaler(inputCol="vector", outputCol="scaled", withMean=True, withStd=True),
+    ]
+
+
+def fit_classifier(training: DataFrame, *, features: tuple[str, ...], estimator: str, seed: int) -> PipelineModel:
+    """Fit fill → assemble → scale → classifier on rows with ``label``."""
+    return Pipeline(stages=[*_front_stages(features), make_estimator(estimator, seed=seed)]).fit(training)
+
+
+def raw_scores(model: PipelineModel, rows: DataFrame) -> DataFrame:
+    """``rows`` with ``raw_score``: the classifier's probability of class 1 (uncalibrated)."""
+    scored = model.transform(rows)
+    return scored.withColumn("raw_score", vector_to_array("probability")[1]).drop(
+        "vector", "scaled", "rawPrediction", "probability", "prediction",
+        *[c for c in scored.columns if c.endswith("__in")],
+    )
+
+
+def assign_folds(compressor_ids: list[str], *, folds: int, seed: int) -> dict[str, int]:
+    """Compressor -> fold in [0, folds): a seeded permutation of the sorted ids, dealt round-robin."""
+    ordered = sorted(set(compressor_ids))
+    shuffled = np.random.default_rng(seed).permutation(len(ordered))
+    return {ordered[index]: position % folds for position, index in enumerate(shuffled)}
+
+
+def with_folds(training: DataFrame, assignment: dict[str, int]) -> DataFrame:
+    """Add ``fold`` from ``assignment`` (compressor -> fold)."""
+    pairs = [(unit, fold) for unit, fold in sorted(assignment.items())]
+    folds = training.sparkSession.createDataFrame(pairs, "compressor_id string, fold int")
+    return training.join(folds, on="compressor_id", how="inner")
+
+
+def cross_fit_scores(
+    training: DataFrame, *, features: tuple[str, ...], folds: int, seed: int, estimator: str
+) -> DataFrame:
+    """Out-of-fold raw scores: one row per training hour, scored by the model fitted on the other folds
+    (grouped by compressor). Columns: KEY, ``fold``, ``label``, ``raw_score``."""
+    units = [row["compressor_id"] for row in training.select("compressor_id").distinct().collect()]
+    assignment = assign_folds(units, folds=folds, seed=seed)
+    with_fold = with_folds(training, assignment).persist()
+    parts = []
+    for fold in range(folds):
+        fitted = fit_classifier(with_fold.where(F.col("fold") != fold), features=features, estimator=estimator, seed=seed)
+        parts.append(raw_scores(fitted, with_fold.where(F.col("fold") == fold)).select(*KEY, "fold", "label", "raw_score"))
+    scored = parts[0]
+    for part in parts[1:]:
+        scored = scored.unionByName(part)
+    return scored
+
+
+def fit_calibrator(out_of_fold: DataFrame) -> IsotonicRegressionModel:
+    """Isotonic map from out-of-fold ``raw_score`` to the observed ``label`` rate."""
+    return IsotonicRegression(featuresCol="raw_score", labelCol="label", predictionCol="failure_probability",
+                              isotonic=True).fit(out_of_fold.select("raw_score", F.col("label").cast("double")))
+
+
+def calibrate(calibrator: IsotonicRegressionModel | None, scored: DataFrame) -> DataFrame:
+    """Add ``failure_probability`` in [0, 1] (the raw score itself when there is no calibrator)."""
+    if calibrator is None:
+        return scored.withColumn("failure_probability", F.col("raw_score"))
+    calibrated = calibrator.transform(scored)
+    return calibrated.withColumn("failure_probability", F.least(F.greatest("failure_probability", F.lit(0.0)), F.lit(1.0)))
+
+
+def reliability_table(scored: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
+    """Predicted-probability bin vs observed rate: bin, low, high, hours, mean_predicted, observed_rate."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(scored["failure_probability"], edges[1:-1]), 0, bins - 1)
+    grouped = scored.assign(bin=index).groupby("bin")
+    table = pd.DataFrame({
+        "hours": grouped.size(),
+        "mean_predicted": grouped["failure_probability"].mean(),
+        "observed_rate": grouped["label"].mean(),
+    }).reindex(range(bins))
+    table.insert(0, "low", edges[:-1])
+    table.insert(1, "high", edges[1:])
+    return table.reset_index().assign(hours=lambda t: t["hours"].fillna(0).astype(int))
+
+
+def fit_survival(training: DataFrame, *, features: tuple[str, ...]) -> PipelineModel:
+    """Fill → assemble → scale → AFT on (``rul_hours``, ``observed``); rows with rul_hours = 0 are dropped."""
+    aft = AFTSurvivalRegression(featuresCol="scaled", labelCol="rul_hours", censorCol="observed",
+                                quantileProbabilities=list(QUANTILES), quantilesCol="rul_quantiles", maxIter=200)
+    rows = training.where(F.col("rul_hours") > 0).withColumn("observed", F.col("observed").cast("double"))
+    return Pipeline(stages=[*_front_stages(features), aft]).fit(rows)
+
+
+def rul_band(survival: PipelineModel, rows: DataFrame) -> DataFrame:
+    """``rows`` with ``rul_p10_hours``, ``rul_p50_hours``, ``rul_p90_hours`` (unfiltered model output)."""
+    predicted = survival.transform(rows)
+    quantiles = vector_to_array("rul_quantiles")
+    return predicted.select(
+        *rows.columns,
+        quantiles[0].alias("rul_p10_hours"), quantiles[1].alias("rul_p50_hours"), quantiles[2].alias("rul_p90_hours"),
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted model: classifier, calibrator, remaining-life model and what they were trained on."""
+
+    classifier: PipelineModel
+    calibrator: IsotonicRegressionModel | None
+    survival: PipelineModel
+    features: tuple[str, ...]
+    metadata: dict  # version, training window, estimator, seed, failures, metrics
+
+
+def count_failures(training: DataFrame) -> int:
+    """Logged failures behind the labels: distinct (unit, trip time), the trip being t + rul_hours of an
+    observed hour."""
+    trip_hour = F.round(F.unix_seconds("prediction_timestamp") / 3600.0 + F.col("rul_hours"), 3)
+    trips = training.where(F.col("observed") == 1).select("compressor_id", trip_hour.alias("trip")).distinct()
+    return trips.count()
+
+
+def cold_start_reason(training: DataFrame, *, min_failures: int) -> str | None:
+    """Why no model can be trained (too few labelled failures), in plain words; None when one can."""
+    found = count_failures(training)
+    if found >= min_failures:
+        return None
+    return f"{found} failure(s) in the maintenance log, {min_failures} needed to learn from"
+
+
+def train_model(
+    training: DataFrame,
+    *,
+    features: tuple[str, ...],
+    estimator: str,
+    folds: int,
+    seed: int,
+    model_version: str,
+) -> tuple[TrainedModel, DataFrame]:
+    """Cross-fit (for calibration and honest metrics), then fit on everything. Returns the model and the
+    calibrated out-of-fold scores (KEY, fold, label, raw_score, failure_probability)."""
+    training = training.persist()
+    out_of_fold = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=estimator).persist()
+    calibrator = fit_calibrator(out_of_fold)
+    calibrated = calibrate(calibrator, out_of_fold)
+    classifier = fit_classifier(training, features=features, estimator=estimator, seed=seed)
+    survival = fit_survival(training, features=features)
+    window = training.agg(F.min("prediction_timestamp").alias("start"), F.max("prediction_timestamp").alias("end")).first()
+    metadata = {
+        "model_version": model_version,
+        "estimator": estimator,
+        "seed": seed,
+        "folds": folds,
+        "features": list(features),
+        "training_window": {"start": window["start"].isoformat(), "end": window["end"].isoformat()},
+        "compressors": training.select("compressor_id").distinct().count(),
+        "hours": training.count(),
+        "failures": count_failures(training),
+    }
+    return TrainedModel(classifier, calibrator, survival, tuple(features), metadata), calibrated

@@ -1,0 +1,85 @@
+"""Model features and labels: hours around a failure and its repair, windows that never span a repair."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from altaviz.model.features import build_model_features, feature_columns
+from altaviz.model.labels import build_labels
+from tests.model_fixtures import T0, synthetic_fleet, to_spark
+
+TRIP = datetime(2026, 1, 5, 12, 0)
+LOG_SCHEMA = ("compressor_id string, event_date timestamp, event_type string, description string, "
+              "downtime_hours double, severity string")
+
+
+def test_labels_around_a_failure_and_a_repair(spark):
+    # C1 trips at TRIP, offline 10 h (no hours in between), repaired at 22:00; C2 never fails.
+    maintenance = spark.createDataFrame([
+        ("C1", TRIP, "failure", "bearing", 10.0, "critical"),
+        ("C1", TRIP - timedelta(days=3), "inspection", "walk-down", 0.0, "low"),
+    ], LOG_SCHEMA)
+    hours = spark.createDataFrame([
+        ("C1", TRIP - timedelta(hours=49)), ("C1", TRIP - timedelta(hours=48)), ("C1", TRIP - timedelta(hours=1)),
+        ("C1", TRIP - timedelta(minutes=10)), ("C1", TRIP + timedelta(hours=11)), ("C1", TRIP + timedelta(hours=13)),
+        ("C2", TRIP - timedelta(hours=2)), ("C2", TRIP),
+    ], "compressor_id string, prediction_timestamp timestamp")
+    expected = spark.createDataFrame([
+        ("C1", TRIP - timedelta(hours=49), 0, 49.0, 1),  # the trip is 49 h away: beyond the 48 h horizon
+        ("C1", TRIP - timedelta(hours=48), 1, 48.0, 1),  # exactly 48 h: inside (t, t + 48 h]
+        ("C1", TRIP - timedelta(hours=1), 1, 1.0, 1),
+        ("C1", TRIP - timedelta(minutes=10), 1, 10 / 60, 1),  # the last reading before the trip
+        ("C1", TRIP + timedelta(hours=11), 0, 2.0, 0),  # repaired: no trip ahead, censored at the unit's last hour
+        ("C1", TRIP + timedelta(hours=13), 0, 0.0, 0),
+        ("C2", TRIP - timedelta(hours=2), 0, 2.0, 0),
+        ("C2", TRIP, 0, 0.0, 0),
+    ], "compressor_id string, prediction_timestamp timestamp, label int, rul_hours double, observed int")
+    assertDataFrameEqual(build_labels(hours, maintenance, horizon_hours=48), expected)
+
+
+@pytest.fixture(scope="module")
+def repaired_unit(spark, settings_no_db):
+    # One unit: vibration ramps up over 4 days, trips at 100 h, offline 12 h, reads normal after the repair.
+    readings, maintenance = synthetic_fleet(1, 8, failing={0: [100.0]}, seed=3)
+    gold, log = to_spark(spark, readings, maintenance)
+    features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
+    return features.toPandas().sort_values("prediction_timestamp", ignore_index=True)
+
+
+def test_no_hour_inside_downtime_and_segments_start_at_the_repair(repaired_unit):
+    trip, repaired = T0 + timedelta(hours=100), T0 + timedelta(hours=112)
+    stamps = repaired_unit["prediction_timestamp"]
+    assert not ((stamps >= trip) & (stamps < repaired)).any()
+    after = repaired_unit[stamps >= repaired]
+    assert (after["segment_start"] == repaired).all()
+    assert (repaired_unit[stamps < trip]["segment_start"] == T0).all()
+    assert after["hours_since_repair"].min() >= 0 and repaired_unit[stamps < trip]["hours_since_repair"].isna().all()
+
+
+def test_slopes_and_baseline_do_not_reach_across_a_repair(repaired_unit):
+    repaired = T0 + timedelta(hours=112)
+    after = repaired_unit[repaired_unit["prediction_timestamp"] >= repaired].sort_values("prediction_timestamp")
+    # The first five hours after the repair have fewer than 6 hourly points in their segment: no 24 h slope,
+    # although the 24 h before them (the ramp to the trip) would give a steep one.
+    assert after.head(5)["vibration_mms__slope_24h"].isna().all()
+    assert after["vibration_mms__slope_24h"].dropna().abs().max() < 1.0
+    # Baseline deviation waits for the new machine's own 72 h baseline.
+    assert after[after["hours_in_segment"] < 72]["vibration_mms__z"].isna().all()
+    assert after[after["hours_in_segment"] >= 72]["vibration_mms__z"].notna().all()
+    # Before the trip the ramp shows: steep 24 h slope and a large deviation near the trip.
+    before = repaired_unit[repaired_unit["prediction_timestamp"] < T0 + timedelta(hours=100)]
+    assert before.tail(1)["vibration_mms__slope_24h"].iloc[0] > 1.0
+    # (Its precursor began at 4 h, inside the first baseline: the deviation is smaller than it would be.)
+    assert before.tail(1)["vibration_mms__z"].iloc[0] > 3
+
+
+def test_one_row_per_compressor_hour_with_every_registry_feature(repaired_unit, settings_no_db):
+    assert not repaired_unit.duplicated(["compressor_id", "prediction_timestamp"]).any()
+    assert set(feature_columns(settings_no_db.registry)) <= set(repaired_unit.columns)
+    for sensor in settings_no_db.registry.sensors:
+        assert f"{sensor}__slope_7d" in repaired_unit.columns
+    assert repaired_unit["coverage"].between(0, 1).all()
