@@ -484,7 +484,8 @@ def test_closing_and_reopening_a_problem_in_one_load_respects_the_open_alert_ind
 
 def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, serving_settings):
     """A transmitter that keeps spiking raises one anomaly alert and no threshold alert; model scores
-    given to publish raise a prediction alert that a logged failure resolves; a rerun changes nothing."""
+    raise a prediction alert (as publish does with its model's scores) that a logged failure resolves;
+    a rerun changes nothing."""
     gold = base_gold()
     spikes = {"COMP-0001": (5, 15, 25)}
     for row in gold:
@@ -500,7 +501,14 @@ def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, 
         "failure_probability": [0.55, 0.62, 0.81, 0.84],
         "message": ["Failure risk 55%: discharge temperature trend"] * 2 + ["Failure risk 84%: discharge temperature"] * 2,
     })
-    serving.publish(spark, run_id="run-1", settings=serving_settings, prediction_scores=scores)
+    def publish_with(scores: pd.DataFrame, run_id: str) -> tuple[serving.PublishReport, int]:
+        report = serving.publish(spark, run_id=run_id, settings=serving_settings)
+        with db.transaction(serving_settings) as conn:
+            evaluation = serving.evaluate_prediction_alerts(conn, scores, settings=serving_settings)
+            return report, db.upsert_alerts(conn, evaluation.to_frame(run_id))
+
+    first, _ = publish_with(scores, "run-1")
+    assert first.model.startswith("ml_predictions: no trained model (")  # one logged failure: a cold start
     alert_rows = rows(serving_settings,
                       "SELECT compressor_id, sensor_name, alert_type, severity, alert_timestamp, last_seen_at, "
                       "sensor_value, peak_value, threshold_value, message, resolved, resolved_at "
@@ -519,8 +527,8 @@ def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, 
     assert rows(serving_settings, "SELECT count(*) FROM alert_history WHERE compressor_id = 'COMP-0001' "
                                   "AND alert_type = 'threshold'") == [(0,)]
     before = snapshot(serving_settings, without=())
-    second = serving.publish(spark, run_id="run-2", settings=serving_settings, prediction_scores=scores)
-    assert second.counts["alert_history"] == 0
+    second, prediction_rows = publish_with(scores, "run-2")
+    assert (second.counts["alert_history"], prediction_rows) == (0, 0)
     assert_same_tables(before, snapshot(serving_settings, without=()))
     # Failing case: without the failure event the prediction alert stays open.
     with db.transaction(serving_settings) as conn:

@@ -19,19 +19,20 @@ from pyspark.sql import types as T
 
 from altaviz.config import Settings, get_settings
 from altaviz.io import db, lake
-from altaviz.model import baseline
+from altaviz.model.score import PREDICTION_COLUMNS as MODEL_PREDICTION_COLUMNS
+from altaviz.model.stage import build_predictions
 from altaviz.runs import as_utc
 from altaviz.serving import alerts
 from altaviz.serving.transforms import (
     COMPRESSOR_COLUMNS,
     DQ_COLUMNS,
     MAINTENANCE_COLUMNS,
-    PREDICTION_COLUMNS,
     STATION_COLUMNS,
+    aggregate_columns,
     build_maintenance_events,
     build_quality_metrics,
-    aggregate_columns,
     build_serving_aggregates,
+    serving_predictions,
     validate_event_types,
     validate_unique,
 )
@@ -66,6 +67,7 @@ class PublishReport:
     since: datetime | None
     counts: dict[str, int]
     staged: dict[str, int] = field(default_factory=dict)
+    model: str = ""  # what scored the predictions, in one line
 
     def to_frame(self) -> pd.DataFrame:
         """One row per table or alert count, for display."""
@@ -150,29 +152,15 @@ def evaluate_prediction_alerts(
     return alerts.evaluate_prediction_alerts(scores, latest, alerting=settings.alerts, events=events)
 
 
-def publish_prediction_alerts(
-    scores: pd.DataFrame, *, run_id: str, settings: Settings | None = None
-) -> dict[str, int]:
-    """Raise, update and resolve prediction alerts from a model's scores in their own transaction;
-    returns rows written and alerts opened/updated/resolved. For the model's scoring step to call."""
-    settings = settings or get_settings()
-    with db.transaction(settings, lock=PUBLISH_LOCK) as conn:
-        evaluation = evaluate_prediction_alerts(conn, scores, settings=settings)
-        written = db.upsert_alerts(conn, evaluation.to_frame(run_id))
-    return {"alert_history": written, "prediction_alerts_opened": evaluation.opened,
-            "prediction_alerts_updated": evaluation.updated, "prediction_alerts_resolved": evaluation.resolved}
-
-
 def publish(
     spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None,
-    prediction_scores: pd.DataFrame | None = None,
 ) -> PublishReport:
     """Load the serving tables from the lake in one transaction and return what changed.
 
     Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
     alerts, data-quality metrics. ``since`` makes the run incremental: only aggregate windows ending after it
     are recomputed and reloaded; alerts always resume from their own per-problem watermark.
-    ``prediction_scores`` (optional, see ``evaluate_prediction_alerts``) also raises prediction alerts.
+    Predictions come from ``altaviz.model.stage.build_predictions``; their scores raise prediction alerts.
     Raises ``db.DatabaseUnavailable`` (host, port, database; never the password) when PostgreSQL is
     down and ``db.LoadFailed`` when a load is refused; either way nothing of this run stays visible.
     """
@@ -217,19 +205,18 @@ def publish(
         )
         load("sensor_readings_agg", _stamped(aggregates, run_id), ("compressor_id", "window_type", "agg_timestamp"))
 
-        # Scored at each unit's newest reading, so a rerun on the same data rewrites the same rows.
-        predictions = to_frame(
-            baseline.predict_failures(lake.read_table(spark, "sensors_gold", settings=settings), settings=settings),
-            PREDICTION_COLUMNS,
-        )
+        # Every compressor-hour: out-of-fold history, the newest hours by the model trained on everything
+        # (or the trend baseline on a cold start). Keyed by model version, so earlier models' scores stay.
+        prediction = build_predictions(spark, settings=settings, history=True)
+        predictions = serving_predictions(to_frame(prediction.predictions, MODEL_PREDICTION_COLUMNS))
         load("ml_predictions", _stamped(predictions, run_id), ("compressor_id", "prediction_timestamp", "model_version"))
 
         alert_types = tuple(sorted({s.alert_type for s in fleet_alert_signals(settings)}))
         latest = db.latest_alerts(conn, alert_types)
         alert_readings = _read_gold(spark, settings, alert_start(latest, since, settings=settings))
         evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since)
-        if prediction_scores is not None:
-            evaluation += evaluate_prediction_alerts(conn, prediction_scores, settings=settings)
+        if not prediction.cold_start:  # a baseline proximity score is no probability to alert on
+            evaluation += evaluate_prediction_alerts(conn, predictions, settings=settings)
         alert_rows = evaluation.to_frame(run_id)
         staged["alert_history"] = len(alert_rows)
         counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
@@ -243,7 +230,7 @@ def publish(
         )
         load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
              conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
-    return PublishReport(run_id, since, counts, staged)
+    return PublishReport(run_id, since, counts, staged, prediction.summary())
 
 
 def acknowledge_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:

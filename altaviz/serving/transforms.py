@@ -10,6 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from altaviz.model.score import PREDICTION_COLUMNS as MODEL_PREDICTION_COLUMNS
 from altaviz.registry import WINDOWS, SensorRegistry, get_registry
 from altaviz.runs import as_utc
 
@@ -38,10 +39,8 @@ DQ_COLUMNS = (
     "run_id", "metric_timestamp", "compressor_id", "metric_type", "metric_name", "metric_value",
     "threshold_value", "pass_threshold", "details",
 )
-PREDICTION_COLUMNS = (
-    "compressor_id", "prediction_timestamp", "failure_probability", "rul_days", "confidence_score",
-    "model_version", "features_used",
-)
+# ml_predictions as loaded: the model's columns plus rul_days (the P50 in days, for the contract).
+PREDICTION_COLUMNS = (*MODEL_PREDICTION_COLUMNS, "rul_days")
 
 
 _STATISTIC = {"mean": F.avg, "std": F.stddev_samp, "min": F.min, "max": F.max}
@@ -153,3 +152,9 @@ def validate_unique(frame: pd.DataFrame, key: tuple[str, ...], table: str) -> No
     if not duplicated.empty:
         example = duplicated.iloc[0][list(key)].to_dict()
         raise ValueError(f"{table}: {len(duplicated)} rows share a natural key {key}, e.g. {example}")
+
+
+def serving_predictions(scores: pd.DataFrame) -> pd.DataFrame:
+    """The model's scores in the ``ml_predictions`` shape: ``rul_days`` is the P50 in days (null where the
+    band is null); ``confidence_score`` is no longer written (``coverage`` says what it measures)."""
+    return scores.assign(rul_days=scores["rul_p50_hours"] / 24.0)[list(PREDICTION_COLUMNS)]
