@@ -48,7 +48,7 @@ from bench.backtest_data import prepare_seed, read_gold, read_ground_truth, read
 
 CONSECUTIVE = 2
 CLEAR_HOURS = 6
-LEVELS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LEVELS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ESTIMATORS = ("logistic_regression", "gbt", "random_forest")
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"recall_24h": 0.9, "lead_ratio_vs_threshold": 2.0, "false_alerts_per_compressor_week": 0.05}
@@ -142,13 +142,15 @@ def read_episodes(path: Path) -> pd.DataFrame:
 
 
 def choose_level(scores: pd.DataFrame, truth: pd.DataFrame, *, horizon: int) -> tuple[float, list[dict]]:
-    """The alert level on the training seed: the highest recall whose false-alert rate meets the target."""
+    """The alert level on the training seed: among levels whose false-alert rate meets the target, the highest
+    recall, then the longest median lead."""
     sweep = []
     for level in LEVELS:
         metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level), truth, horizon_hours=horizon)
         sweep.append({"level": level, **metrics})
     ok = [row for row in sweep if row["false_alerts_per_compressor_week"] <= TARGETS["false_alerts_per_compressor_week"]]
-    best = max(ok or sweep, key=lambda row: (row["recall_24h"], -row["false_alerts_per_compressor_week"]))
+    best = max(ok or sweep, key=lambda row: (row["recall_24h"], np.nan_to_num(row["median_lead_hours"]),
+                                             -row["false_alerts_per_compressor_week"]))
     return best["level"], sweep
 
 
@@ -199,14 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     estimator = settings.model.estimator
     report["estimator_used"] = estimator
 
-    # 2. The model trained on every unit of the training seed; reliability on its out-of-fold scores.
+    # 2. The model trained on every unit of the training seed (calibrated on its out-of-fold scores).
     began = time.perf_counter()
     end = training.agg(F.max("prediction_timestamp")).first()[0]
     model, out_of_fold = train_model(training, features=features, estimator=estimator, folds=folds, seed=seed,
                                      model_version=model_version(estimator, end, seed))
     oof_pd = to_pandas(out_of_fold)
     report["timings"]["train_final"] = time.perf_counter() - began
-    report["reliability"] = reliability_table(oof_pd.rename(columns={"label": "label"})).to_dict("records")
     level = comparison[estimator]["level"] if estimator in comparison else 0.5
     report["alert_level"] = level
     trend_level, _ = choose_level(to_pandas(spark.read.parquet(str(tables[train_seed]["paths"]["trend"]))),
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     report["trend_alert_level"] = trend_level
 
     # 3. Every seed: model (out of fold on the training seed, fresh on the others), threshold and trend baselines.
-    rows = []
+    rows, unseen_scores = [], []
     for s in args.seeds:
         if s == train_seed:
             scores = oof_pd
@@ -225,12 +226,26 @@ def main(argv: list[str] | None = None) -> None:
             scores = to_pandas(score_hours(model, fresh, registry=settings.registry, horizon_hours=horizon))
             report["timings"][f"seed {s}"]["score"] = time.perf_counter() - began
             kind = "unseen seed"
+            unseen_scores.append(scores.assign(label=evaluate.true_labels(scores, truth[s], horizon_hours=horizon)))
         model_metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level), truth[s], horizon_hours=horizon)
         trend = to_pandas(spark.read.parquet(str(tables[s]["paths"]["trend"])))
         trend_metrics = evaluate.evaluate_scores(trend, episodes_from_scores(trend, level=trend_level), truth[s], horizon_hours=horizon)
         coverage = scores.groupby("compressor_id", as_index=False)["prediction_timestamp"].agg(first="min", last="max")
         threshold_metrics = evaluate.alert_metrics(read_episodes(tables[s]["paths"]["threshold"]), truth[s], coverage)
         lead_ratio = model_metrics["median_lead_hours"] / threshold_metrics["median_lead_hours"]
+        failed = evaluate.failures(truth[s], coverage)
+        failed = failed.assign(precursor_hours=(failed["failure_time"] - failed["start"]).dt.total_seconds() / 3600.0)
+        by_kind = {}
+        for method, episodes in (("model", episodes_from_scores(scores, level=level)),
+                                 ("trend", episodes_from_scores(trend, level=trend_level)),
+                                 ("threshold", read_episodes(tables[s]["paths"]["threshold"]))):
+            leads = evaluate.lead_times(episodes, failed)  # keeps failed's precursor_hours
+            leads = leads[leads["completed"]]
+            by_kind[method] = {
+                kind: {"failures": int(len(g)), "warned_24h": int((g["lead_hours"] >= 24).sum()),
+                       "median_lead_hours": float(g["lead_hours"].median()) if g["lead_hours"].notna().any() else None,
+                       "median_precursor_hours": float(g["precursor_hours"].median())}
+                for kind, g in leads.groupby("kind")}
         targets = {
             "recall_24h": model_metrics["recall_24h"] >= TARGETS["recall_24h"],
             "lead_ratio_vs_threshold": lead_ratio >= TARGETS["lead_ratio_vs_threshold"],
@@ -238,9 +253,13 @@ def main(argv: list[str] | None = None) -> None:
                 model_metrics["false_alerts_per_compressor_week"] <= TARGETS["false_alerts_per_compressor_week"],
         }
         rows.append({"seed": s, "evaluated_on": kind, "model": model_metrics, "trend": trend_metrics,
-                     "threshold": threshold_metrics, "lead_ratio_vs_threshold": lead_ratio, "targets_met": targets})
+                     "threshold": threshold_metrics, "lead_ratio_vs_threshold": lead_ratio, "targets_met": targets,
+                     "by_kind": by_kind})
         print(f"seed {s}: {json.dumps(rows[-1], default=str)}", flush=True)
     report["results"] = rows
+    # Calibration checked where it was not fitted: the unseen seeds' scores against the true 48 h outcome.
+    if unseen_scores:
+        report["reliability"] = reliability_table(pd.concat(unseen_scores, ignore_index=True)).to_dict("records")
     report["timings"]["total_wall"] = time.perf_counter() - began_all
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "backtest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -287,13 +306,31 @@ def render(report: dict) -> str:
                 f"{_f(m.get('pr_auc_48h'), 3)} | {_f(m.get('rul_p50_abs_error_hours'), 1)} | {_f(m.get('rul_share_inside_p10_p90'))} |")
         met = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in row["targets_met"].items())
         lines.append(f"| {row['seed']} | lead ratio model/threshold {_f(row['lead_ratio_vs_threshold'])} | | targets | {met} | | | | | | |")
-    lines += ["", "## Reliability (training seed, out-of-fold calibrated probability)", "",
+    lines += ["", "## Failures by mode (warned ≥ 24 h / failures; median lead h; median precursor h)", "",
+              "| seed | mode | precursor h | model | trend | threshold |", "|---|---|---:|---|---|---|"]
+    for row in report["results"]:
+        for kind, model_row in row["by_kind"]["model"].items():
+            cells = []
+            for method in ("model", "trend", "threshold"):
+                k = row["by_kind"][method].get(kind, {})
+                cells.append(f"{k.get('warned_24h', 0)}/{k.get('failures', 0)}; {_f(k.get('median_lead_hours'), 0)}")
+            lines.append(f"| {row['seed']} | {kind} | {_f(model_row['median_precursor_hours'], 0)} | " + " | ".join(cells) + " |")
+    trained_modes = set(report["results"][0]["by_kind"]["model"])
+    unseen_modes = {k for row in report["results"][1:] for k in row["by_kind"]["model"]} - trained_modes
+    lines += ["", "Reading it: the classifier learns a 48 h horizon, so its alerts open about 2-3 days before a trip "
+              "whatever the mode; a bearing's vibration crosses its warning limit 5-6 days ahead, so on bearings the "
+              "threshold (and the trend baseline) lead longer, while on leaks the thresholds barely warn at all. "
+              f"Failure modes absent from the training seed: {', '.join(sorted(unseen_modes)) or 'none'}."]
+    lines += ["", "## Reliability (unseen seeds pooled: calibrated probability vs the true 48 h outcome)", "",
               "| bin | hours | mean predicted | observed rate |", "|---|---:|---:|---:|"]
-    for row in report["reliability"]:
+    for row in report.get("reliability", []):
         lines.append(f"| {row['low']:.1f}–{row['high']:.1f} | {row['hours']} | {_f(row['mean_predicted'], 3)} | {_f(row['observed_rate'], 3)} |")
     lines += ["", "## Timings (seconds)", "", "```", json.dumps(report["timings"], indent=1, default=lambda v: round(v, 1)), "```", ""]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--render"]:  # re-render the markdown from the JSON of the last run
+        RESULTS.joinpath("backtest.md").write_text(render(json.loads(RESULTS.joinpath("backtest.json").read_text())))
+    else:
+        main()

@@ -1,0 +1,45 @@
+"""The model stage on a small lake: trains, saves a version and scores each unit's newest hour; with too few
+logged failures it trains nothing and the trend baseline scores, saying so."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from altaviz.io import lake
+from altaviz.model.score import PREDICTION_COLUMNS
+from altaviz.model.stage import build_predictions
+from altaviz.model.store import list_versions
+from tests.model_fixtures import synthetic_fleet, to_spark
+from tests.spark_fixtures import lake_settings
+
+
+def _lake(spark, tmp_path, failing):
+    settings = lake_settings(tmp_path, data_dir=tmp_path)
+    settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, folds=2))
+    readings, maintenance = synthetic_fleet(4, 8, failing=failing, seed=9)
+    gold, log = to_spark(spark, readings, maintenance)
+    lake.write_table(gold, "sensors_gold", settings=settings)
+    lake.write_table(log, "maintenance_logs", settings=settings)
+    return settings
+
+
+def test_stage_trains_saves_and_scores_the_newest_hour(spark, tmp_path):
+    settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
+    report = build_predictions(spark, settings=settings)
+    assert not report.cold_start and report.metadata["failures"] == 3
+    assert list_versions(tmp_path) == [report.model_version]
+    predictions = report.predictions.toPandas()
+    assert tuple(predictions.columns) == PREDICTION_COLUMNS
+    assert sorted(predictions["compressor_id"]) == ["C01", "C02", "C03", "C04"]
+    assert (predictions["prediction_timestamp"] == pd.Timestamp("2026-01-08 23:50:00")).all()
+    assert (predictions["model_version"] == report.model_version).all()
+
+
+def test_stage_cold_start_uses_the_baseline_and_says_so(spark, tmp_path):
+    settings = _lake(spark, tmp_path, {0: [60.0]})
+    report = build_predictions(spark, settings=settings)
+    assert report.cold_start and list_versions(tmp_path) == []
+    assert report.summary().startswith("ml_predictions: no trained model (1 failure(s) in the maintenance log, 3 needed")
+    assert report.predictions.toPandas()["message"].str.startswith("No trained failure model").all()
