@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seed {s}: data ready ({time.perf_counter() - began:.0f} s)", flush=True)
 
     features = feature_columns(settings.registry)
-    train_seed, test_seeds = args.seeds[0], args.seeds[1:]
+    train_seed = args.seeds[0]  # the others are fleets nothing is trained or tuned on
     training = spark.read.parquet(str(tables[train_seed]["paths"]["training"])).persist()
     truth = {s: read_ground_truth(args.scratch / f"seed-{s}") for s in args.seeds}
 

@@ -3,7 +3,6 @@ sensor is among the drivers or the remaining-life band is null."""
 
 from __future__ import annotations
 
-from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from altaviz.model.explain import likely_mode, with_message
