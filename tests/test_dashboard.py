@@ -42,11 +42,18 @@ def test_health_table_formats_risk_and_life():
         "health": ["critical", "warning", "warning", "healthy"],
         "open alerts": [3, 1, 2, 0],
         "failure risk": ["97 %", "42 %", "–", "0 %"],
-        "RUL (days)": [0.5, 12.3, None, 90.0],
+        "RUL (days)": ["0.5", "12.3", "–", "90.0"],
         "station": ["S2", "S1", "S2", "S1"],
         "model": ["Ajax DPC-360"] * 4,
     })
     assert_frame_equal(health_table(FLEET).reset_index(drop=True), expected)
+
+
+def test_health_table_shows_a_dash_where_no_model_gives_a_remaining_life():
+    """A cold start (or a unit the model cannot tell about) has no remaining life: PostgreSQL returns
+    None for every row, which must read as a dash, not break the page."""
+    unknown = FLEET.assign(rul_days=[None] * len(FLEET)).astype({"rul_days": object})
+    assert health_table(unknown)["RUL (days)"].tolist() == ["–"] * len(FLEET)
 
 
 def test_dashboard_never_imports_spark():

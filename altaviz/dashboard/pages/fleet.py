@@ -39,7 +39,9 @@ def health_table(fleet: pd.DataFrame) -> pd.DataFrame:
         "open alerts": ordered["active_alert_count"],
         "failure risk": (ordered["failure_probability"] * 100).round(0).map(
             lambda p: "–" if pd.isna(p) else f"{p:.0f} %"),
-        "RUL (days)": ordered["rul_days"].round(1),
+        # Null where the model cannot tell (or on a cold start): shown as a dash, never a number.
+        "RUL (days)": pd.to_numeric(ordered["rul_days"], errors="coerce").round(1).map(
+            lambda d: "–" if pd.isna(d) else f"{d:.1f}"),
         "station": ordered["station_name"],
         "model": ordered["model"],
     })
