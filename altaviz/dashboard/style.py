@@ -7,7 +7,7 @@ import html
 import ipywidgets as W
 import pandas as pd
 
-HEALTH_COLORS = {"healthy": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828"}
+from altaviz.plots import HEALTH_COLORS  # noqa: F401  one palette for the notebooks' figures and the dashboard
 
 # Styles for the KPI cards and for tables drawn by html_table; the header carries them once.
 CSS = (
