@@ -50,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         simulate=not args.no_simulate,
         failures_per_compressor_year=args.failure_rate,
         simulator_options=simulator_options(args.simulator),
+        retrain=args.retrain,
     )
     # Fail before any notebook runs when the database is unreachable.
     print(f"database: {db.target(settings).describe()}")
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", help="landing folder (default <data_dir>/landing)")
     run.add_argument("--run-id", help="name of the run folder (default: UTC start time)")
     run.add_argument("--no-simulate", action="store_true", help="skip 01_simulate; ingest existing files")
+    run.add_argument("--retrain", action="store_true",
+                     help="train a new failure model instead of scoring with the saved one (data/models/)")
     run.set_defaults(handler=_run)
 
     database = commands.add_parser("db", help="manage the serving PostgreSQL")

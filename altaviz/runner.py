@@ -34,6 +34,7 @@ class RunParams:
     simulate: bool = True
     failures_per_compressor_year: float = 2.0  # simulator knob
     simulator_options: dict = field(default_factory=dict)  # any other SimulationParams field (see cli)
+    retrain: bool = False  # 05_publish trains a new failure model instead of reusing the saved one
 
     @classmethod
     def defaults(cls, settings: Settings | None = None, **overrides) -> "RunParams":

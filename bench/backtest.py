@@ -4,15 +4,16 @@ Run: ``python -m bench.backtest --seeds 11 12 13 --compressors 40 --days 90 [--s
 
 Per seed: simulate into ``<scratch>/seed-<seed>``, run bronze → silver → gold in one Spark session (the stage
 functions, not the notebooks), build model features and maintenance-log labels. The FIRST seed is the training
-seed: estimators are compared on its out-of-fold scores (folds grouped by compressor), the alert level is chosen
-there, and the model trained on all its units scores the OTHER seeds, which nothing was tuned on. Seed 1's row in
+seed: estimators are compared on its out-of-fold scores (folds grouped by compressor), alert levels are swept
+there (the configured ``alerts.prediction_warning_probability`` is the one the per-seed table uses), and the model trained on all its units scores the OTHER seeds, which nothing was tuned on. Seed 1's row in
 the table is its out-of-fold (held-out compressor) result; the others are fresh fleets.
 
-Alerts (TEMPORARY, bench-only rule until altaviz/serving/alerts.py has prediction alerts): an episode opens when
-the score is ≥ level for ``CONSECUTIVE`` consecutive hourly scores and closes after ``CLEAR_HOURS`` consecutive
-scores below level. Threshold baseline: an episode opens at the first gold reading at or beyond a warning limit
-(any sensor, ``Sensor.breaches``) after at least ``CLEAR_HOURS`` without one. Trend baseline: ``baseline.trend_risk``
-replayed at every hour on the 24 h before it, under the same rule as the model.
+Prediction alerts: the product's own lifecycle (``alerts.prediction_episodes``: open after
+``prediction_open_after_scores`` scores at or above the level, resolve after ``prediction_resolve_after_scores``
+below level - margin or at a logged maintenance/failure). Threshold baseline: an episode opens at the first gold reading at or beyond a warning limit
+(any sensor, ``Sensor.breaches``) after at least ``THRESHOLD_GAP_HOURS`` without one. Trend baseline: ``baseline.trend_risk``
+replayed at every hour on the 24 h before it, under the same lifecycle at its own level
+(chosen on the training seed like the model's).
 
 Writes ``bench/results/backtest.md`` and ``bench/results/backtest.json``.
 """
@@ -20,6 +21,7 @@ Writes ``bench/results/backtest.md`` and ``bench/results/backtest.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,66 +43,45 @@ from altaviz.model.features import build_model_features, feature_columns  # noqa
 from altaviz.model.labels import build_labels  # noqa: E402
 from altaviz.model.score import score_hours  # noqa: E402
 from altaviz.model.store import model_version  # noqa: E402
+from altaviz.serving import alerts  # noqa: E402
 from altaviz.model.train import (  # noqa: E402
-    calibrate, cross_fit_scores, fit_calibrator, reliability_table, train_model,
+    calibrate, cross_fit_scores, fit_calibrator, train_model,
 )
 from bench.backtest_data import prepare_seed, read_gold, read_ground_truth, read_maintenance  # noqa: E402
 
-CONSECUTIVE = 2
-CLEAR_HOURS = 6
+SETTINGS = get_settings()
+THRESHOLD_GAP_HOURS = 6  # the threshold yardstick: a new episode after this long without a breach
 LEVELS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ESTIMATORS = ("logistic_regression", "gbt", "random_forest")
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"recall_24h": 0.9, "lead_ratio_vs_threshold": 2.0, "false_alerts_per_compressor_week": 0.05}
 
 
-def episodes_from_scores(scores: pd.DataFrame, *, level: float, column: str = "failure_probability") -> pd.DataFrame:
-    """The bench's temporary alert rule on hourly scores -> compressor_id, opened_at."""
-    opened = []
-    for unit, rows in scores.sort_values(["compressor_id", "prediction_timestamp"]).groupby("compressor_id"):
-        above_run = below_run = 0
-        is_open = False
-        for ts, value in zip(rows["prediction_timestamp"], rows[column]):
-            if value >= level:
-                above_run, below_run = above_run + 1, 0
-                if not is_open and above_run >= CONSECUTIVE:
-                    is_open = True
-                    opened.append((unit, ts))
-            else:
-                above_run, below_run = 0, below_run + 1
-                if is_open and below_run >= CLEAR_HOURS:
-                    is_open = False
-    return pd.DataFrame(opened, columns=["compressor_id", "opened_at"])
+def episodes_from_scores(scores: pd.DataFrame, *, level: float, events: list) -> pd.DataFrame:
+    """The product's prediction-alert lifecycle (``alerts.prediction_episodes``, the settings' open/resolve
+    counts and margin) at warning level ``level`` -> compressor_id, opened_at, ...; ``events`` (compressor_id,
+    event time) are the logged maintenance and failures that resolve an alert."""
+    alerting = dataclasses.replace(SETTINGS.alerts, prediction_warning_probability=level,
+                                   prediction_critical_probability=max(level, SETTINGS.alerts.prediction_critical_probability))
+    return alerts.prediction_episodes(scores.assign(message=""), alerting=alerting, events=events)
+
+
+def logged_events(spark: SparkSession, root: Path) -> list:
+    """(compressor_id, event_date) of the seed's logged maintenance and failures (what resolves an alert)."""
+    rows = read_maintenance(spark, root).where(F.col("event_type").isin(*alerts.RESOLVING_EVENT_TYPES))
+    return [(row["compressor_id"], row["event_date"]) for row in rows.select("compressor_id", "event_date").collect()]
 
 
 def threshold_episodes(gold: DataFrame, *, registry) -> pd.DataFrame:
-    """First reading at or beyond a warning limit after CLEAR_HOURS without one -> compressor_id, opened_at."""
+    """First reading at or beyond a warning limit after THRESHOLD_GAP_HOURS without one -> compressor_id, opened_at."""
     breach = F.lit(False)
     for name, sensor in registry.sensors.items():
         breach = breach | F.coalesce(sensor.breaches(F.col(name), sensor.warning), F.lit(False))
     hits = gold.where(breach).select("compressor_id", "timestamp").toPandas().sort_values(["compressor_id", "timestamp"])
     hits["timestamp"] = pd.to_datetime(hits["timestamp"], utc=True)
     gap = hits.groupby("compressor_id")["timestamp"].diff()
-    new = gap.isna() | (gap > pd.Timedelta(hours=CLEAR_HOURS))
+    new = gap.isna() | (gap > pd.Timedelta(hours=THRESHOLD_GAP_HOURS))
     return hits[new].rename(columns={"timestamp": "opened_at"}).reset_index(drop=True)
-
-
-def trend_scores(gold: DataFrame, keys: DataFrame, *, registry) -> DataFrame:
-    """The trend baseline replayed at every hour: the 24 h least-squares level and slope per sensor at each
-    reading, kept at the feature hours (compressor_id, prediction_timestamp, failure_probability)."""
-    sensors = {n: s for n, s in registry.sensors.items() if s.normal is not None}
-    frame = Window.partitionBy("compressor_id").orderBy("_epoch").rangeBetween(-(24 * 3600 - 1), Window.currentRow)
-    hours = F.col("_epoch") / 3600.0
-    fitted = gold.select("compressor_id", "timestamp", *sensors).withColumn("_epoch", F.unix_seconds("timestamp"))
-    columns = []
-    for name in sensors:
-        slope = F.regr_slope(name, hours).over(frame)
-        level = F.avg(name).over(frame) + slope * (hours - F.regr_avgx(name, hours).over(frame))
-        columns += [level.alias(f"{name}__level"), slope.alias(f"{name}__slope")]
-    fits = fitted.select("compressor_id", F.col("timestamp").alias("prediction_timestamp"), *columns)
-    probability, _ = baseline.trend_risk(sensors)
-    return keys.join(fits, on=["compressor_id", "prediction_timestamp"], how="inner").select(
-        "compressor_id", "prediction_timestamp", probability.alias("failure_probability"))
 
 
 def to_pandas(frame: DataFrame) -> pd.DataFrame:
@@ -126,7 +107,7 @@ def build_seed_tables(spark: SparkSession, root: Path, *, settings) -> dict:
     seconds["features_labels"] = time.perf_counter() - began
     began = time.perf_counter()
     keys = spark.read.parquet(str(paths["training"])).select("compressor_id", "prediction_timestamp")
-    trend_scores(gold, keys, registry=settings.registry).write.mode("overwrite").parquet(str(paths["trend"]))
+    baseline.replay_trend(gold, keys, registry=settings.registry).write.mode("overwrite").parquet(str(paths["trend"]))
     seconds["trend_baseline"] = time.perf_counter() - began
     began = time.perf_counter()
     threshold_episodes(gold, registry=settings.registry).to_csv(paths["threshold"], index=False)
@@ -141,12 +122,12 @@ def read_episodes(path: Path) -> pd.DataFrame:
     return episodes
 
 
-def choose_level(scores: pd.DataFrame, truth: pd.DataFrame, *, horizon: int) -> tuple[float, list[dict]]:
+def choose_level(scores: pd.DataFrame, truth: pd.DataFrame, events: list, *, horizon: int) -> tuple[float, list[dict]]:
     """The alert level on the training seed: among levels whose false-alert rate meets the target, the highest
     recall, then the longest median lead."""
     sweep = []
     for level in LEVELS:
-        metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level), truth, horizon_hours=horizon)
+        metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level, events=events), truth, horizon_hours=horizon)
         sweep.append({"level": level, **metrics})
     ok = [row for row in sweep if row["false_alerts_per_compressor_week"] <= TARGETS["false_alerts_per_compressor_week"]]
     best = max(ok or sweep, key=lambda row: (row["recall_24h"], np.nan_to_num(row["median_lead_hours"]),
@@ -183,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     train_seed = args.seeds[0]  # the others are fleets nothing is trained or tuned on
     training = spark.read.parquet(str(tables[train_seed]["paths"]["training"])).persist()
     truth = {s: read_ground_truth(args.scratch / f"seed-{s}") for s in args.seeds}
+    events = {s: logged_events(spark, args.scratch / f"seed-{s}") for s in args.seeds}
 
     # 1. Estimators on the training seed's out-of-fold scores (held-out compressors).
     comparison = {}
@@ -190,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         oof = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=name).persist()
         calibrated = to_pandas(calibrate(fit_calibrator(oof), oof))
-        level, sweep = choose_level(calibrated, truth[train_seed], horizon=horizon)
+        level, sweep = choose_level(calibrated, truth[train_seed], events[train_seed], horizon=horizon)
         chosen = next(row for row in sweep if row["level"] == level)
         comparison[name] = {"pr_auc_oof_labels": evaluate.average_precision(calibrated["label"], calibrated["raw_score"]),
                             "level": level, **chosen, "seconds": time.perf_counter() - began,
@@ -208,10 +190,12 @@ def main(argv: list[str] | None = None) -> None:
                                      model_version=model_version(estimator, end, seed))
     oof_pd = to_pandas(out_of_fold)
     report["timings"]["train_final"] = time.perf_counter() - began
-    level = comparison[estimator]["level"] if estimator in comparison else 0.5
+    # The product's configured level, not the bench's pick: the table shows what a deployment would do.
+    level = settings.alerts.prediction_warning_probability
     report["alert_level"] = level
+    report["alert_level_chosen_on_training_seed"] = comparison[estimator]["level"] if estimator in comparison else None
     trend_level, _ = choose_level(to_pandas(spark.read.parquet(str(tables[train_seed]["paths"]["trend"]))),
-                                  truth[train_seed], horizon=horizon)
+                                  truth[train_seed], events[train_seed], horizon=horizon)
     report["trend_alert_level"] = trend_level
 
     # 3. Every seed: model (out of fold on the training seed, fresh on the others), threshold and trend baselines.
@@ -227,17 +211,17 @@ def main(argv: list[str] | None = None) -> None:
             report["timings"][f"seed {s}"]["score"] = time.perf_counter() - began
             kind = "unseen seed"
             unseen_scores.append(scores.assign(label=evaluate.true_labels(scores, truth[s], horizon_hours=horizon)))
-        model_metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level), truth[s], horizon_hours=horizon)
+        model_metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level, events=events[s]), truth[s], horizon_hours=horizon)
         trend = to_pandas(spark.read.parquet(str(tables[s]["paths"]["trend"])))
-        trend_metrics = evaluate.evaluate_scores(trend, episodes_from_scores(trend, level=trend_level), truth[s], horizon_hours=horizon)
+        trend_metrics = evaluate.evaluate_scores(trend, episodes_from_scores(trend, level=trend_level, events=events[s]), truth[s], horizon_hours=horizon)
         coverage = scores.groupby("compressor_id", as_index=False)["prediction_timestamp"].agg(first="min", last="max")
         threshold_metrics = evaluate.alert_metrics(read_episodes(tables[s]["paths"]["threshold"]), truth[s], coverage)
         lead_ratio = model_metrics["median_lead_hours"] / threshold_metrics["median_lead_hours"]
         failed = evaluate.failures(truth[s], coverage)
         failed = failed.assign(precursor_hours=(failed["failure_time"] - failed["start"]).dt.total_seconds() / 3600.0)
         by_kind = {}
-        for method, episodes in (("model", episodes_from_scores(scores, level=level)),
-                                 ("trend", episodes_from_scores(trend, level=trend_level)),
+        for method, episodes in (("model", episodes_from_scores(scores, level=level, events=events[s])),
+                                 ("trend", episodes_from_scores(trend, level=trend_level, events=events[s])),
                                  ("threshold", read_episodes(tables[s]["paths"]["threshold"]))):
             leads = evaluate.lead_times(episodes, failed)  # keeps failed's precursor_hours
             leads = leads[leads["completed"]]
@@ -259,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     report["results"] = rows
     # Calibration checked where it was not fitted: the unseen seeds' scores against the true 48 h outcome.
     if unseen_scores:
-        report["reliability"] = reliability_table(pd.concat(unseen_scores, ignore_index=True)).to_dict("records")
+        report["reliability"] = evaluate.reliability_table(pd.concat(unseen_scores, ignore_index=True)).to_dict("records")
     report["timings"]["total_wall"] = time.perf_counter() - began_all
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "backtest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -281,9 +265,9 @@ def render(report: dict) -> str:
         f"`python -m bench.backtest --seeds {' '.join(map(str, args['seeds']))} --compressors {args['compressors']} "
         f"--days {args['days']}` on {report['machine']}. Training seed: {args['seeds'][0]} (estimators compared and the "
         f"alert level chosen on its out-of-fold scores); the other seeds are fleets nothing was trained or tuned on.",
-        "", f"Estimator used: **{report['estimator_used']}**; alert level {report['alert_level']} "
-        f"(trend baseline: {report['trend_alert_level']}); temporary bench rule: {CONSECUTIVE} consecutive hourly scores "
-        f"≥ level open an alert, {CLEAR_HOURS} below close it.", "",
+        "", f"Estimator used: **{report['estimator_used']}**; prediction alerts by the product's lifecycle at the configured "
+        f"level {report['alert_level']} (the sweep's pick on the training seed: "
+        f"{report.get('alert_level_chosen_on_training_seed')}; trend baseline: {report['trend_alert_level']}).", "",
         "## Estimators (training seed, out of fold, grouped by compressor)", "",
         "| estimator | PR-AUC (log labels) | PR-AUC 48 h (truth) | level | recall ≥ 24 h | median lead h | false alerts / unit-week | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

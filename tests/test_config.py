@@ -32,7 +32,7 @@ def test_defaults_load_into_frozen_settings():
     settings = load_settings(env={})
     pipeline = settings.pipeline
     assert (pipeline.compressor_count, pipeline.start_date, pipeline.end_date, pipeline.seed) == (
-        10, "2026-01-01", "2026-02-10", 42)
+        20, "2026-01-01", "2026-02-10", 42)
     assert pipeline.data_dir == PROJECT_ROOT / "data"
     assert pipeline.table_path("sensors_bronze") == str(PROJECT_ROOT / "data" / "lake" / "sensors_bronze")
     vibration = settings.registry.sensors["vibration_mms"]
@@ -44,7 +44,7 @@ def test_defaults_load_into_frozen_settings():
     assert (alerting.anomaly_min_outliers, alerting.anomaly_window_minutes, alerting.anomaly_clear_minutes) == (
         3, 360, 720)
     assert (alerting.prediction_warning_probability, alerting.prediction_critical_probability,
-            alerting.prediction_open_after_scores, alerting.prediction_resolve_after_scores) == (0.5, 0.8, 2, 6)
+            alerting.prediction_open_after_scores, alerting.prediction_resolve_after_scores) == (0.2, 0.6, 2, 6)
     assert not settings.database.is_external
     assert settings.spark.master == "local[*]"
     with pytest.raises(AttributeError):
@@ -77,7 +77,7 @@ def test_environment_overrides(tmp_path: Path):
         ("sensors.yaml", "critical: 8.0", "critical: 5.0", "sensors.yaml: sensors.vibration_mms.critical: 5.0 is less severe"),
         ("pipeline.yaml", "max_missing_rate: 0.05", "max_missing_rate: 5", "pipeline.yaml: quality.gates.max_missing_rate: 5.0 is outside"),
         ("pipeline.yaml", 'end_date: "2026-02-10"', 'end_date: "2025-12-01"', "pipeline.yaml: defaults.end_date"),
-        ("pipeline.yaml", "compressor_count: 10", "compressor_count: 0", "pipeline.yaml: defaults.compressor_count"),
+        ("pipeline.yaml", "compressor_count: 20", "compressor_count: 0", "pipeline.yaml: defaults.compressor_count"),
         ("pipeline.yaml", 'start_date: "2026-01-01"', 'start_date: "2026-13-01"',
          "pipeline.yaml: defaults.start_date: '2026-13-01' is not a date"),
         ("pipeline.yaml", "cadence_minutes: 10", "cadence_minutes: 0", "pipeline.yaml: cadence_minutes: must be at least 1"),
@@ -90,8 +90,8 @@ def test_environment_overrides(tmp_path: Path):
          "pipeline.yaml: alerts.resolve_after_minutes: must be at least 1"),
         ("pipeline.yaml", "anomaly_clear_minutes: 720", "anomaly_clear_minutes: 60",
          "pipeline.yaml: alerts.anomaly_clear_minutes: 60 is shorter than anomaly_window_minutes 360"),
-        ("pipeline.yaml", "prediction_critical_probability: 0.8", "prediction_critical_probability: 0.3",
-         "pipeline.yaml: alerts.prediction_critical_probability: 0.3 is below prediction_warning_probability 0.5"),
+        ("pipeline.yaml", "prediction_critical_probability: 0.6", "prediction_critical_probability: 0.1",
+         "pipeline.yaml: alerts.prediction_critical_probability: 0.1 is below prediction_warning_probability 0.2"),
         ("pipeline.yaml", "prediction_open_after_scores: 2", "prediction_open_after_scores: 0",
          "pipeline.yaml: alerts.prediction_open_after_scores: must be at least 1"),
         ("database.yaml", "port: ${DB_PORT:-5432}", "port: 99999", "database.yaml: port: 99999 is not a TCP port"),

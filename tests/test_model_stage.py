@@ -43,3 +43,29 @@ def test_stage_cold_start_uses_the_baseline_and_says_so(spark, tmp_path):
     assert report.cold_start and list_versions(tmp_path) == []
     assert report.summary().startswith("ml_predictions: no trained model (1 failure(s) in the maintenance log, 3 needed")
     assert report.predictions.toPandas()["message"].str.startswith("No trained failure model").all()
+
+
+def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spark, tmp_path):
+    settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
+    trained = build_predictions(spark, settings=settings, history=True)
+    assert trained.trained
+    # Same data, saved model: nothing after its training window, so nothing new to score.
+    again = build_predictions(spark, settings=settings, history=True)
+    assert (again.trained, again.cold_start, again.model_version) == (False, False, trained.model_version)
+    assert again.predictions.count() == 0
+    assert "(saved, trained up to 2026-01-08T23" in again.summary()
+    # Two more days arrive: the saved model scores exactly the hours after its training window (walk-forward):
+    # 48 new hours per unit, and the hour (23:00, 00:00] that was still open at 23:50 and is now complete.
+    readings, maintenance = synthetic_fleet(4, 10, failing={0: [60.0], 1: [110.0], 2: [150.0]}, seed=9)
+    gold, _ = to_spark(spark, readings, maintenance)
+    lake.write_table(gold, "sensors_gold", settings=settings)
+    newer = build_predictions(spark, settings=settings, history=True).predictions.toPandas()
+    assert len(newer) == 4 * 49 and newer["prediction_timestamp"].min() == pd.Timestamp("2026-01-09 00:00:00")
+    assert set(newer["model_version"]) == {trained.model_version}
+    # Asked to retrain: a new model on all ten days, its own version; every hour scored again (out of fold but
+    # each unit's newest).
+    retrained = build_predictions(spark, settings=settings, history=True, retrain=True)
+    assert retrained.trained and retrained.model_version != trained.model_version
+    assert list_versions(tmp_path) == [trained.model_version, retrained.model_version]
+    history = retrained.predictions.groupBy("model_version").count().toPandas().set_index("model_version")["count"]
+    assert history.to_dict() == {retrained.model_version: 4, f"{retrained.model_version}-oof": retrained.metadata["hours"] - 4}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -389,6 +390,15 @@ def latest_alerts(conn: psycopg.Connection, alert_types: tuple[str, ...]) -> lis
         (list(alert_types),),
     )
     return [dict(zip(ALERT_STATE_COLUMNS, row)) for row in cursor.fetchall()]
+
+
+def alert_openings(conn: psycopg.Connection, alert_types: tuple[str, ...]) -> pd.DataFrame:
+    """Every stored alert of ``alert_types`` as a frame: compressor_id, opened_at (its first abnormal reading)."""
+    rows = conn.execute(
+        "SELECT compressor_id, alert_timestamp FROM alert_history WHERE alert_type = ANY(%s) "
+        "ORDER BY compressor_id, alert_timestamp", (list(alert_types),)).fetchall()
+    frame = pd.DataFrame(rows, columns=["compressor_id", "opened_at"])
+    return frame.assign(opened_at=pd.to_datetime(frame["opened_at"], utc=True))
 
 
 ALERT_KEY = ("compressor_id", "sensor_name", "alert_type", "alert_timestamp")

@@ -29,6 +29,9 @@ MODEL_VERSION = "trend-baseline-1"
 LOOKBACK_HOURS = 24
 HORIZON_HOURS = 7 * 24  # drift that reaches a limit within a week is what the trend can still tell
 RUL_CAP_DAYS = 90.0
+# The level at which the replayed baseline alerts in a backtest (the sweep on the training seed,
+# bench/results/backtest.md): the trend score is a proximity, not a probability, so it has its own level.
+TREND_ALERT_LEVEL = 0.05
 
 
 def _proximity(level: Column, normal_edge: float, limit: float) -> Column:
@@ -44,8 +47,7 @@ def _hours_to_limit(level: Column, slope: Column, target: float, sensor: Sensor)
 
 def trend_risk(sensors: dict[str, Sensor]) -> tuple[Column, Column]:
     """(failure probability, hours to the nearest limit) from ``<sensor>__level`` and ``<sensor>__slope``
-    (per hour) columns: the worst sensor's max(proximity², exp(-hours_to_limit / horizon)). Also used by
-    ``bench/backtest.py`` to replay the baseline hour by hour."""
+    (per hour) columns: the worst sensor's max(proximity², exp(-hours_to_limit / horizon))."""
     risks, hours = [], []
     for sensor, limit in sensors.items():
         target = limit.critical if limit.critical is not None else limit.warning
@@ -98,3 +100,23 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
         F.coalesce("rul_days_raw", F.lit(RUL_CAP_DAYS)).alias("rul_days"),
         "confidence_score", "model_version", "features_used",
     )
+
+
+def replay_trend(gold_readings: DataFrame, hours: DataFrame, *, registry) -> DataFrame:
+    """The baseline replayed at past hours, for a backtest: at every reading the least-squares level and
+    slope over the 24 h before it (per sensor), scored by ``trend_risk`` and kept at ``hours``
+    (compressor_id, prediction_timestamp). Returns compressor_id, prediction_timestamp, failure_probability."""
+    sensors = {name: s for name, s in registry.sensors.items() if s.normal is not None}
+    frame = Window.partitionBy("compressor_id").orderBy("_epoch").rangeBetween(-(LOOKBACK_HOURS * 3600 - 1), Window.currentRow)
+    at = F.col("_epoch") / 3600.0
+    fitted = gold_readings.select("compressor_id", "timestamp", *sensors).withColumn("_epoch", F.unix_seconds("timestamp"))
+    columns = []
+    for name in sensors:
+        slope = F.regr_slope(name, at).over(frame)
+        level = F.avg(name).over(frame) + slope * (at - F.regr_avgx(name, at).over(frame))
+        columns += [level.alias(f"{name}__level"), slope.alias(f"{name}__slope")]
+    fits = fitted.select("compressor_id", F.col("timestamp").alias("prediction_timestamp"), *columns)
+    probability, _ = trend_risk(sensors)
+    return hours.select("compressor_id", "prediction_timestamp").join(
+        fits, on=["compressor_id", "prediction_timestamp"], how="inner"
+    ).select("compressor_id", "prediction_timestamp", F.round(probability, 4).alias("failure_probability"))

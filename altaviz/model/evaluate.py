@@ -18,6 +18,9 @@ recall, and alerts in their precursor are not false. Any other episode is a *fal
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -121,3 +124,125 @@ def evaluate_scores(scores: pd.DataFrame, episodes: pd.DataFrame, truth: pd.Data
     if "rul_p50_hours" in scores:
         metrics.update(rul_metrics(scores, truth))
     return metrics
+
+
+def reliability_table(scored: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
+    """Predicted-probability bin vs observed rate: bin, low, high, hours, mean_predicted, observed_rate."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(scored["failure_probability"], edges[1:-1]), 0, bins - 1)
+    grouped = scored.assign(bin=index).groupby("bin")
+    table = pd.DataFrame({
+        "hours": grouped.size(),
+        "mean_predicted": grouped["failure_probability"].mean(),
+        "observed_rate": grouped["label"].mean(),
+    }).reindex(range(bins))
+    table.insert(0, "low", edges[:-1])
+    table.insert(1, "high", edges[1:])
+    return table.reset_index().assign(hours=lambda t: t["hours"].fillna(0).astype(int))
+
+
+def failures_from_log(maintenance_events: pd.DataFrame, *, precursor_hours: float) -> pd.DataFrame:
+    """Ground-truth-shaped failures from the maintenance log, for data without a simulator's ground truth:
+    every logged ``failure`` (compressor_id, event_date) with its precursor assumed to start
+    ``precursor_hours`` before the trip (an alert in that window counts as a warning, not a false alert)."""
+    logged = maintenance_events[maintenance_events["event_type"] == "failure"]
+    trip = pd.to_datetime(logged["event_date"], utc=True)
+    return pd.DataFrame({
+        "compressor_id": logged["compressor_id"].to_numpy(), "category": "failure", "kind": "logged failure",
+        "start": (trip - pd.Timedelta(hours=precursor_hours)).to_numpy(), "failure_time": trip.to_numpy(),
+    }).astype({"start": "datetime64[ns, UTC]", "failure_time": "datetime64[ns, UTC]"})
+
+
+BACKTEST_METRICS = ("failures", "warned", "recall_24h", "median_lead_hours", "p10_lead_hours", "false_alerts",
+                    "false_alerts_per_compressor_week", "pr_auc", "rul_p50_abs_error_hours",
+                    "rul_share_inside_p10_p90")
+
+
+METRIC_LABELS = {
+    "failures": "failures (completed)", "warned": "warned >= 24 h ahead", "recall_24h": "recall (>= 24 h)",
+    "median_lead_hours": "median lead (h)", "p10_lead_hours": "P10 lead (h)", "false_alerts": "false alerts",
+    "false_alerts_per_compressor_week": "false alerts / unit-week", "pr_auc": "PR-AUC (horizon)",
+    "rul_p50_abs_error_hours": "RUL P50 abs error (h)", "rul_share_inside_p10_p90": "true time inside P10-P90",
+}
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A model's scores and alerts, and the yardsticks', measured against known failures.
+
+    ``table``: one row per method (``method`` + ``BACKTEST_METRICS``; NaN where a method has no such
+    number, e.g. PR-AUC of alerts without scores). ``leads``: per completed failure and method, the first
+    alert in its precursor and the lead (NaN: not warned). ``risk``: the model's score in the
+    ``risk_hours`` before each completed trip (compressor_id, failure_time, kind, hours_before,
+    failure_probability), what the plot draws. ``reliability``: predicted vs observed 48 h outcome.
+    """
+
+    source: str  # what the failures came from
+    table: pd.DataFrame
+    leads: pd.DataFrame
+    risk: pd.DataFrame
+    reliability: pd.DataFrame
+
+    def to_text(self) -> str:
+        """The table as a reader sees it: one column per method, one row per metric, and the source."""
+        shown = self.table.set_index("method").T.rename(index=METRIC_LABELS)
+        formatted = shown.map(lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:,.2f}".rstrip("0").rstrip("."))
+        return f"Known failures from {self.source}.\n" + formatted.to_string()
+
+    def to_json(self) -> dict:
+        frames = {name: getattr(self, name) for name in ("table", "leads", "risk", "reliability")}
+        return {"source": self.source, **{name: json.loads(frame.to_json(orient="records", date_format="iso"))
+                                          for name, frame in frames.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Backtest":
+        frames = {}
+        for name in ("table", "leads", "risk", "reliability"):
+            frame = pd.DataFrame(data[name])
+            for column in ("failure_time", "first_alert_at"):
+                if column in frame:
+                    frame[column] = pd.to_datetime(frame[column], utc=True)
+            frames[name] = frame
+        return cls(source=data["source"], **frames)
+
+
+def run_backtest(
+    methods: dict[str, tuple[pd.DataFrame | None, pd.DataFrame]],
+    truth: pd.DataFrame,
+    *,
+    source: str,
+    horizon_hours: float,
+    model: str = "model",
+    min_lead_hours: float = 24.0,
+    risk_hours: float = 168.0,
+) -> Backtest:
+    """Every method (name -> (hourly scores or None, alert episodes: compressor_id, opened_at)) on the units
+    and hours the ``model`` method scored; see ``Backtest``."""
+    scores = methods[model][0]
+    coverage = scores.groupby("compressor_id", as_index=False)["prediction_timestamp"].agg(first="min", last="max")
+    failed = failures(truth, coverage)
+    rows, leads = [], []
+    for name, (method_scores, episodes) in methods.items():
+        if method_scores is not None:
+            metrics = evaluate_scores(method_scores, episodes, truth, horizon_hours=horizon_hours,
+                                      min_lead_hours=min_lead_hours)
+        else:
+            metrics = alert_metrics(episodes, truth, coverage, min_lead_hours=min_lead_hours)
+        metrics["pr_auc"] = metrics.pop(f"pr_auc_{int(horizon_hours)}h", np.nan)  # at the model's horizon
+        rows.append({"method": name, **{key: metrics.get(key, np.nan) for key in BACKTEST_METRICS}})
+        unit_episodes = episodes[episodes["compressor_id"].isin(coverage["compressor_id"])].reset_index(drop=True)
+        method_leads = lead_times(unit_episodes, failed)
+        leads.append(method_leads[method_leads["completed"]].drop(columns=["completed", "start"]).assign(method=name))
+    completed = failed[failed["completed"]]
+    paired = scores.merge(completed[["compressor_id", "failure_time", "kind"]], on="compressor_id", how="inner")
+    hours_before = (paired["failure_time"] - paired["prediction_timestamp"]).dt.total_seconds() / 3600.0
+    risk = paired.assign(hours_before=hours_before)[(hours_before > 0) & (hours_before <= risk_hours)]
+    labelled = scores.assign(label=true_labels(scores, truth, horizon_hours=horizon_hours))
+    return Backtest(
+        source=source,
+        table=pd.DataFrame(rows, columns=["method", *BACKTEST_METRICS]),
+        leads=pd.concat(leads, ignore_index=True),
+        risk=risk[["compressor_id", "failure_time", "kind", "hours_before", "failure_probability"]]
+        .sort_values(["failure_time", "compressor_id", "hours_before"], ascending=[True, True, False]).reset_index(drop=True),
+        reliability=reliability_table(labelled),
+    )

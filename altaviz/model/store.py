@@ -2,7 +2,8 @@
 
 A version folder holds ``classifier/`` and ``survival/`` (Spark ML ``PipelineModel.save``), ``calibrator/``
 (``IsotonicRegressionModel.save``; absent when the model has none) and ``metadata.json`` (version, training
-window, features, seed, estimator, failures, evaluation metrics). ``load_model`` returns a ``TrainedModel``
+window, features, seed, estimator, failures) and, once published, ``evaluation.json`` (the backtest of its
+out-of-sample scores, ``model.backtest``). ``load_model`` returns a ``TrainedModel``
 that scores identically to the one saved. This is the one I/O module of ``altaviz.model``.
 
 A version name is ``<estimator>-<training end YYYYMMDDTHH>-s<seed>`` (``model_version``): it comes from the
@@ -70,3 +71,21 @@ def load_model(data_dir: Path, version: str | None = None) -> TrainedModel | Non
         features=tuple(metadata["features"]),
         metadata=metadata,
     )
+
+
+EVALUATION_FILE = "evaluation.json"
+
+
+def save_evaluation(data_dir: Path, version: str, evaluation: dict) -> Path:
+    """Store a version's backtest (``evaluate.Backtest.to_json``) next to the model it measured."""
+    path = models_dir(data_dir) / version / EVALUATION_FILE
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"no saved model {version!r} under {models_dir(data_dir)} to store an evaluation with")
+    path.write_text(json.dumps(evaluation, indent=1, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def load_evaluation(data_dir: Path, version: str) -> dict | None:
+    """The stored backtest of ``version``; None when it was never evaluated."""
+    path = models_dir(data_dir) / version / EVALUATION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

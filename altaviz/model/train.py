@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
@@ -128,21 +127,6 @@ def calibrate(calibrator: IsotonicRegressionModel | None, scored: DataFrame) -> 
         return scored.withColumn("failure_probability", F.col("raw_score"))
     calibrated = calibrator.transform(scored)
     return calibrated.withColumn("failure_probability", F.least(F.greatest("failure_probability", F.lit(0.0)), F.lit(1.0)))
-
-
-def reliability_table(scored: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
-    """Predicted-probability bin vs observed rate: bin, low, high, hours, mean_predicted, observed_rate."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(scored["failure_probability"], edges[1:-1]), 0, bins - 1)
-    grouped = scored.assign(bin=index).groupby("bin")
-    table = pd.DataFrame({
-        "hours": grouped.size(),
-        "mean_predicted": grouped["failure_probability"].mean(),
-        "observed_rate": grouped["label"].mean(),
-    }).reindex(range(bins))
-    table.insert(0, "low", edges[:-1])
-    table.insert(1, "high", edges[1:])
-    return table.reset_index().assign(hours=lambda t: t["hours"].fillna(0).astype(int))
 
 
 def fit_survival(training: DataFrame, *, features: tuple[str, ...]) -> PipelineModel:

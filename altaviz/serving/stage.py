@@ -19,6 +19,9 @@ from pyspark.sql import types as T
 
 from altaviz.config import Settings, get_settings
 from altaviz.io import db, lake
+from altaviz.model import store
+from altaviz.model.backtest import backtest_model, read_ground_truth
+from altaviz.model.evaluate import Backtest
 from altaviz.model.score import PREDICTION_COLUMNS as MODEL_PREDICTION_COLUMNS
 from altaviz.model.stage import build_predictions
 from altaviz.runs import as_utc
@@ -68,6 +71,11 @@ class PublishReport:
     counts: dict[str, int]
     staged: dict[str, int] = field(default_factory=dict)
     model: str = ""  # what scored the predictions, in one line
+    backtest: Backtest | None = None  # the scoring model's stored backtest; None on a cold start
+
+    def backtest_text(self) -> str:
+        """The scoring model's backtest table, or why there is none."""
+        return self.backtest.to_text() if self.backtest else "No trained model yet (cold start): nothing to backtest."
 
     def to_frame(self) -> pd.DataFrame:
         """One row per table or alert count, for display."""
@@ -133,10 +141,6 @@ def evaluate_fleet_alerts(
     return alerts.evaluate_alerts(frame, latest, signals=signals)
 
 
-# Logged events after which a failure prediction is settled: the unit was serviced or it failed.
-RESOLVING_EVENT_TYPES = ("scheduled", "unscheduled", "failure")
-
-
 def evaluate_prediction_alerts(
     conn, scores: pd.DataFrame, *, settings: Settings
 ) -> alerts.AlertEvaluation:
@@ -147,20 +151,24 @@ def evaluate_prediction_alerts(
     latest = db.latest_alerts(conn, ("prediction",))
     events = conn.execute(
         "SELECT compressor_id, event_date FROM maintenance_events WHERE event_type = ANY(%s)",
-        (list(RESOLVING_EVENT_TYPES),),
+        (list(alerts.RESOLVING_EVENT_TYPES),),
     ).fetchall()
     return alerts.evaluate_prediction_alerts(scores, latest, alerting=settings.alerts, events=events)
 
 
 def publish(
     spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None,
+    retrain: bool = False, landing_dir: str | None = None,
 ) -> PublishReport:
     """Load the serving tables from the lake in one transaction and return what changed.
 
     Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
     alerts, data-quality metrics. ``since`` makes the run incremental: only aggregate windows ending after it
     are recomputed and reloaded; alerts always resume from their own per-problem watermark.
-    Predictions come from ``altaviz.model.stage.build_predictions``; their scores raise prediction alerts.
+    Predictions come from ``altaviz.model.stage.build_predictions`` (the saved model unless ``retrain``);
+    their scores raise prediction alerts. A model trained in this run is backtested on its out-of-sample scores
+    (``altaviz.model.backtest``; ground truth from ``landing_dir`` when the data is simulated) and the
+    backtest is stored with the version; the report carries the scoring model's backtest.
     Raises ``db.DatabaseUnavailable`` (host, port, database; never the password) when PostgreSQL is
     down and ``db.LoadFailed`` when a load is refused; either way nothing of this run stays visible.
     """
@@ -207,7 +215,7 @@ def publish(
 
         # Every compressor-hour: out-of-fold history, the newest hours by the model trained on everything
         # (or the trend baseline on a cold start). Keyed by model version, so earlier models' scores stay.
-        prediction = build_predictions(spark, settings=settings, history=True)
+        prediction = build_predictions(spark, settings=settings, history=True, retrain=retrain)
         predictions = serving_predictions(to_frame(prediction.predictions, MODEL_PREDICTION_COLUMNS))
         load("ml_predictions", _stamped(predictions, run_id), ("compressor_id", "prediction_timestamp", "model_version"))
 
@@ -223,6 +231,13 @@ def publish(
         counts["alerts_opened"] = evaluation.opened
         counts["alerts_updated"] = evaluation.updated
         counts["alerts_resolved"] = evaluation.resolved
+        if prediction.trained:
+            backtest = backtest_model(
+                predictions, gold_readings=lake.read_table(spark, "sensors_gold", settings=settings),
+                threshold_openings=db.alert_openings(conn, ("threshold", "rate_of_change")),
+                maintenance_events=events, truth=read_ground_truth(landing_dir or settings.pipeline.landing_dir),
+                settings=settings)
+            store.save_evaluation(settings.pipeline.data_dir, prediction.model_version, backtest.to_json())
 
         # DQ rows carry the run that measured them (their own run_id), which is part of their key.
         quality = to_frame(
@@ -230,7 +245,9 @@ def publish(
         )
         load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
              conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
-    return PublishReport(run_id, since, counts, staged, prediction.summary())
+    stored = None if prediction.cold_start else store.load_evaluation(settings.pipeline.data_dir, prediction.model_version)
+    return PublishReport(run_id, since, counts, staged, prediction.summary(),
+                         Backtest.from_json(stored) if stored else None)
 
 
 def acknowledge_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:

@@ -55,6 +55,7 @@ pandas in, steps out (``build_prediction_steps``), plain Python in, plain Python
 from altaviz.serving.alerts.lifecycle import (
     ALERT_COLUMNS,
     EPISODE_COLUMNS,
+    RESOLVING_EVENT_TYPES,
     Alert,
     AlertEvaluation,
     alert_from_row,
@@ -79,7 +80,7 @@ from altaviz.serving.alerts.steps import (
 )
 
 __all__ = [
-    "ALERT_COLUMNS", "EPISODE_COLUMNS", "PROBLEM_KEY", "STEP_COLUMNS", "Alert", "AlertEvaluation", "Signal",
+    "ALERT_COLUMNS", "EPISODE_COLUMNS", "PROBLEM_KEY", "RESOLVING_EVENT_TYPES", "STEP_COLUMNS", "Alert", "AlertEvaluation", "Signal",
     "alert_from_row", "alert_signals", "anomaly_signals", "build_alert_steps", "build_prediction_steps",
     "clear_level", "evaluate_alerts", "evaluate_prediction_alerts", "evaluation_lookback", "prediction_episodes",
     "prediction_signal", "watermark_rows",

@@ -234,6 +234,8 @@ def evaluate_prediction_alerts(
 
 
 EPISODE_COLUMNS = ("compressor_id", "opened_at", "raised_at", "resolved_at", "severity")
+# Logged maintenance events after which a failure prediction is settled: the unit was serviced or it failed.
+RESOLVING_EVENT_TYPES = ("scheduled", "unscheduled", "failure")
 
 
 def prediction_episodes(
