@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 
+import matplotlib.dates as mdates
+import pandas as pd
 from matplotlib.figure import Figure
 
 # Health and severity colours, shared with the dashboard (altaviz/dashboard/style.py).
@@ -29,9 +31,51 @@ def new_figure(rows: int = 1, cols: int = 1, *, width: float = 10.0, height: flo
     if title:
         figure.suptitle(title, fontsize=12, fontweight="bold")
     for ax in axes:
-        ax.grid(True, alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
+        style_axes(ax)
     return figure, axes
+
+
+def style_axes(ax) -> None:
+    """The house look of one axes: a light grid, no top or right frame."""
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def say_empty(ax, text: str) -> None:
+    """Write ``text`` across an axes that has nothing to draw, so an empty stage reads as such, not as a bug."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=NEUTRAL, fontsize=11)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def utc_naive(times) -> pd.Series:
+    """Times as naive UTC datetimes: matplotlib's date axis ignores zones, so every figure draws UTC."""
+    stamps = pd.to_datetime(pd.Series(times), utc=True)
+    return stamps.dt.tz_localize(None)
+
+
+def date_axis(ax) -> None:
+    """Short, non-overlapping date ticks (month and year said once) on the x axis."""
+    locator = mdates.AutoDateLocator(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def break_gaps(frame: pd.DataFrame, *, time_column: str = "time", longer_than: pd.Timedelta = pd.Timedelta(minutes=30)) -> pd.DataFrame:
+    """``frame`` with an all-NaN row inside every gap longer than ``longer_than``, so a line stops at an
+    outage or downtime instead of drawing a straight ramp across it."""
+    after_gap = frame[time_column].diff() > longer_than
+    markers = frame.loc[after_gap, [time_column]] - pd.Timedelta(microseconds=1)
+    return pd.concat([frame, markers]).sort_values(time_column, kind="stable", ignore_index=True)
+
+
+def horizontal_counts(ax, labels: list[str], counts: list[int], *, color: str = NEUTRAL, xlabel: str = "rows") -> None:
+    """One labelled horizontal bar per item, first item on top, the count printed at its end."""
+    bars = ax.barh(labels, counts, color=color)
+    ax.invert_yaxis()
+    ax.bar_label(bars, fmt="{:,.0f}", padding=3, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.15)
 
 
 def png_bytes(figure: Figure) -> bytes:
