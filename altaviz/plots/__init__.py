@@ -15,6 +15,7 @@ import io
 import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Health and severity colours, shared with the dashboard (altaviz/dashboard/style.py).
 HEALTH_COLORS = {"healthy": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828"}
@@ -46,6 +47,7 @@ def say_empty(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=NEUTRAL, fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.spines[["left", "bottom"]].set_visible(False)
 
 
 def utc_naive(times) -> pd.Series:
@@ -69,12 +71,13 @@ def break_gaps(frame: pd.DataFrame, *, time_column: str = "time", longer_than: p
     return pd.concat([frame, markers]).sort_values(time_column, kind="stable", ignore_index=True)
 
 
-def horizontal_counts(ax, labels: list[str], counts: list[int], *, color: str = NEUTRAL, xlabel: str = "rows") -> None:
+def horizontal_counts(ax, labels: list[str], counts: list[int], *, color: str | list[str] = NEUTRAL, xlabel: str = "rows") -> None:
     """One labelled horizontal bar per item, first item on top, the count printed at its end."""
     bars = ax.barh(labels, counts, color=color)
     ax.invert_yaxis()
     ax.bar_label(bars, fmt="{:,.0f}", padding=3, fontsize=9)
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.margins(x=0.15)
 
 
