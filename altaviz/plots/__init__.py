@@ -27,13 +27,29 @@ DPI = 96
 def new_figure(rows: int = 1, cols: int = 1, *, width: float = 10.0, height: float = 3.2, title: str = "",
                sharex: bool = False) -> tuple[Figure, list]:
     """A figure of ``rows`` x ``cols`` axes (returned as a flat list), ``height`` inches per row."""
-    figure = Figure(figsize=(width, height * rows), dpi=DPI, layout="constrained")
+    figure = _figure(width, height * rows, title)
     axes = figure.subplots(rows, cols, sharex=sharex, squeeze=False).ravel().tolist()
-    if title:
-        figure.suptitle(title, fontsize=12, fontweight="bold")
     for ax in axes:
         style_axes(ax)
     return figure, axes
+
+
+def new_mosaic(mosaic: list[list[str]], *, width: float = 10.0, height: float = 2.4, title: str = "",
+               sharex: bool = False) -> tuple[Figure, dict]:
+    """A figure laid out by ``mosaic`` (matplotlib's subplot_mosaic: a name per cell, a name repeated
+    to span cells), ``height`` inches per row; returns the axes by name."""
+    figure = _figure(width, height * len(mosaic), title)
+    axes = figure.subplot_mosaic(mosaic, sharex=sharex)
+    for ax in axes.values():
+        style_axes(ax)
+    return figure, axes
+
+
+def _figure(width: float, height: float, title: str) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    if title:
+        figure.suptitle(title, fontsize=12, fontweight="bold")
+    return figure
 
 
 def style_axes(ax) -> None:
