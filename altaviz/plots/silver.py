@@ -76,10 +76,12 @@ def outliers_by_compressor(flags: pd.DataFrame, *, registry: SensorRegistry | No
     signals = (registry or get_registry()).signals
     bottom = pd.Series(0, index=shown.index)
     for sensor in shown.columns:
-        ax.bar(shown.index, shown[sensor], bottom=bottom, width=0.6,
-               label=signals[sensor].label if sensor in signals else sensor)
+        bars = ax.bar(shown.index, shown[sensor], bottom=bottom, width=0.6,
+                      label=signals[sensor].label if sensor in signals else sensor)
         bottom = bottom + shown[sensor]
-    ax.set_ylabel("flagged readings")
+    ax.bar_label(bars, labels=[f"{total:,}" for total in bottom], padding=2, fontsize=8)  # on the top segment
+    ax.margins(y=0.12)
+    ax.set_ylabel("flags (reading x sensor)")
     ax.tick_params(axis="x", labelrotation=45)
     ax.legend(title="sensor", fontsize=8, loc="upper right")
     return figure
@@ -101,19 +103,18 @@ def quality_against_gates(metrics: pd.DataFrame) -> Figure:
         shown = pd.concat([fleet.assign(compressor_id="fleet"), units])
         values = shown["metric_value"].astype(float).fillna(0.0)
         colors = [HEALTH_COLORS["healthy"] if passed else HEALTH_COLORS["critical"] for passed in shown["pass_threshold"]]
-        bars = ax.barh(shown["compressor_id"], values, color=colors)
+        # The value goes in the row label: near 100 % a bar-end label would leave the axes.
+        names = [f"{unit}  {'n/a' if pd.isna(v) else fmt.format(v)}" for unit, v in zip(shown["compressor_id"], shown["metric_value"])]
+        ax.barh(names, values, color=colors)
         ax.invert_yaxis()
-        ax.bar_label(bars, labels=["n/a" if pd.isna(v) else fmt.format(v) for v in shown["metric_value"]],
-                     padding=3, fontsize=8)
         if not fleet.empty:
-            ax.axvline(fleet["threshold_value"].iloc[0], color=NEUTRAL, linestyle="--", linewidth=1.2, label="gate")
-            ax.legend(fontsize=8, loc="lower right")
+            gate = fleet["threshold_value"].iloc[0]
+            ax.axvline(gate, color=NEUTRAL, linestyle="--", linewidth=1.2)
+            ax.set_title(f"{metric_type.capitalize()} (gate {'≥' if higher_is_better else '≤'} {fmt.format(gate)}, dashed)")
         if higher_is_better:  # ratios sit near 1: zoom on the span between the worst value and the gate
             low = min(values.min(), fleet["threshold_value"].min() if not fleet.empty else 1.0)
-            ax.set_xlim(max(0.0, low - 0.25 * (1.0 - low) - 1e-3), 1.0 + 0.35 * (1.0 - low) + 2e-3)
+            ax.set_xlim(max(0.0, low - 0.25 * (1.0 - low) - 1e-3), 1.0)
             ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-        else:
-            ax.margins(x=0.25)
         ax.set_xlabel(label)
         ax.tick_params(axis="y", labelsize=8)
     return figure
