@@ -54,13 +54,16 @@ def read_degrading_unit(spark: SparkSession, *, settings: Settings | None = None
 
 
 def status_runs(times: pd.Series, statuses: pd.Series) -> pd.DataFrame:
-    """Consecutive readings with the same status as one run: start, end (the next run's start, or the
-    last reading), status."""
+    """Consecutive readings with the same status as one run: start, end, status. A run lasts until the
+    next run starts, but no longer than one reading step after its last reading, so an outage or a
+    repair is not painted in the status before it."""
     frame = pd.DataFrame({"time": times.to_numpy(), "status": statuses.fillna("missing").to_numpy()})
+    step = frame["time"].diff().median() if len(frame) > 1 else pd.Timedelta(0)
     run = (frame["status"] != frame["status"].shift()).cumsum()
-    runs = frame.groupby(run).agg(start=("time", "first"), status=("status", "first")).reset_index(drop=True)
-    runs["end"] = runs["start"].shift(-1).fillna(frame["time"].iloc[-1])
-    return runs[["start", "end", "status"]]
+    runs = frame.groupby(run).agg(start=("time", "first"), last=("time", "last"), status=("status", "first"))
+    next_start, capped = runs["start"].shift(-1), runs["last"] + step
+    runs["end"] = capped.where(next_start.isna() | (capped < next_start), next_start)
+    return runs[["start", "end", "status"]].reset_index(drop=True)
 
 
 def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = None) -> Figure:
@@ -74,7 +77,8 @@ def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = No
         say_empty(axes["status"], "every gold reading is normal: no degrading unit to show")
         return figure
     shown = break_gaps(unit.assign(time=utc_naive(unit["timestamp"])))
-    figure, axes = new_mosaic(mosaic, width=11.0, height=2.3, sharex=True,
+    # Not sharex: the status strip spans both columns, so each panel keeps its own date ticks.
+    figure, axes = new_mosaic(mosaic, width=11.0, height=2.4,
                               title=f"Gold features of {unit['compressor_id'].iloc[0]}, the unit with most alert-level readings")
     for sensor in sensors:
         level, spread = axes[f"{sensor.name}:level"], axes[f"{sensor.name}:spread"]
@@ -92,6 +96,7 @@ def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = No
     axes[f"{first}:level"].legend(fontsize=8, loc="upper left", ncols=2)
     _status_strip(axes["status"], unit, registry)
     for ax in axes.values():
+        ax.set_xlim(shown["time"].min(), shown["time"].max())
         date_axis(ax)
     return figure
 
