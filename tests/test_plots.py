@@ -18,6 +18,7 @@ from altaviz.config import PROJECT_ROOT
 from altaviz.plots import HEALTH_COLORS, SEVERITY_COLORS, bronze, gold, serving, silver, simulate
 from altaviz.registry import get_registry
 from altaviz.schemas import REASON_CODES
+from altaviz.simulate import SimulationParams, read_readings, simulate_fleet
 
 REGISTRY = get_registry()
 UTC = "UTC"
@@ -71,6 +72,23 @@ def test_ground_truth_keeps_the_fault_kind_null_as_a_name(tmp_path):
     assert events["kind"].tolist() == ["null", "valve_leak"]
     assert events["sensor"].isna().tolist() == [False, True]
     assert events["failure_time"].tolist()[1] == t("2026-01-04")
+
+
+def test_failure_readings_are_one_units_from_parquet_and_csv_around_its_failure(tmp_path):
+    # chunk_size 1: COMP-0001 and COMP-0003 land in Parquet, COMP-0002 in CSV.
+    simulate_fleet(SimulationParams(compressor_count=3, start_date="2026-01-01", end_date="2026-01-15", seed=5,
+                                    chunk_size=1), tmp_path)
+    everything = read_readings(tmp_path)
+    for unit in ("COMP-0001", "COMP-0002"):
+        expected = everything[everything["compressor_id"] == unit].reset_index(drop=True)
+        pd.testing.assert_frame_equal(read_readings(tmp_path, compressor_id=unit), expected)
+    failure = simulate.pick_failure(simulate.read_ground_truth(tmp_path))
+    readings = simulate.read_failure_readings(tmp_path, failure)
+    event = failure.iloc[0]
+    assert set(readings["compressor_id"]) == {event["compressor_id"]}
+    assert readings["timestamp"].is_monotonic_increasing
+    assert readings["timestamp"].min() >= event["start"] - simulate.MARGIN
+    assert readings["timestamp"].max() <= event["end"] + simulate.MARGIN
 
 
 def test_the_failure_drawn_is_the_first_to_trip():
