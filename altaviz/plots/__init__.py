@@ -4,8 +4,10 @@ stage did, drawn here so the notebook stays one call per step.
 Figures are static matplotlib images (``show`` displays a PNG): an executed copy under ``runs/`` shows them
 in JupyterLab (trusted or not), in ``jupyter nbconvert --to html`` and offline, with no JavaScript. One
 module per stage (``simulate``, ``bronze``, ``silver``, ``gold``, ``serving``, ``model``); every figure
-function takes plain pandas frames (the caller collects from Spark or PostgreSQL) and returns a
-``matplotlib.figure.Figure`` built without pyplot's global state, so tests can inspect its axes and lines.
+function takes plain pandas frames and returns a ``matplotlib.figure.Figure`` built without pyplot's
+global state, so tests can inspect its axes and lines. Each module's ``read_*`` functions collect those
+frames: small aggregates from the landing folder, Spark (grouped in Spark, then ``toPandas``) or
+PostgreSQL (parameterised SQL through ``altaviz.io.db``). The helpers below are what two modules share.
 """
 
 from __future__ import annotations
