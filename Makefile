@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env run test dashboard db-start db-stop bench clean notebook-outputs
+.PHONY: env run test dashboard lab db-start db-stop bench clean notebook-outputs
 
 env: $(STAMP)
 
@@ -22,6 +22,12 @@ test: env
 
 dashboard: env
 	$(BIN)/altaviz dashboard
+
+# JupyterLab with the venv's kernel, on the same data root and database as `make run` (paths resolve
+# from the package, so any folder works): `make lab LAB_DIR=runs/<run_id>` reads a run's executed notebooks.
+LAB_DIR ?= notebooks
+lab: env
+	$(BIN)/jupyter lab --notebook-dir=$(LAB_DIR)
 
 db-start: env
 	$(BIN)/altaviz db start

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
 from dataclasses import replace
 
 import psycopg
@@ -10,6 +12,19 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 _databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, never a browser downloaded by a test tool. Missing: a one-line skip that says
+    what to install, except in CI, where .ci/run installs it and a missing browser is a failure."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    message = "the browser tests need Debian's chromium: apt-get install chromium"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

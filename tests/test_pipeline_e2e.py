@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -144,19 +143,6 @@ def voila_url(e2e, tmp_path_factory):
     yield f"http://127.0.0.1:{port}/", log
     server.terminate()
     server.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium, never a browser downloaded by a test tool. Missing: a one-line skip that says
-    what to install, except in CI, where .ci/run installs it and a missing browser is a failure."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    message = "the browser tests need Debian's chromium: apt-get install chromium"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.mark.browser

@@ -182,15 +182,19 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *, registry: Sen
     )
 
 
-def read_readings(landing_dir: Path) -> pd.DataFrame:
-    """Every reading in file order, one row per row written (for previews and tests; the pipeline
-    ingests with Spark). Timestamps come back as UTC whatever the file format."""
+def read_readings(landing_dir: Path, compressor_id: str | None = None) -> pd.DataFrame:
+    """Every reading in file order, one row per row written (for previews, figures and tests; the
+    pipeline ingests with Spark), or only one unit's, read file by file so memory stays bounded on a
+    large fleet. Timestamps come back as UTC whatever the file format."""
     frames = []
     for path in sorted((Path(landing_dir) / "sensor_readings").glob("part-*")):
         if path.suffix == ".parquet":
-            frame = pq.read_table(path).to_pandas()
+            unit_only = None if compressor_id is None else [("compressor_id", "==", compressor_id)]
+            frame = pq.read_table(path, filters=unit_only).to_pandas()
         elif path.suffix == ".csv":
             frame = pd.read_csv(path, dtype={"compressor_id": str})
+            if compressor_id is not None:
+                frame = frame[frame["compressor_id"] == compressor_id].reset_index(drop=True)
             stamps = pd.to_datetime(frame["timestamp"], format="%Y-%m-%d %H:%M:%S")
             frame["timestamp"] = stamps.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
         else:

@@ -1,0 +1,120 @@
+"""03_silver's figures: why rows were quarantined, which compressors' readings were flagged as outliers,
+and the four data-quality metrics against their gates. Readers aggregate in Spark and return small
+pandas frames; the figures take those frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from altaviz.config import Settings
+from altaviz.io import lake
+from altaviz.plots import HEALTH_COLORS, NEUTRAL, horizontal_counts, new_figure, say_empty
+from altaviz.registry import SensorRegistry, get_registry
+from altaviz.schemas import REASON_CODES
+
+TOP_UNITS = 15  # per-compressor panels show the worst units only, so a large fleet stays readable
+# Each metric's axis label, how a value prints and whether higher is better (freshness is an age).
+METRICS = {
+    "completeness": ("received / expected readings", "{:.2%}", True),
+    "freshness": ("minutes from newest reading to as_of", "{:,.0f} min", False),
+    "consistency": ("1 - duplicate rate", "{:.2%}", True),
+    "accuracy": ("1 - rejection rate", "{:.2%}", True),
+}
+
+
+def read_quarantine_counts(spark: SparkSession, *, settings: Settings | None = None) -> pd.DataFrame:
+    """Rows in ``sensors_quarantine`` per reason code: reason, rows (every code, in judging order)."""
+    counts = lake.read_table(spark, "sensors_quarantine", settings=settings).groupBy("reason").count().toPandas()
+    by_reason = dict(zip(counts["reason"], counts["count"]))
+    return pd.DataFrame({"reason": REASON_CODES, "rows": [int(by_reason.get(code, 0)) for code in REASON_CODES]})
+
+
+def read_outlier_counts(spark: SparkSession, *, settings: Settings | None = None) -> pd.DataFrame:
+    """Outlier flags in ``sensors_silver`` per compressor and sensor: compressor_id, sensor, flags
+    (flagged pairs only)."""
+    flagged = (lake.read_table(spark, "sensors_silver", settings=settings).where("is_outlier")
+               .select("compressor_id", F.explode("outlier_sensors").alias("sensor")))
+    return (flagged.groupBy("compressor_id", "sensor").agg(F.count(F.lit(1)).alias("flags"))
+            .orderBy("compressor_id", "sensor").toPandas())
+
+
+def read_quality_metrics(spark: SparkSession, run_id: str, *, settings: Settings | None = None) -> pd.DataFrame:
+    """This run's ``data_quality_metrics`` rows: compressor_id (None for the fleet), metric_type,
+    metric_value, threshold_value, pass_threshold."""
+    return (lake.read_table(spark, "data_quality_metrics", settings=settings).where(F.col("run_id") == run_id)
+            .select("compressor_id", "metric_type", "metric_value", "threshold_value", "pass_threshold")
+            .orderBy("metric_type", "compressor_id").toPandas())
+
+
+def quarantine_by_reason(counts: pd.DataFrame) -> Figure:
+    """Quarantined rows per reason code (``counts``: reason, rows), every rule listed in judging order."""
+    figure, (ax,) = new_figure(width=8.0, height=3.4)
+    total = int(counts["rows"].sum())
+    ax.set_title(f"Quarantined rows by reason ({total:,} in all)" if total else "Quarantined rows by reason: none")
+    horizontal_counts(ax, [reason.replace("_", " ") for reason in counts["reason"]], counts["rows"].tolist(),
+                      color=HEALTH_COLORS["critical"])
+    return figure
+
+
+def outliers_by_compressor(flags: pd.DataFrame, *, registry: SensorRegistry | None = None) -> Figure:
+    """Outlier flags per compressor, stacked by sensor (``flags``: compressor_id, sensor, flags); the
+    units with most flags first. Flags mark readings, they never change or drop them."""
+    figure, (ax,) = new_figure(width=10.0, height=3.6)
+    if flags.empty:
+        ax.set_title("Outlier flags per compressor: none")
+        say_empty(ax, "no reading was flagged as an outlier")
+        return figure
+    table = flags.pivot_table(index="compressor_id", columns="sensor", values="flags", aggfunc="sum", fill_value=0)
+    order = table.sum(axis=1).sort_values(ascending=False, kind="stable").index
+    shown = table.loc[order[:TOP_UNITS]]
+    units = f"{len(shown)} of {len(table)} compressors" if len(table) > len(shown) else f"{len(table)} compressor(s)"
+    ax.set_title(f"Outlier flags per compressor ({int(table.values.sum()):,} flags, {units})")
+    signals = (registry or get_registry()).signals
+    bottom = pd.Series(0, index=shown.index)
+    for sensor in shown.columns:
+        bars = ax.bar(shown.index, shown[sensor], bottom=bottom, width=0.6,
+                      label=signals[sensor].label if sensor in signals else sensor)
+        bottom = bottom + shown[sensor]
+    ax.bar_label(bars, labels=[f"{total:,}" for total in bottom], padding=2, fontsize=8)  # on the top segment
+    ax.margins(y=0.12)
+    ax.set_ylabel("flags (reading x sensor)")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.legend(title="sensor", fontsize=8, loc="upper right")
+    return figure
+
+
+def quality_against_gates(metrics: pd.DataFrame) -> Figure:
+    """One panel per quality metric: the fleet and its worst compressors, each bar green when it
+    meets the gate, red when not, and the fleet's gate as a dashed line."""
+    figure, axes = new_figure(2, 2, width=11.0, height=3.0, title="Data quality against the gates")
+    for ax, (metric_type, (label, fmt, higher_is_better)) in zip(axes, METRICS.items()):
+        rows = metrics[metrics["metric_type"] == metric_type]
+        ax.set_title(metric_type.capitalize())
+        if rows.empty:
+            say_empty(ax, f"no {metric_type} metric in this run")
+            continue
+        fleet = rows[rows["compressor_id"].isna()]
+        units = rows[rows["compressor_id"].notna()].sort_values(
+            "metric_value", ascending=higher_is_better, na_position="first", kind="stable").head(TOP_UNITS)
+        shown = pd.concat([fleet.assign(compressor_id="fleet"), units])
+        values = shown["metric_value"].astype(float).fillna(0.0)
+        colors = [HEALTH_COLORS["healthy"] if passed else HEALTH_COLORS["critical"] for passed in shown["pass_threshold"]]
+        # The value goes in the row label: near 100 % a bar-end label would leave the axes.
+        names = [f"{unit}  {'n/a' if pd.isna(v) else fmt.format(v)}" for unit, v in zip(shown["compressor_id"], shown["metric_value"])]
+        ax.barh(names, values, color=colors)
+        ax.invert_yaxis()
+        if not fleet.empty:
+            gate = fleet["threshold_value"].iloc[0]
+            ax.axvline(gate, color=NEUTRAL, linestyle="--", linewidth=1.2)
+            ax.set_title(f"{metric_type.capitalize()} (gate {'≥' if higher_is_better else '≤'} {fmt.format(gate)}, dashed)")
+        if higher_is_better:  # ratios sit near 1: zoom on the span between the worst value and the gate
+            low = min(values.min(), fleet["threshold_value"].min() if not fleet.empty else 1.0)
+            ax.set_xlim(max(0.0, low - 0.25 * (1.0 - low) - 1e-3), 1.0)
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel(label)
+        ax.tick_params(axis="y", labelsize=8)
+    return figure
