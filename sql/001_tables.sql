@@ -120,6 +120,8 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
 -- A run may compute several checks of one type (e.g. two accuracy checks); metric_name tells them
 -- apart. Added in place on databases created before the column existed.
 ALTER TABLE data_quality_metrics ADD COLUMN IF NOT EXISTS metric_name TEXT NOT NULL DEFAULT '';
+-- When an open warning became critical (NULL: opened as critical, or never escalated).
+ALTER TABLE alert_history ADD COLUMN IF NOT EXISTS escalated_at TIMESTAMPTZ;
 -- A unit with no valid reading has no freshness: the metric is recorded, unmeasured and failing.
 ALTER TABLE data_quality_metrics ALTER COLUMN metric_value DROP NOT NULL;
 -- NULLS NOT DISTINCT needs PostgreSQL 15; a sentinel in the key keeps this on 14.

@@ -178,9 +178,11 @@ def test_escalation_needs_the_critical_level_to_hold_and_never_de_escalates(spar
     (alert,) = evaluate(spark, rows("COMP-0003", vibration=values)).alerts
     assert alert == vibration_alert(
         alert_timestamp=at(0), last_seen_at=at(8), severity="critical", sensor_value=6.3, peak_value=8.6,
-        threshold_value=8.0, message=vibration_message(8.6, at(0), "critical", 8.0))
+        threshold_value=8.0, message=vibration_message(8.6, at(0), "critical", 8.0),
+        escalated_at=at(7))  # the third critical reading in a row (8.4, 8.5, 8.6): 30 minutes held
     (warning_only,) = evaluate(spark, rows("COMP-0003", vibration=values[:7])).alerts
-    assert (warning_only.severity, warning_only.threshold_value, warning_only.peak_value) == ("warning", 6.0, 8.5)
+    assert (warning_only.severity, warning_only.threshold_value, warning_only.peak_value,
+            warning_only.escalated_at) == ("warning", 6.0, 8.5, None)
 
 
 def test_low_side_sensor_message_and_peak(spark):
@@ -325,7 +327,7 @@ def test_prediction_alert_opens_after_n_scores_escalates_and_resolves_on_low_ris
     assert evaluation.alerts == (prediction(
         alert_timestamp=T0 + HOUR, last_seen_at=T0 + 5 * HOUR, severity="critical", sensor_value=0.9,
         peak_value=0.9, threshold_value=0.8, message="risk 0.90: vibration trend", normal_streak=0,
-        resolved=True, resolved_at=T0 + 12 * HOUR, resolved_by="auto"),)
+        resolved=True, resolved_at=T0 + 12 * HOUR, resolved_by="auto", escalated_at=T0 + 5 * HOUR),)
     # Failing cases: one high score opens nothing; five low scores (and one in the band) do not resolve.
     assert alerts.evaluate_prediction_alerts(scores("COMP-0001", [0.3, 0.7, 0.3]), alerting=ALERTING).alerts == ()
     (still_open,) = alerts.evaluate_prediction_alerts(scores("COMP-0001", probabilities[:-1]), alerting=ALERTING).alerts

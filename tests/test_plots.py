@@ -285,12 +285,14 @@ def test_rolling_features_without_a_degrading_unit_say_so():
 # ---------------------------------------------------------------------------------------------- 05
 
 ALERTS = pd.DataFrame(
-    [("COMP-0001", "vibration_mms", "threshold", "warning", t("2026-01-03 10:00"), t("2026-01-04"), True, t("2026-01-04 06:00")),
-     ("COMP-0001", "vibration_mms", "threshold", "critical", t("2026-01-08"), t("2026-01-10"), False, pd.NaT),
+    [("COMP-0001", "vibration_mms", "threshold", "warning", t("2026-01-03 10:00"), t("2026-01-04"), True, t("2026-01-04 06:00"),
+      pd.NaT),
+     ("COMP-0001", "vibration_mms", "threshold", "critical", t("2026-01-08"), t("2026-01-10"), False, pd.NaT,
+      t("2026-01-09")),
      ("COMP-0002", "temp_rate_of_change", "rate_of_change", "warning", t("2026-01-05"), t("2026-01-05 02:00"), True,
-      t("2026-01-05 03:00"))],
+      t("2026-01-05 03:00"), pd.NaT)],
     columns=["compressor_id", "sensor_name", "alert_type", "severity", "alert_timestamp", "last_seen_at", "resolved",
-             "resolved_at"])
+             "resolved_at", "escalated_at"])
 
 
 def test_alert_timeline_one_row_per_problem_coloured_by_severity():
@@ -300,11 +302,12 @@ def test_alert_timeline_one_row_per_problem_coloured_by_severity():
     assert ytick_labels(ax) == ["COMP-0001 · Vibration (threshold)",
                                 "COMP-0002 · Discharge temperature rate of change (rate of change)"]
     bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    # The escalated alert: a critical bar with its warning stretch (until 01-09) painted over it.
     assert [mcolors.to_hex(c.get_facecolor()[0]) for c in bars] == [
-        SEVERITY_COLORS["warning"], SEVERITY_COLORS["critical"], SEVERITY_COLORS["warning"]]
-    assert [line.get_marker() for line in ax.lines] == [">", "s", ">", serving.STILL_OPEN, ">", "s"]
+        SEVERITY_COLORS["warning"], SEVERITY_COLORS["critical"], SEVERITY_COLORS["warning"], SEVERITY_COLORS["warning"]]
+    assert [line.get_marker() for line in ax.lines] == [">", "s", "D", ">", serving.STILL_OPEN, ">", "s"]
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-        "warning", "critical", "opened", "resolved", "still open"]
+        "warning", "critical", "opened", "escalated", "resolved", "still open"]
 
 
 def test_alert_timeline_without_alerts_says_so():
@@ -322,11 +325,12 @@ def test_read_alerts_since_a_time_feeds_the_timeline(serving_settings):
                      "VALUES ('A', 'm', 1340, 'S')")
         conn.execute(
             "INSERT INTO alert_history (compressor_id, alert_timestamp, last_seen_at, alert_type, severity, "
-            "sensor_name, message, resolved, resolved_at) VALUES "
-            "('A', '2026-01-01', '2026-01-01 01:00', 'threshold', 'warning', 'vibration_mms', 'w', TRUE, '2026-01-01 02:00'), "
-            "('A', '2026-01-03', '2026-01-03 01:00', 'threshold', 'critical', 'vibration_mms', 'c', FALSE, NULL)")
+            "sensor_name, message, resolved, resolved_at, escalated_at) VALUES "
+            "('A', '2026-01-01', '2026-01-01 01:00', 'threshold', 'warning', 'vibration_mms', 'w', TRUE, '2026-01-01 02:00', NULL), "
+            "('A', '2026-01-03', '2026-01-03 01:00', 'threshold', 'critical', 'vibration_mms', 'c', FALSE, NULL, '2026-01-03 00:30')")
     alerts = serving.read_alerts(serving_settings, since="2026-01-02")
-    assert alerts[["compressor_id", "severity", "resolved"]].values.tolist() == [["A", "critical", False]]
+    assert alerts[["compressor_id", "severity", "resolved", "escalated_at"]].values.tolist() == [
+        ["A", "critical", False, pd.Timestamp("2026-01-03 00:30", tz="UTC")]]
     assert titles(serving.alert_timeline(alerts)) == ["Alerts over time: 1 opened, 0 resolved, 1 open (1 problem(s))"]
 
 

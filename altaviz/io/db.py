@@ -376,7 +376,7 @@ def copy_upsert(
 ALERT_STATE_COLUMNS = (
     "id", "compressor_id", "sensor_name", "alert_type", "alert_timestamp", "last_seen_at", "severity",
     "sensor_value", "peak_value", "threshold_value", "message", "normal_streak", "resolved",
-    "resolved_at", "resolved_by",
+    "resolved_at", "resolved_by", "escalated_at",
 )
 
 

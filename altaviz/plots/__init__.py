@@ -12,6 +12,7 @@ PostgreSQL (parameterised SQL through ``altaviz.io.db``). The helpers below are 
 
 from __future__ import annotations
 
+import base64
 import io
 
 import matplotlib.dates as mdates
@@ -105,8 +106,16 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def show(figure: Figure) -> None:
-    """Display ``figure`` in the running notebook as a PNG (no backend, no JavaScript: readable offline)."""
-    from IPython.display import Image, display
+def figure_title(figure: Figure) -> str:
+    """The figure's title, or its first axes title: what a text-only reader of the output sees."""
+    titles = [figure.get_suptitle(), *(ax.get_title() for ax in figure.axes)]
+    return next((title for title in titles if title), "untitled")
 
-    display(Image(png_bytes(figure)))
+
+def show(figure: Figure) -> None:
+    """Display ``figure`` in the running notebook as a PNG (no backend, no JavaScript: readable offline), with
+    its title as the plain-text form, which is what ``altaviz run`` prints as progress."""
+    from IPython.display import display
+
+    encoded = base64.b64encode(png_bytes(figure)).decode("ascii")  # how notebook JSON stores a PNG
+    display({"image/png": encoded, "text/plain": f"[figure] {figure_title(figure)}"}, raw=True)

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from altaviz.model.evaluate import Backtest
-from altaviz.plots import HEALTH_COLORS, NEUTRAL, SEVERITY_COLORS, new_figure
+from altaviz.plots import HEALTH_COLORS, NEUTRAL, SEVERITY_COLORS, new_figure, say_empty
 
 MAX_PANELS = 12
 METHOD_MARKERS = {"threshold alerts": ("v", HEALTH_COLORS["warning"]), "model": ("o", SEVERITY_COLORS["info"]),
@@ -22,8 +22,7 @@ METHOD_MARKERS = {"threshold alerts": ("v", HEALTH_COLORS["warning"]), "model": 
 
 def _note(title: str, text: str) -> Figure:
     figure, (ax,) = new_figure(height=1.6, title=title)
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, wrap=True)
+    say_empty(ax, text)
     return figure
 
 

@@ -36,6 +36,7 @@ class Alert:
     resolved: bool = False
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    escalated_at: datetime | None = None  # the reading at which a warning became critical (None: never did)
 
     @property
     def problem(self) -> tuple[str, str, str]:
@@ -126,8 +127,9 @@ def advance(open_alert: Alert | None, steps: Iterable[Step], *, signal: Signal, 
         elif step.breaches:
             worst = "critical" if step.critical else current.severity
             worst = worst if SEVERITY_RANK[worst] > SEVERITY_RANK[current.severity] else current.severity
+            escalated_at = moment if worst != current.severity else current.escalated_at
             current = replace(
-                current, last_seen_at=moment, severity=worst, sensor_value=step.value,
+                current, last_seen_at=moment, severity=worst, escalated_at=escalated_at, sensor_value=step.value,
                 peak_value=signal.worse(current.peak_value, step.value),
                 threshold_value=signal.threshold_value(worst), normal_streak=0,
             )
@@ -167,7 +169,7 @@ class AlertEvaluation:
 def alert_from_row(row: Mapping) -> Alert:
     """An alert as stored (e.g. by ``db.latest_alerts``) back into the evaluator's type."""
     values = {name: row[name] for name in ALERT_COLUMNS}
-    for name in ("alert_timestamp", "last_seen_at", "resolved_at"):
+    for name in ("alert_timestamp", "last_seen_at", "resolved_at", "escalated_at"):
         if values[name] is not None:
             values[name] = as_utc(values[name])
     return Alert(**values)
