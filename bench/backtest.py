@@ -21,7 +21,6 @@ Writes ``bench/results/backtest.md`` and ``bench/results/backtest.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys
@@ -61,9 +60,8 @@ def episodes_from_scores(scores: pd.DataFrame, *, level: float, events: list) ->
     """The product's prediction-alert lifecycle (``alerts.prediction_episodes``, the settings' open/resolve
     counts and margin) at warning level ``level`` -> compressor_id, opened_at, ...; ``events`` (compressor_id,
     event time) are the logged maintenance and failures that resolve an alert."""
-    alerting = dataclasses.replace(SETTINGS.alerts, prediction_warning_probability=level,
-                                   prediction_critical_probability=max(level, SETTINGS.alerts.prediction_critical_probability))
-    return alerts.prediction_episodes(scores.assign(message=""), alerting=alerting, events=events)
+    return alerts.prediction_episodes(scores.assign(message=""), alerting=alerts.at_level(SETTINGS.alerts, level),
+                                      events=events)
 
 
 def logged_events(spark: SparkSession, root: Path) -> list:
@@ -187,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     end = training.agg(F.max("prediction_timestamp")).first()[0]
     model, out_of_fold = train_model(training, features=features, estimator=estimator, folds=folds, seed=seed,
-                                     model_version=model_version(estimator, end, seed))
+                                     model_version=model_version(estimator, end, seed), horizon_hours=horizon)
     oof_pd = to_pandas(out_of_fold)
     report["timings"]["train_final"] = time.perf_counter() - began
     # The product's configured level, not the bench's pick: the table shows what a deployment would do.

@@ -369,3 +369,15 @@ def test_backtest_episodes_are_the_alerts_the_lifecycle_produces():
     assert [(a.compressor_id, a.alert_timestamp, a.resolved_at, a.severity) for a in lifecycle.alerts] == [
         tuple(row) for row in episodes.drop(columns="raised_at").astype(object).where(episodes.notna(), None)
         .itertuples(index=False)]
+
+
+def test_a_low_alert_level_keeps_a_clear_band_so_its_alerts_can_resolve():
+    low = alerts.at_level(ALERTING, 0.05)
+    assert (low.prediction_warning_probability, low.prediction_critical_probability, low.prediction_resolve_margin) == (
+        0.05, 0.8, 0.025)
+    # 0.3 twice opens, six scores at 0 resolve, 0.3 twice opens again: two episodes. With the configured margin
+    # (0.1 > 0.05) nothing could ever be clear and the first alert would swallow the second.
+    stream = scores("COMP-0001", [0.3, 0.3] + [0.0] * 6 + [0.3, 0.3])
+    assert len(alerts.prediction_episodes(stream, alerting=low)) == 2
+    stuck = replace(low, prediction_resolve_margin=0.1)
+    assert len(alerts.prediction_episodes(stream, alerting=stuck)) == 1

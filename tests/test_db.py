@@ -60,3 +60,25 @@ def test_run_against_a_stopped_database_exits_non_zero(tmp_path):
     assert f"cannot connect to PostgreSQL at host=127.0.0.1 port={port} dbname=altaviz" in completed.stderr
     assert "s3cr3t" not in completed.stdout + completed.stderr
     assert not (tmp_path / "runs" / "down").exists()  # no notebook ran
+
+
+def test_recent_predictions_are_the_context_before_each_units_new_scores(serving_settings):
+    import pandas as pd
+
+    t = [pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(hours=h) for h in range(6)]
+    with db.transaction(serving_settings) as conn:
+        conn.execute("INSERT INTO station_locations (station_id, station_name, latitude, longitude) VALUES ('S', 'S', 30, -97)")
+        conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                     "VALUES ('A', 'm', 1340, 'S'), ('B', 'm', 1340, 'S')")
+        rows = [("A", t[h], h / 10, "v1-oof" if h < 3 else "v1") for h in range(5)]
+        rows += [("A", t[3] + pd.Timedelta(minutes=30), 0.9, "v0"), ("B", t[0], 0.3, "v1-oof"), ("B", t[4], 0.4, "v1")]
+        for unit, moment, probability, version in rows:
+            conn.execute("INSERT INTO ml_predictions (compressor_id, prediction_timestamp, failure_probability, "
+                         "model_version, message) VALUES (%s, %s, %s, %s, 'm')", (unit, moment, probability, version))
+        new = pd.DataFrame({"compressor_id": ["A", "B"], "prediction_timestamp": [t[4], t[5]]})
+        context = db.recent_predictions(conn, "v1", before=new, per_unit=2)
+        # A: its two newest v1 scores before hour 4 (another model's score is no context); B: both it has before 5.
+        assert context.values.tolist() == [
+            ["A", t[2], 0.2, "m", "v1-oof"], ["A", t[3], 0.3, "m", "v1"],
+            ["B", t[0], 0.3, "m", "v1-oof"], ["B", t[4], 0.4, "m", "v1"]]
+        assert db.recent_predictions(conn, "v1", before=new.iloc[:0], per_unit=2).empty

@@ -41,7 +41,8 @@ def test_model_warns_earlier_than_the_thresholds_on_an_unseen_fleet(spark, tmp_p
     _, training, _ = _fleet(spark, tmp_path, 21, settings_no_db)
     gold, held_out, truth = _fleet(spark, tmp_path, 22, settings_no_db)
     model, _ = train_model(training.persist(), features=feature_columns(settings_no_db.registry),
-                           estimator="logistic_regression", folds=3, seed=7, model_version="test")
+                           estimator="logistic_regression", folds=3, seed=7, model_version="test",
+                           horizon_hours=48)
     scores = score_hours(model, held_out, registry=settings_no_db.registry, horizon_hours=48).toPandas()
     scores["prediction_timestamp"] = pd.to_datetime(scores["prediction_timestamp"], utc=True)
     coverage = scores.groupby("compressor_id", as_index=False)["prediction_timestamp"].agg(first="min", last="max")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from altaviz.model import evaluate
+from altaviz.model import evaluate, store
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 HOUR = pd.Timedelta(hours=1)
@@ -100,10 +100,12 @@ def test_failures_from_the_log_stand_in_for_ground_truth():
     assert (outside["warned"], outside["false_alerts"]) == (0, 1)
 
 
-def test_a_backtest_survives_its_json_round_trip():
+def test_a_backtest_survives_its_round_trip_through_the_model_store(tmp_path):
     backtest = evaluate.run_backtest({"model": (_scores(), _episodes(("A", 52)))}, _truth(), source="literal",
                                      horizon_hours=48)
-    again = evaluate.Backtest.from_json(backtest.to_json())
+    (tmp_path / "models" / "v1").mkdir(parents=True)
+    store.save_evaluation(tmp_path, "v1", backtest.to_json())
+    again = evaluate.Backtest.from_json(store.load_evaluation(tmp_path, "v1"))
     assert again.source == "literal"
     for name in ("table", "leads", "risk", "reliability"):
         pd.testing.assert_frame_equal(getattr(again, name), getattr(backtest, name), check_dtype=False)

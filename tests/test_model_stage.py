@@ -9,7 +9,7 @@ import pandas as pd
 
 from altaviz.io import lake
 from altaviz.model.score import PREDICTION_COLUMNS
-from altaviz.model.stage import build_predictions
+from altaviz.model.stage import build_predictions, save_trained
 from altaviz.model.store import list_versions
 from tests.model_fixtures import synthetic_fleet, to_spark
 from tests.spark_fixtures import lake_settings
@@ -29,6 +29,8 @@ def test_stage_trains_saves_and_scores_the_newest_hour(spark, tmp_path):
     settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
     report = build_predictions(spark, settings=settings)
     assert not report.cold_start and report.metadata["failures"] == 3
+    assert list_versions(tmp_path) == []  # saved only once its scores are stored
+    save_trained(report, settings=settings)
     assert list_versions(tmp_path) == [report.model_version]
     predictions = report.predictions.toPandas()
     assert tuple(predictions.columns) == PREDICTION_COLUMNS
@@ -48,10 +50,11 @@ def test_stage_cold_start_uses_the_baseline_and_says_so(spark, tmp_path):
 def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spark, tmp_path):
     settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
     trained = build_predictions(spark, settings=settings, history=True)
-    assert trained.trained
+    assert trained.trained is not None
+    save_trained(trained, settings=settings)
     # Same data, saved model: nothing after its training window, so nothing new to score.
     again = build_predictions(spark, settings=settings, history=True)
-    assert (again.trained, again.cold_start, again.model_version) == (False, False, trained.model_version)
+    assert (again.trained, again.cold_start, again.model_version) == (None, False, trained.model_version)
     assert again.predictions.count() == 0
     assert "(saved, trained up to 2026-01-08T23" in again.summary()
     # Two more days arrive: the saved model scores exactly the hours after its training window (walk-forward):
@@ -65,7 +68,13 @@ def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spar
     # Asked to retrain: a new model on all ten days, its own version; every hour scored again (out of fold but
     # each unit's newest).
     retrained = build_predictions(spark, settings=settings, history=True, retrain=True)
-    assert retrained.trained and retrained.model_version != trained.model_version
+    save_trained(retrained, settings=settings)
+    assert retrained.trained is not None and retrained.model_version != trained.model_version
     assert list_versions(tmp_path) == [trained.model_version, retrained.model_version]
     history = retrained.predictions.groupBy("model_version").count().toPandas().set_index("model_version")["count"]
     assert history.to_dict() == {retrained.model_version: 4, f"{retrained.model_version}-oof": retrained.metadata["hours"] - 4}
+    # Settings the saved model was not trained under (another seed): not reused, retrained, and said so.
+    other = dataclasses.replace(settings, model=dataclasses.replace(settings.model, seed=8))
+    reseeded = build_predictions(spark, settings=other)
+    assert reseeded.trained is not None and reseeded.model_version.endswith("-s8")
+    assert f"saved model {retrained.model_version} does not match the settings (seed): retrained" in reseeded.summary()

@@ -13,7 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import PREDICTION_COLUMNS, score_baseline, score_hours
-from altaviz.model.store import list_versions, load_model, save_model
+from altaviz.model.store import load_evaluation, list_versions, load_model, save_model
 from altaviz.model.train import assign_folds, cold_start_reason, cross_fit_scores, train_model
 from tests.model_fixtures import synthetic_fleet, to_spark
 
@@ -34,7 +34,7 @@ def fleet(spark, settings_no_db):
 @pytest.fixture(scope="module")
 def trained(fleet):
     model, out_of_fold = train_model(fleet["training"], features=fleet["features"], estimator="logistic_regression",
-                                     folds=3, seed=7, model_version="test-v1")
+                                     folds=3, seed=7, model_version="test-v1", horizon_hours=48)
     return model, out_of_fold
 
 
@@ -46,7 +46,7 @@ def scores(trained, fleet, settings_no_db):
 
 def test_training_is_deterministic_for_a_seed(trained, fleet, scores, settings_no_db):
     again, _ = train_model(fleet["training"], features=fleet["features"], estimator="logistic_regression",
-                           folds=3, seed=7, model_version="test-v1")
+                           folds=3, seed=7, model_version="test-v1", horizon_hours=48)
     rescored = score_hours(again, fleet["training"], registry=settings_no_db.registry, horizon_hours=48)
     assertDataFrameEqual(rescored, scores)
 
@@ -78,12 +78,14 @@ def test_a_unit_heading_for_a_trip_scores_higher_and_says_why(scores):
 
 def test_a_saved_model_reloads_and_scores_identically(trained, fleet, scores, tmp_path, settings_no_db):
     model, _ = trained
-    save_model(model, tmp_path, metrics={"pr_auc_48h": 0.5})
-    assert list_versions(tmp_path) == ["test-v1"]
+    save_model(model, tmp_path, evaluation={"source": "a stale backtest"})
+    save_model(model, tmp_path)  # saved again without one: the old evaluation must not survive
+    assert list_versions(tmp_path) == ["test-v1"] and load_evaluation(tmp_path, "test-v1") is None
     loaded = load_model(tmp_path)
     metadata = json.loads((tmp_path / "models" / "test-v1" / "metadata.json").read_text())
-    assert metadata["estimator"] == "logistic_regression" and metadata["seed"] == 7 and metadata["metrics"]["pr_auc_48h"] == 0.5
-    assert metadata["features"] == list(fleet["features"]) and metadata["failures"] == 6
+    assert {k: metadata[k] for k in ("estimator", "seed", "folds", "horizon_hours", "failures")} == {
+        "estimator": "logistic_regression", "seed": 7, "folds": 3, "horizon_hours": 48, "failures": 6}
+    assert metadata["features"] == list(fleet["features"])
     assertDataFrameEqual(score_hours(loaded, fleet["training"], registry=settings_no_db.registry, horizon_hours=48), scores)
     assert load_model(tmp_path / "nothing-here") is None
 

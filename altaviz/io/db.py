@@ -401,6 +401,26 @@ def alert_openings(conn: psycopg.Connection, alert_types: tuple[str, ...]) -> pd
     return frame.assign(opened_at=pd.to_datetime(frame["opened_at"], utc=True))
 
 
+def recent_predictions(conn: psycopg.Connection, model_version: str, *, before: pd.DataFrame, per_unit: int) -> pd.DataFrame:
+    """The ``per_unit`` stored scores of ``model_version`` (or its out-of-fold history) just before each unit's
+    first score in ``before``: the context a prediction alert's streaks need on an incremental run."""
+    if before.empty:
+        return before.iloc[:0]
+    firsts = before.groupby("compressor_id")["prediction_timestamp"].min()
+    rows = conn.execute(
+        "SELECT compressor_id, prediction_timestamp, failure_probability, message, model_version FROM ("
+        "  SELECT p.*, row_number() OVER (PARTITION BY p.compressor_id ORDER BY p.prediction_timestamp DESC) AS n"
+        "  FROM ml_predictions p JOIN unnest(%s::text[], %s::timestamptz[]) AS f(compressor_id, first_score)"
+        "    ON p.compressor_id = f.compressor_id AND p.prediction_timestamp < f.first_score"
+        "  WHERE p.model_version IN (%s, %s)) recent "
+        "WHERE n <= %s ORDER BY compressor_id, prediction_timestamp",
+        (list(firsts.index), [t.to_pydatetime() for t in firsts], model_version, f"{model_version}-oof", per_unit),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["compressor_id", "prediction_timestamp", "failure_probability", "message",
+                                        "model_version"])
+    return frame.assign(prediction_timestamp=pd.to_datetime(frame["prediction_timestamp"], utc=True))
+
+
 ALERT_KEY = ("compressor_id", "sensor_name", "alert_type", "alert_timestamp")
 
 

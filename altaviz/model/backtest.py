@@ -17,7 +17,6 @@ Methods, all on the hours the model scored:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -65,9 +64,7 @@ def backtest_model(
     keys = gold_readings.sparkSession.createDataFrame(scores[["compressor_id", "prediction_timestamp"]])
     trend = baseline.replay_trend(gold_readings, keys, registry=settings.registry).toPandas()
     trend["prediction_timestamp"] = pd.to_datetime(trend["prediction_timestamp"], utc=True)
-    trend_alerting = dataclasses.replace(
-        settings.alerts, prediction_warning_probability=baseline.TREND_ALERT_LEVEL,
-        prediction_critical_probability=max(baseline.TREND_ALERT_LEVEL, settings.alerts.prediction_critical_probability))
+    trend_alerting = alerts.at_level(settings.alerts, baseline.TREND_ALERT_LEVEL)
     methods = {
         "model": (scores, alerts.prediction_episodes(scores, alerting=settings.alerts, events=events)),
         "threshold alerts": (None, threshold_openings),

@@ -55,7 +55,10 @@ def lead_times(episodes: pd.DataFrame, failed: pd.DataFrame) -> pd.DataFrame:
 
 def alert_metrics(episodes: pd.DataFrame, truth: pd.DataFrame, coverage: pd.DataFrame, *, min_lead_hours: float = 24.0) -> dict:
     """Recall at ``min_lead_hours``, median and P10 lead (warned failures), false alerts per compressor-week."""
-    episodes = episodes[episodes["compressor_id"].isin(coverage["compressor_id"])].reset_index(drop=True)
+    # Only alerts inside a unit's evaluated span: an alert from before or after it has no scores to match.
+    spans = episodes.merge(coverage, on="compressor_id", how="inner")
+    inside = (spans["opened_at"] >= spans["first"]) & (spans["opened_at"] <= spans["last"])
+    episodes = spans[inside].drop(columns=["first", "last"]).reset_index(drop=True)
     failed = failures(truth, coverage)
     leads = lead_times(episodes, failed)
     completed = leads[leads["completed"]]

@@ -5,19 +5,22 @@ and then either
 
 - scores with the newest saved model (``store.load_model``) when there is one and ``retrain`` is False: the hours
   after its training window (walk-forward: every score out of sample in time; a rerun on the same data scores
-  nothing new). A saved model whose features no longer match the sensor registry is not reused: it retrains; or
+  nothing new). A saved model whose features, estimator, seed or horizon no longer match the settings is not
+  reused (``reuse_mismatch``): it retrains; or
 - trains (cross-fitted, calibrated, with the remaining-life model), saves the model under
   ``<data_dir>/models/<model_version>/`` and scores: each unit's newest hour by the model trained on everything
   and, with ``history=True``, every earlier hour out of fold; or
 - on a cold start (fewer logged failures than ``model.min_failures``) trains nothing and scores each unit's
   newest reading with the trend baseline, saying so in ``message``.
 
-It writes nothing but the saved model: the caller publishes ``report.predictions`` (``score.PREDICTION_COLUMNS``).
+It writes nothing: the caller publishes ``report.predictions`` (``score.PREDICTION_COLUMNS``) and then saves a
+newly trained model with ``save_trained``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,7 +31,7 @@ from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import newest_hours, score_baseline, score_history, score_hours
 from altaviz.model.store import load_model, model_version, save_model
-from altaviz.model.train import cold_start_reason, train_model
+from altaviz.model.train import TrainedModel, cold_start_reason, train_model, training_window
 from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
 
@@ -37,22 +40,36 @@ class PredictionReport:
     predictions: DataFrame  # score.PREDICTION_COLUMNS
     model_version: str
     cold_start: bool
-    reason: str  # why the baseline scored (cold start), else ''
+    reason: str  # why the baseline scored (cold start) or why a saved model was not reused, else ''
     metadata: dict
-    trained: bool = False  # this run trained and saved the model (False: a saved model or the baseline scored)
+    trained: TrainedModel | None = None  # trained in this run, not saved yet (``save_trained``)
 
     def summary(self) -> str:
         if self.cold_start:
             return f"ml_predictions: no trained model ({self.reason}); the trend baseline scored each unit"
         what = "trained now" if self.trained else f"saved, trained up to {self.metadata['training_window']['end'][:16]}"
-        return (f"ml_predictions: model {self.model_version} ({what}) from {self.metadata['failures']} logged failures, "
-                f"{self.metadata['compressors']} compressors, {self.metadata['hours']:,} hours")
+        why = f"; {self.reason}" if self.reason else ""
+        return (f"ml_predictions: model {self.model_version} ({what}{why}) from {self.metadata['failures']} logged "
+                f"failures, {self.metadata['compressors']} compressors, {self.metadata['hours']:,} hours")
+
+
+def reuse_mismatch(saved: TrainedModel, *, settings: Settings) -> str | None:
+    """Why the saved model cannot score under the current settings (features, estimator, seed, horizon), in
+    plain words; None when it can."""
+    cfg = settings.model
+    wanted = {"features": list(feature_columns(settings.registry)), "estimator": cfg.estimator, "seed": cfg.seed,
+              "horizon_hours": cfg.horizon_hours}
+    changed = [name for name, value in wanted.items() if saved.metadata.get(name) != value]
+    if not changed:
+        return None
+    return f"saved model {saved.metadata['model_version']} does not match the settings ({', '.join(changed)}): retrained"
 
 
 def build_predictions(
     spark: SparkSession, *, settings: Settings | None = None, history: bool = False, retrain: bool = False
 ) -> PredictionReport:
-    """Score with the saved model, or train (or fall back) and score; see the module docstring."""
+    """Score with the saved model, or train (or fall back) and score; see the module docstring. A model
+    trained here is returned in ``report.trained`` and saved by ``save_trained`` once its scores are stored."""
     settings = settings or get_settings()
     cfg = settings.model
     gold = lake.read_table(spark, "sensors_gold", settings=settings)
@@ -60,8 +77,10 @@ def build_predictions(
     features = build_model_features(gold, maintenance, registry=settings.registry,
                                     cadence_minutes=settings.pipeline.cadence_minutes).persist()
     saved = None if retrain else load_model(settings.pipeline.data_dir)
-    if saved is not None and saved.features == feature_columns(settings.registry):
-        after_training = features.where(F.col("prediction_timestamp") > F.lit(saved.metadata["training_window"]["end"]).cast("timestamp"))
+    mismatch = reuse_mismatch(saved, settings=settings) if saved is not None else None
+    if saved is not None and mismatch is None:
+        end = F.lit(saved.metadata["training_window"]["end"]).cast("timestamp")  # UTC text, the session's zone
+        after_training = features.where(F.col("prediction_timestamp") > end)
         hours = after_training if history else newest_hours(after_training)
         predictions = score_hours(saved, hours, registry=settings.registry, horizon_hours=cfg.horizon_hours)
         return PredictionReport(predictions, saved.metadata["model_version"], False, "", saved.metadata)
@@ -71,14 +90,20 @@ def build_predictions(
     if reason is not None:
         fallback = score_baseline(gold, settings=settings, reason=reason)
         return PredictionReport(fallback, "trend-baseline-1", True, reason, {})
-    end = training.agg(F.max("prediction_timestamp")).first()[0]
+    end = datetime.fromisoformat(training_window(training)["end"])
     version = model_version(cfg.estimator, end, cfg.seed)
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
-                           folds=cfg.folds, seed=cfg.seed, model_version=version)
-    save_model(model, settings.pipeline.data_dir)
+                           folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours)
     if history:
         predictions = score_history(training, model, folds=cfg.folds, seed=cfg.seed, registry=settings.registry,
                                     horizon_hours=cfg.horizon_hours)
     else:
         predictions = score_hours(model, newest_hours(features), registry=settings.registry, horizon_hours=cfg.horizon_hours)
-    return PredictionReport(predictions, version, False, "", model.metadata, trained=True)
+    return PredictionReport(predictions, version, False, mismatch or "", model.metadata, trained=model)
+
+
+def save_trained(report: PredictionReport, *, settings: Settings, evaluation: dict | None = None) -> None:
+    """Save the model a report trained (and its backtest) under the data root; nothing when it trained none.
+    Called after its scores are stored, so a failed publish leaves no model that later runs would reuse."""
+    if report.trained is not None:
+        save_model(report.trained, settings.pipeline.data_dir, evaluation=evaluation)

@@ -13,6 +13,7 @@ data and the settings, never from the clock, so retraining on the same data give
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -30,16 +31,19 @@ def models_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "models"
 
 
-def save_model(model: TrainedModel, data_dir: Path, *, metrics: dict | None = None) -> Path:
-    """Write ``model`` to ``<data_dir>/models/<model_version>/`` (overwriting that version); returns the folder."""
+def save_model(model: TrainedModel, data_dir: Path, *, evaluation: dict | None = None) -> Path:
+    """Write ``model`` (and its backtest, ``evaluation``) to ``<data_dir>/models/<model_version>/``, replacing
+    that version whole; returns the folder."""
     folder = models_dir(data_dir) / model.metadata["model_version"]
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no file of an earlier model of that name may survive
+    folder.mkdir(parents=True)
     model.classifier.write().overwrite().save(str(folder / "classifier"))
     model.survival.write().overwrite().save(str(folder / "survival"))
     if model.calibrator is not None:
         model.calibrator.write().overwrite().save(str(folder / "calibrator"))
-    metadata = {**model.metadata, "metrics": {**model.metadata.get("metrics", {}), **(metrics or {})}}
-    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+    (folder / "metadata.json").write_text(json.dumps(model.metadata, indent=2, sort_keys=True, default=str) + "\n")
+    if evaluation is not None:
+        save_evaluation(data_dir, model.metadata["model_version"], evaluation)
     return folder
 
 
@@ -81,7 +85,7 @@ def save_evaluation(data_dir: Path, version: str, evaluation: dict) -> Path:
     path = models_dir(data_dir) / version / EVALUATION_FILE
     if not path.parent.is_dir():
         raise FileNotFoundError(f"no saved model {version!r} under {models_dir(data_dir)} to store an evaluation with")
-    path.write_text(json.dumps(evaluation, indent=1, sort_keys=True, default=str) + "\n")
+    path.write_text(json.dumps(evaluation, indent=1, default=str) + "\n")  # unsorted: records keep column order
     return path
 
 

@@ -15,7 +15,7 @@ an argument. The training frame is ``features`` joined with ``labels`` on (compr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
@@ -97,18 +97,41 @@ def with_folds(training: DataFrame, assignment: dict[str, int]) -> DataFrame:
     return training.join(folds, on="compressor_id", how="inner")
 
 
-def cross_fit_scores(
-    training: DataFrame, *, features: tuple[str, ...], folds: int, seed: int, estimator: str
-) -> DataFrame:
-    """Out-of-fold raw scores: one row per training hour, scored by the model fitted on the other folds
-    (grouped by compressor). Columns: KEY, ``fold``, ``label``, ``raw_score``."""
+@dataclass(frozen=True)
+class CrossFit:
+    """The fold models of grouped cross-fitting: ``classifiers[k]`` never saw fold ``k``'s units, nor did
+    ``calibrators[k]`` (fitted on the other folds' out-of-fold scores; empty until ``with_fold_calibrators``)."""
+
+    assignment: dict[str, int]  # compressor -> fold
+    classifiers: tuple[PipelineModel, ...]
+    calibrators: tuple[IsotonicRegressionModel, ...] = ()
+
+
+def cross_fit(training: DataFrame, *, features: tuple[str, ...], folds: int, seed: int, estimator: str) -> CrossFit:
+    """Fit one classifier per fold on the other folds (folds grouped by compressor, ``assign_folds``)."""
     units = [row["compressor_id"] for row in training.select("compressor_id").distinct().collect()]
     assignment = assign_folds(units, folds=folds, seed=seed)
     with_fold = with_folds(training, assignment).persist()
-    parts = []
-    for fold in range(folds):
-        fitted = fit_classifier(with_fold.where(F.col("fold") != fold), features=features, estimator=estimator, seed=seed)
-        parts.append(raw_scores(fitted, with_fold.where(F.col("fold") == fold)).select(*KEY, "fold", "label", "raw_score"))
+    classifiers = tuple(
+        fit_classifier(with_fold.where(F.col("fold") != fold), features=features, estimator=estimator, seed=seed)
+        for fold in range(folds)
+    )
+    return CrossFit(assignment, classifiers)
+
+
+def cross_fit_scores(
+    training: DataFrame, *, features: tuple[str, ...], folds: int, seed: int, estimator: str,
+    fitted: CrossFit | None = None,
+) -> DataFrame:
+    """Out-of-fold raw scores: one row per training hour, scored by the model fitted on the other folds
+    (grouped by compressor; ``fitted`` reuses classifiers already fitted). Columns: KEY, ``fold``, ``label``,
+    ``raw_score``."""
+    fitted = fitted or cross_fit(training, features=features, folds=folds, seed=seed, estimator=estimator)
+    with_fold = with_folds(training, fitted.assignment).persist()
+    parts = [
+        raw_scores(classifier, with_fold.where(F.col("fold") == fold)).select(*KEY, "fold", "label", "raw_score")
+        for fold, classifier in enumerate(fitted.classifiers)
+    ]
     scored = parts[0]
     for part in parts[1:]:
         scored = scored.unionByName(part)
@@ -119,6 +142,13 @@ def fit_calibrator(out_of_fold: DataFrame) -> IsotonicRegressionModel:
     """Isotonic map from out-of-fold ``raw_score`` to the observed ``label`` rate."""
     return IsotonicRegression(featuresCol="raw_score", labelCol="label", predictionCol="failure_probability",
                               isotonic=True).fit(out_of_fold.select("raw_score", F.col("label").cast("double")))
+
+
+def with_fold_calibrators(fitted: CrossFit, out_of_fold: DataFrame) -> CrossFit:
+    """``fitted`` with one calibrator per fold, each fitted on the OTHER folds' out-of-fold scores
+    (``cross_fit_scores``): a unit's calibrated history then rests on no label of that unit."""
+    calibrators = tuple(fit_calibrator(out_of_fold.where(F.col("fold") != fold)) for fold in range(len(fitted.classifiers)))
+    return replace(fitted, calibrators=calibrators)
 
 
 def calibrate(calibrator: IsotonicRegressionModel | None, scored: DataFrame) -> DataFrame:
@@ -156,6 +186,7 @@ class TrainedModel:
     survival: PipelineModel
     features: tuple[str, ...]
     metadata: dict  # version, training window, estimator, seed, failures, metrics
+    cross_fit: CrossFit | None = None  # the fold classifiers behind its calibration (not saved: None once loaded)
 
 
 def count_failures(training: DataFrame) -> int:
@@ -174,6 +205,15 @@ def cold_start_reason(training: DataFrame, *, min_failures: int) -> str | None:
     return f"{found} failure(s) in the maintenance log, {min_failures} needed to learn from"
 
 
+def training_window(training: DataFrame) -> dict[str, str]:
+    """First and last hour of ``training`` as ISO text in UTC (formatted by Spark in the session's UTC zone:
+    a Python datetime from ``collect`` would be in the host's local time)."""
+    iso = "yyyy-MM-dd'T'HH:mm:ss"
+    row = training.agg(F.date_format(F.min("prediction_timestamp"), iso).alias("start"),
+                       F.date_format(F.max("prediction_timestamp"), iso).alias("end")).first()
+    return {"start": row["start"], "end": row["end"]}
+
+
 def train_model(
     training: DataFrame,
     *,
@@ -182,25 +222,30 @@ def train_model(
     folds: int,
     seed: int,
     model_version: str,
+    horizon_hours: int,
 ) -> tuple[TrainedModel, DataFrame]:
     """Cross-fit (for calibration and honest metrics), then fit on everything. Returns the model and the
     calibrated out-of-fold scores (KEY, fold, label, raw_score, failure_probability)."""
     training = training.persist()
-    out_of_fold = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=estimator).persist()
+    fitted = cross_fit(training, features=features, folds=folds, seed=seed, estimator=estimator)
+    out_of_fold = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=estimator,
+                                   fitted=fitted).persist()
     calibrator = fit_calibrator(out_of_fold)
     calibrated = calibrate(calibrator, out_of_fold)
     classifier = fit_classifier(training, features=features, estimator=estimator, seed=seed)
     survival = fit_survival(training, features=features)
-    window = training.agg(F.min("prediction_timestamp").alias("start"), F.max("prediction_timestamp").alias("end")).first()
+    window = training_window(training)
     metadata = {
         "model_version": model_version,
         "estimator": estimator,
         "seed": seed,
         "folds": folds,
         "features": list(features),
-        "training_window": {"start": window["start"].isoformat(), "end": window["end"].isoformat()},
+        "training_window": window,
+        "horizon_hours": horizon_hours,
         "compressors": training.select("compressor_id").distinct().count(),
         "hours": training.count(),
         "failures": count_failures(training),
     }
-    return TrainedModel(classifier, calibrator, survival, tuple(features), metadata), calibrated
+    return TrainedModel(classifier, calibrator, survival, tuple(features), metadata,
+                        with_fold_calibrators(fitted, out_of_fold)), calibrated

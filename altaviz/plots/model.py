@@ -16,6 +16,7 @@ from altaviz.model.evaluate import Backtest
 from altaviz.plots import HEALTH_COLORS, NEUTRAL, SEVERITY_COLORS, new_figure, say_empty
 
 MAX_PANELS = 12
+WINDOW_HOURS = 168  # the week before a trip (Backtest.risk keeps as much)
 METHOD_MARKERS = {"threshold alerts": ("v", HEALTH_COLORS["warning"]), "model": ("o", SEVERITY_COLORS["info"]),
                   "trend baseline": ("s", NEUTRAL)}
 
@@ -46,9 +47,12 @@ def risk_before_failures(backtest: Backtest | None, *, warning_level: float) -> 
                                & (backtest.leads["failure_time"] == failure.failure_time)]
         for lead in leads.dropna(subset=["lead_hours"]).itertuples(index=False):
             marker, color = METHOD_MARKERS.get(lead.method, ("x", NEUTRAL))
-            ax.axvline(-lead.lead_hours, color=color, lw=1, alpha=0.8)
-            ax.plot([-lead.lead_hours], [1.02], marker=marker, color=color, clip_on=False, label=f"first {lead.method}")
-        ax.set_xlim(-168, 0)
+            if lead.lead_hours <= WINDOW_HOURS:
+                ax.axvline(-lead.lead_hours, color=color, lw=1, alpha=0.8)
+            # An alert more than a week ahead sits on the left edge, its line off the window.
+            ax.plot([-min(lead.lead_hours, WINDOW_HOURS)], [1.02], marker=marker, color=color, clip_on=False,
+                    label=f"first {lead.method}")
+        ax.set_xlim(-WINDOW_HOURS, 0)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{failure.compressor_id} · {str(failure.kind).replace('_', ' ')} · {failure.failure_time:%m-%d %H:%M}",
                      fontsize=9)

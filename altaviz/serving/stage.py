@@ -23,7 +23,7 @@ from altaviz.model import store
 from altaviz.model.backtest import backtest_model, read_ground_truth
 from altaviz.model.evaluate import Backtest
 from altaviz.model.score import PREDICTION_COLUMNS as MODEL_PREDICTION_COLUMNS
-from altaviz.model.stage import build_predictions
+from altaviz.model.stage import build_predictions, save_trained
 from altaviz.runs import as_utc
 from altaviz.serving import alerts
 from altaviz.serving.transforms import (
@@ -71,11 +71,16 @@ class PublishReport:
     counts: dict[str, int]
     staged: dict[str, int] = field(default_factory=dict)
     model: str = ""  # what scored the predictions, in one line
-    backtest: Backtest | None = None  # the scoring model's stored backtest; None on a cold start
+    backtest: Backtest | None = None  # the scoring model's backtest; None on a cold start
+    model_version: str | None = None  # the trained model that scored (None: the trend baseline, a cold start)
 
     def backtest_text(self) -> str:
         """The scoring model's backtest table, or why there is none."""
-        return self.backtest.to_text() if self.backtest else "No trained model yet (cold start): nothing to backtest."
+        if self.backtest is not None:
+            return self.backtest.to_text()
+        if self.model_version is None:
+            return "No trained model yet (cold start): nothing to backtest."
+        return f"Model {self.model_version} has no stored backtest; `altaviz run --retrain` trains and backtests a new one."
 
     def to_frame(self) -> pd.DataFrame:
         """One row per table or alert count, for display."""
@@ -224,20 +229,24 @@ def publish(
         alert_readings = _read_gold(spark, settings, alert_start(latest, since, settings=settings))
         evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since)
         if not prediction.cold_start:  # a baseline proximity score is no probability to alert on
-            evaluation += evaluate_prediction_alerts(conn, predictions, settings=settings)
+            context = db.recent_predictions(conn, prediction.model_version, before=predictions,
+                                            per_unit=settings.alerts.prediction_resolve_after_scores)
+            evaluation += evaluate_prediction_alerts(conn, pd.concat([context, predictions], ignore_index=True),
+                                                     settings=settings)
         alert_rows = evaluation.to_frame(run_id)
         staged["alert_history"] = len(alert_rows)
         counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
         counts["alerts_opened"] = evaluation.opened
         counts["alerts_updated"] = evaluation.updated
         counts["alerts_resolved"] = evaluation.resolved
-        if prediction.trained:
+        backtest = None
+        if prediction.trained:  # backtested on its out-of-fold history only (the newest hours are in-sample)
             backtest = backtest_model(
-                predictions, gold_readings=lake.read_table(spark, "sensors_gold", settings=settings),
+                predictions[predictions["model_version"] == f"{prediction.model_version}-oof"],
+                gold_readings=lake.read_table(spark, "sensors_gold", settings=settings),
                 threshold_openings=db.alert_openings(conn, ("threshold", "rate_of_change")),
                 maintenance_events=events, truth=read_ground_truth(landing_dir or settings.pipeline.landing_dir),
                 settings=settings)
-            store.save_evaluation(settings.pipeline.data_dir, prediction.model_version, backtest.to_json())
 
         # DQ rows carry the run that measured them (their own run_id), which is part of their key.
         quality = to_frame(
@@ -245,9 +254,13 @@ def publish(
         )
         load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
              conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
-    stored = None if prediction.cold_start else store.load_evaluation(settings.pipeline.data_dir, prediction.model_version)
-    return PublishReport(run_id, since, counts, staged, prediction.summary(),
-                         Backtest.from_json(stored) if stored else None)
+    # Saved only now that its scores are committed: a failed publish leaves no model for later runs to reuse.
+    save_trained(prediction, settings=settings, evaluation=backtest.to_json() if backtest else None)
+    if backtest is None and not prediction.cold_start:
+        stored = store.load_evaluation(settings.pipeline.data_dir, prediction.model_version)
+        backtest = Backtest.from_json(stored) if stored else None
+    return PublishReport(run_id, since, counts, staged, prediction.summary(), backtest,
+                         model_version=None if prediction.cold_start else prediction.model_version)
 
 
 def acknowledge_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:

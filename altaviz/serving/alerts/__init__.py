@@ -59,6 +59,7 @@ from altaviz.serving.alerts.lifecycle import (
     Alert,
     AlertEvaluation,
     alert_from_row,
+    at_level,
     evaluate_alerts,
     evaluate_prediction_alerts,
     prediction_episodes,
@@ -81,7 +82,7 @@ from altaviz.serving.alerts.steps import (
 
 __all__ = [
     "ALERT_COLUMNS", "EPISODE_COLUMNS", "PROBLEM_KEY", "RESOLVING_EVENT_TYPES", "STEP_COLUMNS", "Alert", "AlertEvaluation", "Signal",
-    "alert_from_row", "alert_signals", "anomaly_signals", "build_alert_steps", "build_prediction_steps",
+    "alert_from_row", "alert_signals", "at_level", "anomaly_signals", "build_alert_steps", "build_prediction_steps",
     "clear_level", "evaluate_alerts", "evaluate_prediction_alerts", "evaluation_lookback", "prediction_episodes",
     "prediction_signal", "watermark_rows",
 ]

@@ -240,6 +240,14 @@ EPISODE_COLUMNS = ("compressor_id", "opened_at", "raised_at", "resolved_at", "se
 RESOLVING_EVENT_TYPES = ("scheduled", "unscheduled", "failure")
 
 
+def at_level(alerting: Alerting, level: float) -> Alerting:
+    """``alerting`` with the prediction warning level at ``level`` (for a backtest's sweep or another score's
+    yardstick): critical no lower, and the resolve margin at most half the level, so a score can still be clear."""
+    return replace(alerting, prediction_warning_probability=level,
+                   prediction_critical_probability=max(level, alerting.prediction_critical_probability),
+                   prediction_resolve_margin=min(alerting.prediction_resolve_margin, level / 2))
+
+
 def prediction_episodes(
     scores: pd.DataFrame, *, alerting: Alerting, events: Iterable[tuple[str, datetime]] = ()
 ) -> pd.DataFrame:
