@@ -9,7 +9,9 @@ import pandas as pd
 
 from altaviz.io import lake
 from altaviz.model.score import PREDICTION_COLUMNS
-from altaviz.model.stage import build_predictions, save_trained
+from altaviz.model.features import feature_columns
+from altaviz.model.stage import build_predictions, reuse_mismatch, save_trained
+from altaviz.model.train import TrainedModel
 from altaviz.model.store import list_versions
 from tests.model_fixtures import synthetic_fleet, to_spark
 from tests.spark_fixtures import lake_settings
@@ -49,7 +51,7 @@ def test_stage_cold_start_uses_the_baseline_and_says_so(spark, tmp_path):
 
 def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spark, tmp_path):
     settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
-    trained = build_predictions(spark, settings=settings, history=True)
+    trained = build_predictions(spark, settings=settings)
     assert trained.trained is not None
     save_trained(trained, settings=settings)
     # Same data, saved model: nothing after its training window, so nothing new to score.
@@ -73,8 +75,16 @@ def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spar
     assert list_versions(tmp_path) == [trained.model_version, retrained.model_version]
     history = retrained.predictions.groupBy("model_version").count().toPandas().set_index("model_version")["count"]
     assert history.to_dict() == {retrained.model_version: 4, f"{retrained.model_version}-oof": retrained.metadata["hours"] - 4}
-    # Settings the saved model was not trained under (another seed): not reused, retrained, and said so.
-    other = dataclasses.replace(settings, model=dataclasses.replace(settings.model, seed=8))
-    reseeded = build_predictions(spark, settings=other)
-    assert reseeded.trained is not None and reseeded.model_version.endswith("-s8")
-    assert f"saved model {retrained.model_version} does not match the settings (seed): retrained" in reseeded.summary()
+
+
+
+def test_a_saved_model_trained_under_other_settings_is_not_reused(settings_no_db):
+    cfg = settings_no_db.model
+    metadata = {"model_version": "lr-x", "features": list(feature_columns(settings_no_db.registry)),
+                "estimator": cfg.estimator, "seed": cfg.seed, "horizon_hours": cfg.horizon_hours}
+    saved = TrainedModel(None, None, None, tuple(metadata["features"]), metadata)
+    assert reuse_mismatch(saved, settings=settings_no_db) is None
+    changed = TrainedModel(None, None, None, (), {**metadata, "seed": cfg.seed + 1, "features": ["old"],
+                                                  "horizon_hours": None})
+    assert reuse_mismatch(changed, settings=settings_no_db) == (
+        "saved model lr-x does not match the settings (features, seed, horizon_hours): retrained")

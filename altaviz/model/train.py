@@ -116,6 +116,7 @@ def cross_fit(training: DataFrame, *, features: tuple[str, ...], folds: int, see
         fit_classifier(with_fold.where(F.col("fold") != fold), features=features, estimator=estimator, seed=seed)
         for fold in range(folds)
     )
+    with_fold.unpersist()  # every cached plan slows the planning of every later query in the session
     return CrossFit(assignment, classifiers)
 
 
@@ -127,7 +128,7 @@ def cross_fit_scores(
     (grouped by compressor; ``fitted`` reuses classifiers already fitted). Columns: KEY, ``fold``, ``label``,
     ``raw_score``."""
     fitted = fitted or cross_fit(training, features=features, folds=folds, seed=seed, estimator=estimator)
-    with_fold = with_folds(training, fitted.assignment).persist()
+    with_fold = with_folds(training, fitted.assignment)
     parts = [
         raw_scores(classifier, with_fold.where(F.col("fold") == fold)).select(*KEY, "fold", "label", "raw_score")
         for fold, classifier in enumerate(fitted.classifiers)
