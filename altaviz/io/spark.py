@@ -62,6 +62,12 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # The status store keeps every job, stage and SQL execution of the session for a UI nobody opens;
+        # model training runs thousands of small jobs, so keep only the last few (memory stays flat).
+        .config("spark.ui.retainedJobs", "50")
+        .config("spark.ui.retainedStages", "50")
+        .config("spark.ui.retainedTasks", "1000")
+        .config("spark.sql.ui.retainedExecutions", "20")
         .config("spark.jars.ivy", str(conf.ivy_dir))
         # Few snapshot partitions: reading a small Delta log with the default 50 costs more than it saves.
         .config("spark.databricks.delta.snapshotPartitions", "2")

@@ -231,8 +231,8 @@ def publish(
         if not prediction.cold_start:  # a baseline proximity score is no probability to alert on
             context = db.recent_predictions(conn, prediction.model_version, before=predictions,
                                             per_unit=settings.alerts.prediction_resolve_after_scores)
-            evaluation += evaluate_prediction_alerts(conn, pd.concat([context, predictions], ignore_index=True),
-                                                     settings=settings)
+            scores = predictions if context.empty else pd.concat([context, predictions], ignore_index=True)
+            evaluation += evaluate_prediction_alerts(conn, scores, settings=settings)
         alert_rows = evaluation.to_frame(run_id)
         staged["alert_history"] = len(alert_rows)
         counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
