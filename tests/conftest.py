@@ -29,9 +29,24 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def spark():
+    """One Spark for the whole session. It runs every test's jobs (model training alone is thousands), so it
+    gets more heap than a pipeline notebook, which starts its own JVM and exits."""
+    from altaviz.config import get_settings
     from altaviz.io.spark import get_spark
 
-    return get_spark()
+    settings = get_settings()
+    return get_spark(replace(settings, spark=replace(settings.spark, driver_memory="8g")))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_cached_frames():
+    """A module's persisted DataFrames die with it: cached plans slow and fill the shared session."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
 
 
 @pytest.fixture(scope="session")
