@@ -21,7 +21,7 @@ PARAMETERS = {
     "02_bronze": {"run_id", "landing_dir"},
     "03_silver": {"run_id", "end_date"},
     "04_gold": {"run_id", "start_date", "end_date"},
-    "05_publish": {"run_id", "start_date"},
+    "05_publish": {"run_id", "start_date", "landing_dir", "retrain"},
     "06_dashboard": {"as_of"},
 }
 
