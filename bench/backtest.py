@@ -46,7 +46,8 @@ from altaviz.serving import alerts  # noqa: E402
 from altaviz.model.train import (  # noqa: E402
     calibrate, cross_fit_scores, fit_calibrator, train_model,
 )
-from bench.backtest_data import prepare_seed, read_gold, read_ground_truth, read_maintenance  # noqa: E402
+from altaviz.simulate import read_ground_truth  # noqa: E402
+from bench.backtest_data import prepare_seed, read_gold, read_maintenance  # noqa: E402
 
 SETTINGS = get_settings()
 THRESHOLD_GAP_HOURS = 6  # the threshold yardstick: a new episode after this long without a breach
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     features = feature_columns(settings.registry)
     train_seed = args.seeds[0]  # the others are fleets nothing is trained or tuned on
     training = spark.read.parquet(str(tables[train_seed]["paths"]["training"])).persist()
-    truth = {s: read_ground_truth(args.scratch / f"seed-{s}") for s in args.seeds}
+    truth = {s: read_ground_truth(args.scratch / f"seed-{s}" / "landing") for s in args.seeds}
     events = {s: logged_events(spark, args.scratch / f"seed-{s}") for s in args.seeds}
 
     # 1. Estimators on the training seed's out-of-fold scores (held-out compressors).

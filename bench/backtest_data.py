@@ -14,7 +14,6 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from altaviz.bronze.stage import ingest_landing
@@ -74,12 +73,3 @@ def read_gold(spark: SparkSession, root: Path) -> DataFrame:
 
 def read_maintenance(spark: SparkSession, root: Path) -> DataFrame:
     return lake.read_table_or_empty(spark, "maintenance_logs", MAINTENANCE_LOGS_SCHEMA, settings=seed_settings(root))
-
-
-def read_ground_truth(root: Path) -> pd.DataFrame:
-    """The simulator's injected events (evaluation only), times as UTC pandas timestamps."""
-    truth = pd.read_csv(root / "landing" / "ground_truth" / "events.csv")
-    for column in ("start", "end", "failure_time"):
-        if column in truth:
-            truth[column] = pd.to_datetime(truth[column], utc=True)
-    return truth

@@ -18,7 +18,7 @@ from altaviz.config import PROJECT_ROOT
 from altaviz.plots import HEALTH_COLORS, SEVERITY_COLORS, bronze, gold, serving, silver, simulate
 from altaviz.registry import get_registry
 from altaviz.schemas import REASON_CODES
-from altaviz.simulate import SimulationParams, read_readings, simulate_fleet
+from altaviz.simulate import SimulationParams, read_ground_truth, read_readings, simulate_fleet
 
 REGISTRY = get_registry()
 UTC = "UTC"
@@ -68,7 +68,7 @@ def test_ground_truth_keeps_the_fault_kind_null_as_a_name(tmp_path):
         "compressor_id,category,kind,sensor,start,end,failure_time\n"
         "COMP-0001,sensor_fault,null,vibration_mms,2026-01-03 00:00:00,2026-01-03 01:00:00,\n"
         "COMP-0001,failure,valve_leak,,2026-01-02 00:00:00,2026-01-04 06:00:00,2026-01-04 00:00:00\n")
-    events = simulate.read_ground_truth(tmp_path)
+    events = read_ground_truth(tmp_path)
     assert events["kind"].tolist() == ["null", "valve_leak"]
     assert events["sensor"].isna().tolist() == [False, True]
     assert events["failure_time"].tolist()[1] == t("2026-01-04")
@@ -82,7 +82,7 @@ def test_failure_readings_are_one_units_from_parquet_and_csv_around_its_failure(
     for unit in ("COMP-0001", "COMP-0002"):
         expected = everything[everything["compressor_id"] == unit].reset_index(drop=True)
         pd.testing.assert_frame_equal(read_readings(tmp_path, compressor_id=unit), expected)
-    failure = simulate.pick_failure(simulate.read_ground_truth(tmp_path))
+    failure = simulate.pick_failure(read_ground_truth(tmp_path))
     readings = simulate.read_failure_readings(tmp_path, failure)
     event = failure.iloc[0]
     assert set(readings["compressor_id"]) == {event["compressor_id"]}

@@ -17,8 +17,6 @@ Methods, all on the hours the model scored:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from pyspark.sql import DataFrame
 
@@ -28,18 +26,6 @@ from altaviz.model.evaluate import Backtest, failures_from_log, run_backtest
 from altaviz.serving import alerts
 
 LOG_PRECURSOR_HOURS = 14 * 24.0
-
-
-def read_ground_truth(landing_dir: Path) -> pd.DataFrame | None:
-    """The simulator's injected events under ``landing_dir`` (times as UTC), or None for data that has none."""
-    path = Path(landing_dir) / "ground_truth" / "events.csv"
-    if not path.is_file():
-        return None
-    truth = pd.read_csv(path)
-    for column in ("start", "end", "failure_time"):
-        if column in truth:
-            truth[column] = pd.to_datetime(truth[column], utc=True)
-    return truth
 
 
 def backtest_model(

@@ -156,6 +156,7 @@ def failures_from_log(maintenance_events: pd.DataFrame, *, precursor_hours: floa
     }).astype({"start": "datetime64[ns, UTC]", "failure_time": "datetime64[ns, UTC]"})
 
 
+RISK_HOURS = 168.0  # the backtest keeps (and its figure draws) the model's score over the week before each trip
 BACKTEST_METRICS = ("failures", "warned", "recall_24h", "median_lead_hours", "p10_lead_hours", "false_alerts",
                     "false_alerts_per_compressor_week", "pr_auc", "rul_p50_abs_error_hours",
                     "rul_share_inside_p10_p90")
@@ -217,7 +218,7 @@ def run_backtest(
     horizon_hours: float,
     model: str = "model",
     min_lead_hours: float = 24.0,
-    risk_hours: float = 168.0,
+    risk_hours: float = RISK_HOURS,
 ) -> Backtest:
     """Every method (name -> (hourly scores or None, alert episodes: compressor_id, opened_at)) on the units
     and hours the ``model`` method scored; see ``Backtest``."""

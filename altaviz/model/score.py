@@ -27,7 +27,7 @@ from altaviz.config import Settings
 from altaviz.model import baseline
 from altaviz.model.explain import with_drivers, with_message
 from altaviz.model.train import (
-    TrainedModel, calibrate, cross_fit, cross_fit_scores, fit_survival, rul_band, with_fold_calibrators, with_folds,
+    TrainedModel, calibrate, fit_survival, rul_band, with_folds,
 )
 from altaviz.registry import SensorRegistry
 
@@ -88,24 +88,20 @@ def score_baseline(gold_readings: DataFrame, *, settings: Settings, reason: str)
     )
 
 
-def score_history(
-    training: DataFrame, model: TrainedModel, *, folds: int, seed: int, registry: SensorRegistry, horizon_hours: int
-) -> DataFrame:
+def score_history(training: DataFrame, model: TrainedModel, *, registry: SensorRegistry, horizon_hours: int) -> DataFrame:
     """Out-of-sample history in ``PREDICTION_COLUMNS``: every hour but each unit's newest is scored by a
     classifier, a calibrator and a remaining-life model fitted on the OTHER folds (grouped by compressor, as
     in ``cross_fit_scores``); each unit's newest hour is scored by ``model`` (trained on everything).
-    ``model_version`` of the history rows is ``<version>-oof``."""
-    # The fold models of the model's own calibration when it has them (fitted once, in train_model).
-    fitted = model.cross_fit or cross_fit(training, features=model.features, folds=folds, seed=seed,
-                                          estimator=model.metadata["estimator"])
-    if not fitted.calibrators:
-        out_of_fold = cross_fit_scores(training, features=model.features, folds=folds, seed=seed,
-                                       estimator=model.metadata["estimator"], fitted=fitted)
-        fitted = with_fold_calibrators(fitted, out_of_fold)
+    ``model_version`` of the history rows is ``<version>-oof``. ``model`` is what ``train_model`` returned on
+    ``training``: its fold models (``model.cross_fit``) are reused, not fitted again."""
+    fitted = model.cross_fit
+    if fitted is None:
+        raise ValueError("score_history needs the model train_model returned (with its fold models), not a loaded one")
     with_fold = with_folds(training, fitted.assignment)
-    newest = newest_hours(training).select("compressor_id", "prediction_timestamp")
-    older = with_fold.join(newest, on=["compressor_id", "prediction_timestamp"], how="left_anti")
-    parts = [score_hours(model, newest_hours(training).select(*training.columns), registry=registry, horizon_hours=horizon_hours)]
+    newest = newest_hours(training)
+    older = with_fold.join(newest.select("compressor_id", "prediction_timestamp"),
+                           on=["compressor_id", "prediction_timestamp"], how="left_anti")
+    parts = [score_hours(model, newest.select(*training.columns), registry=registry, horizon_hours=horizon_hours)]
     for fold, classifier in enumerate(fitted.classifiers):
         others = with_fold.where(F.col("fold") != fold).drop("fold")
         fold_model = TrainedModel(

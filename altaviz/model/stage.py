@@ -95,8 +95,7 @@ def build_predictions(
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
                            folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours)
     if history:
-        predictions = score_history(training, model, folds=cfg.folds, seed=cfg.seed, registry=settings.registry,
-                                    horizon_hours=cfg.horizon_hours)
+        predictions = score_history(training, model, registry=settings.registry, horizon_hours=cfg.horizon_hours)
     else:
         predictions = score_hours(model, newest_hours(features), registry=settings.registry, horizon_hours=cfg.horizon_hours)
     return PredictionReport(predictions, version, False, mismatch or "", model.metadata, trained=model)

@@ -100,7 +100,8 @@ def with_folds(training: DataFrame, assignment: dict[str, int]) -> DataFrame:
 @dataclass(frozen=True)
 class CrossFit:
     """The fold models of grouped cross-fitting: ``classifiers[k]`` never saw fold ``k``'s units, nor did
-    ``calibrators[k]`` (fitted on the other folds' out-of-fold scores; empty until ``with_fold_calibrators``)."""
+    ``calibrators[k]`` (fitted on the other folds' out-of-fold scores by ``with_fold_calibrators``; ``train_model``
+    returns both)."""
 
     assignment: dict[str, int]  # compressor -> fold
     classifiers: tuple[PipelineModel, ...]

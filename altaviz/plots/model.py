@@ -12,11 +12,11 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from altaviz.model.evaluate import Backtest
+from altaviz.model.evaluate import RISK_HOURS, Backtest
 from altaviz.plots import HEALTH_COLORS, NEUTRAL, SEVERITY_COLORS, new_figure, say_empty
 
 MAX_PANELS = 12
-WINDOW_HOURS = 168  # the week before a trip (Backtest.risk keeps as much)
+WINDOW_HOURS = RISK_HOURS  # the week before a trip, as much as Backtest.risk keeps
 METHOD_MARKERS = {"threshold alerts": ("v", HEALTH_COLORS["warning"]), "model": ("o", SEVERITY_COLORS["info"]),
                   "trend baseline": ("s", NEUTRAL)}
 

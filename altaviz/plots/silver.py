@@ -1,8 +1,10 @@
 """03_silver's figures: why rows were quarantined, which compressors' readings were flagged as outliers,
-and the four data-quality metrics against their gates. Readers aggregate in Spark and return small
-pandas frames; the figures take those frames."""
+and the four data-quality metrics against their gates. The quarantine counts come from the stage's report;
+the other readers aggregate in Spark and return small pandas frames; the figures take those frames."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -26,11 +28,10 @@ METRICS = {
 }
 
 
-def read_quarantine_counts(spark: SparkSession, *, settings: Settings | None = None) -> pd.DataFrame:
-    """Rows in ``sensors_quarantine`` per reason code: reason, rows (every code, in judging order)."""
-    counts = lake.read_table(spark, "sensors_quarantine", settings=settings).groupBy("reason").count().toPandas()
-    by_reason = dict(zip(counts["reason"], counts["count"]))
-    return pd.DataFrame({"reason": REASON_CODES, "rows": [int(by_reason.get(code, 0)) for code in REASON_CODES]})
+def quarantine_counts(counts: Mapping[str, int]) -> pd.DataFrame:
+    """The silver report's rows per reason code (``SilverReport.quarantine_counts``, what this run wrote to
+    ``sensors_quarantine``) as reason, rows: every code, in judging order."""
+    return pd.DataFrame({"reason": REASON_CODES, "rows": [int(counts.get(code, 0)) for code in REASON_CODES]})
 
 
 def read_outlier_counts(spark: SparkSession, *, settings: Settings | None = None) -> pd.DataFrame:

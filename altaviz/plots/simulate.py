@@ -30,15 +30,6 @@ def read_stations(landing_dir: Path) -> pd.DataFrame:
             [["station_id", "station_name", "latitude", "longitude", "region", "units"]])
 
 
-def read_ground_truth(landing_dir: Path) -> pd.DataFrame:
-    """``ground_truth/events.csv`` with start, end and failure_time as UTC times."""
-    # Fault kind 'null' is a name here, not a missing value: only empty cells are missing.
-    events = pd.read_csv(Path(landing_dir) / "ground_truth" / "events.csv", keep_default_na=False, na_values=[""])
-    for column in ("start", "end", "failure_time"):
-        events[column] = pd.to_datetime(events[column], utc=True)
-    return events
-
-
 def pick_failure(events: pd.DataFrame) -> pd.DataFrame:
     """The failure to draw: the one that trips first (a completed failure, with its downtime, comes
     before one still developing at the end of the data); ties by compressor id. One row, or none."""

@@ -20,12 +20,13 @@ from pyspark.sql import types as T
 from altaviz.config import Settings, get_settings
 from altaviz.io import db, lake
 from altaviz.model import store
-from altaviz.model.backtest import backtest_model, read_ground_truth
+from altaviz.model.backtest import backtest_model
 from altaviz.model.evaluate import Backtest
 from altaviz.model.score import PREDICTION_COLUMNS as MODEL_PREDICTION_COLUMNS
 from altaviz.model.stage import build_predictions, save_trained
 from altaviz.runs import as_utc
 from altaviz.serving import alerts
+from altaviz.simulate import read_ground_truth
 from altaviz.serving.transforms import (
     COMPRESSOR_COLUMNS,
     DQ_COLUMNS,

@@ -41,7 +41,7 @@ Modules, in the order a run uses them: ``params`` (knobs and checks), ``fleet`` 
 ``faults`` (sensor faults), ``landing`` (the writer); ``windows`` holds the event-window helpers.
 """
 
-from altaviz.simulate.landing import read_readings, simulate_fleet
+from altaviz.simulate.landing import read_ground_truth, read_readings, simulate_fleet
 from altaviz.simulate.params import FaultRates, SimulationParams, SimulationSummary
 
-__all__ = ["FaultRates", "SimulationParams", "SimulationSummary", "read_readings", "simulate_fleet"]
+__all__ = ["FaultRates", "SimulationParams", "SimulationSummary", "read_ground_truth", "read_readings", "simulate_fleet"]

@@ -182,6 +182,19 @@ def simulate_fleet(params: SimulationParams, landing_dir: Path, *, registry: Sen
     )
 
 
+def read_ground_truth(landing_dir: Path) -> pd.DataFrame | None:
+    """``ground_truth/events.csv`` with start, end and failure_time as UTC times (evaluation, figures and tests
+    only: the pipeline never reads it); None for a landing folder without one (a historian export)."""
+    path = Path(landing_dir) / "ground_truth" / "events.csv"
+    if not path.is_file():
+        return None
+    # Fault kind 'null' is a name here, not a missing value: only empty cells are missing.
+    events = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for column in ("start", "end", "failure_time"):
+        events[column] = pd.to_datetime(events[column], utc=True)
+    return events
+
+
 def read_readings(landing_dir: Path, compressor_id: str | None = None) -> pd.DataFrame:
     """Every reading in file order, one row per row written (for previews, figures and tests; the
     pipeline ingests with Spark), or only one unit's, read file by file so memory stays bounded on a
