@@ -210,18 +210,21 @@ def main(argv: list[str] | None = None) -> None:
             report["timings"][f"seed {s}"]["score"] = time.perf_counter() - began
             kind = "unseen seed"
             unseen_scores.append(scores.assign(label=evaluate.true_labels(scores, truth[s], horizon_hours=horizon)))
-        model_metrics = evaluate.evaluate_scores(scores, episodes_from_scores(scores, level=level, events=events[s]), truth[s], horizon_hours=horizon)
         trend = to_pandas(spark.read.parquet(str(tables[s]["paths"]["trend"])))
-        trend_metrics = evaluate.evaluate_scores(trend, episodes_from_scores(trend, level=trend_level, events=events[s]), truth[s], horizon_hours=horizon)
+        episodes_by_method = {  # the alert lifecycle replayed once per method, for the totals and the per-mode table
+            "model": episodes_from_scores(scores, level=level, events=events[s]),
+            "trend": episodes_from_scores(trend, level=trend_level, events=events[s]),
+            "threshold": read_episodes(tables[s]["paths"]["threshold"]),
+        }
+        model_metrics = evaluate.evaluate_scores(scores, episodes_by_method["model"], truth[s], horizon_hours=horizon)
+        trend_metrics = evaluate.evaluate_scores(trend, episodes_by_method["trend"], truth[s], horizon_hours=horizon)
         coverage = scores.groupby("compressor_id", as_index=False)["prediction_timestamp"].agg(first="min", last="max")
-        threshold_metrics = evaluate.alert_metrics(read_episodes(tables[s]["paths"]["threshold"]), truth[s], coverage)
+        threshold_metrics = evaluate.alert_metrics(episodes_by_method["threshold"], truth[s], coverage)
         lead_ratio = model_metrics["median_lead_hours"] / threshold_metrics["median_lead_hours"]
         failed = evaluate.failures(truth[s], coverage)
         failed = failed.assign(precursor_hours=(failed["failure_time"] - failed["start"]).dt.total_seconds() / 3600.0)
         by_kind = {}
-        for method, episodes in (("model", episodes_from_scores(scores, level=level, events=events[s])),
-                                 ("trend", episodes_from_scores(trend, level=trend_level, events=events[s])),
-                                 ("threshold", read_episodes(tables[s]["paths"]["threshold"]))):
+        for method, episodes in episodes_by_method.items():
             leads = evaluate.lead_times(episodes, failed)  # keeps failed's precursor_hours
             leads = leads[leads["completed"]]
             by_kind[method] = {
