@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
+from altaviz.io.logs import stderr_to
 from altaviz.runs import STAGES, read_stage_counts, run_dir
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -97,19 +96,6 @@ class _CellOutputPrinter(logging.Handler):
                 self.progress(f"    {self.prefix} | {line}")
 
 
-@contextlib.contextmanager
-def _kernel_stderr_to(log_path: Path):
-    """Kernels and their JVMs inherit this process's stderr; send it to the run's log instead."""
-    saved = os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _describe_failure(notebook: str, err: Exception) -> str:
     exec_count = getattr(err, "exec_count", None)
     ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
@@ -146,7 +132,8 @@ def run_pipeline(
             papermill_log.propagate = False
             began = time.monotonic()
             try:
-                with _kernel_stderr_to(out_dir / "kernels.log"):
+                # Kernels inherit this process's stderr; their start-up noise belongs in the run's log.
+                with stderr_to(out_dir / "kernels.log"):
                     papermill.execute_notebook(
                         str(source),
                         str(output),

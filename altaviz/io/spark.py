@@ -10,6 +10,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from altaviz.config import CONFIG_DIR, Settings, get_settings
+from altaviz.io.logs import stderr_to, tail
 
 LOG4J_CONFIG = CONFIG_DIR / "log4j2.properties"
 
@@ -33,6 +34,24 @@ def _cached_delta_jars(ivy_dir: Path) -> list[str] | None:
         return None
     jars = manifest.read_text().split()
     return jars if jars and all(Path(jar.removeprefix("file:")).is_file() for jar in jars) else None
+
+
+def driver_log_path(settings: Settings) -> Path:
+    """The JVM's own stderr: its log4j errors and what native libraries print as they load."""
+    return settings.pipeline.data_dir / "logs" / "spark-driver.log"
+
+
+def _start(builder: SparkSession.Builder, log_path: Path) -> SparkSession:
+    """Start (or join) the session; a JVM started here writes its stderr to ``log_path``.
+
+    Inside a notebook the kernel forwards whatever its child processes print into the cell that happens
+    to be running, so a JVM line written mid-fit would land in (and change) an unrelated cell's output.
+    """
+    try:
+        with stderr_to(log_path):
+            return builder.getOrCreate()
+    except Exception as err:
+        raise RuntimeError(f"Spark did not start: {err}\nlast lines of {log_path}:\n{tail(log_path)}") from err
 
 
 def get_spark(settings: Settings | None = None) -> SparkSession:
@@ -76,10 +95,13 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
     cached_jars = _cached_delta_jars(conf.ivy_dir)
-    if cached_jars:
-        spark = builder.config("spark.jars", ",".join(cached_jars)).getOrCreate()
+    if not cached_jars:
+        print(f"Resolving the Delta Lake jars from Maven Central (first session only; log: {driver_log_path(settings)})")
+        builder = configure_spark_with_delta_pip(builder)
     else:
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        builder = builder.config("spark.jars", ",".join(cached_jars))
+    spark = _start(builder, driver_log_path(settings))
+    if not cached_jars:
         resolved = spark.sparkContext.getConf().get("spark.jars", "")
         if resolved:
             _jar_manifest(conf.ivy_dir).write_text("\n".join(resolved.split(",")) + "\n")
