@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import NORMAL, lake_settings, reading, write_csv, write_parquet, write_reference
 
 from altaviz.io import lake
-from altaviz.bronze.stage import ingest_landing
+from altaviz.bronze.stage import RetryNextRun, _profile_one_by_one, ingest_landing
 from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
 from altaviz.config import ConfigError
 
@@ -198,3 +198,67 @@ def test_good_reference_files_pass_validation(spark, tmp_path):
     write_parquet(landing / "sensor_readings" / "a.parquet", [reading("C1", 0)])
     report = ingest_landing(spark, landing, run_id="r1", settings=lake_settings(tmp_path))
     assert (report.counts["compressor_metadata"], report.counts["station_locations"], report.rows_appended) == (2, 1, 1)
+
+
+# ------------------------------------------------------------------ whose fault a read failure is
+
+
+def _corrupt_data_pages(path):
+    """Overwrite a Parquet file's data pages but keep its footer: the schema reads, the rows do not."""
+    data = bytearray(path.read_bytes())
+    footer_start = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    data[4:footer_start] = b"\xff" * (footer_start - 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_file_whose_rows_spark_cannot_read_is_rejected_and_the_others_load(spark, tmp_path):
+    landing = tmp_path / "landing"
+    readings = landing / lake.SENSOR_READINGS_DIR
+    write_parquet(readings / "a_good.parquet", [reading("C1", 0)])
+    write_parquet(readings / "b_pages.parquet", [reading("C1", minute) for minute in range(10, 60, 10)])
+    _corrupt_data_pages(readings / "b_pages.parquet")
+    settings = lake_settings(tmp_path)
+
+    report = ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=INGESTED_AT)
+
+    assert report.files_ingested == ("sensor_readings/a_good.parquet",)
+    path = (readings / "b_pages.parquet").as_uri()
+    assert report.files_rejected == ((
+        "sensor_readings/b_pages.parquet",
+        f"unreadable: [FAILED_READ_FILE.NO_HINT] Encountered error while reading file {path}. (cause: java.io.IOException: "
+        "can not read class org.apache.parquet.format.PageHeader: don't know what type: 15)",
+    ),)
+    assert report.rows_appended == 1
+
+
+def test_spark_read_failures_are_the_files_fault_only_when_its_content_is(spark, tmp_path):
+    def failure(read):
+        with pytest.raises(Exception) as caught:
+            read()
+        return caught.value
+
+    corrupt = tmp_path / "corrupt.parquet"
+    write_parquet(corrupt, [reading("C1", minute) for minute in range(0, 50, 10)])
+    _corrupt_data_pages(corrupt)
+    moved = tmp_path / "moved.csv"
+    write_csv(moved, [reading("C1", 0)])
+    planned = spark.read.option("header", "true").schema("compressor_id string").csv(str(moved))
+    moved.unlink()  # gone between planning and reading, like a file an exporter renames
+
+    assert lake.is_bad_file_error(failure(lambda: spark.read.parquet(str(corrupt)).collect()))
+    assert not lake.is_bad_file_error(failure(planned.collect))
+    assert not lake.is_bad_file_error(failure(lambda: spark.read.parquet(str(tmp_path / "absent.parquet"))))
+    assert not lake.is_bad_file_error(RuntimeError("java.lang.OutOfMemoryError: Java heap space"))
+
+
+def test_a_read_failure_that_is_not_the_files_fault_is_raised_not_remembered(spark, tmp_path):
+    moved = tmp_path / "landing" / lake.SENSOR_READINGS_DIR / "moved.csv"
+    write_csv(moved, [reading("C1", 0)])
+    landing_file = lake.inspect_landing_file(moved, tmp_path / "landing")
+    per_file = {landing_file.source_file: lake.read_landing_file(spark, landing_file)}
+    moved.unlink()
+    rejected = []
+
+    with pytest.raises(RetryNextRun, match=r"sensor_readings/moved.csv could not be read, and not because of its content"):
+        _profile_one_by_one(spark, per_file, [(landing_file, {}, {})], rejected)
+    assert rejected == []

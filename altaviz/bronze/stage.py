@@ -19,7 +19,9 @@ file (relative to the landing folder), ingest time and run id.
   wrong type, or a CSV column none of whose values parse) is rejected whole: the ingest log keeps its
   name and the reason, and the other files still load. Columns the contract does not know are kept
   as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
-  export has a new hash and loads on the next run).
+  export has a new hash and loads on the next run). A failure that is not the file's fault (the JVM out
+  of memory, the file moved while it was read) stops the stage with ``RetryNextRun`` before any reading is
+  appended or any delivery logged, so the next run reads the file again.
 - The reference CSVs (compressor metadata, stations, maintenance log) are dimension snapshots:
   when a file's content differs from the table's last logged snapshot, the table is replaced
   wholesale (one overwrite); an unchanged file writes nothing. A rerun therefore adds no version
@@ -223,6 +225,10 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
     return ingested, appended
 
 
+class RetryNextRun(RuntimeError):
+    """A landing file failed to load for a reason outside the file (memory, a moved file, a lost executor)."""
+
+
 def _profile_one_by_one(spark, per_file, accepted, rejected):
     profiles, readable = {}, []
     by_name = {landing_file.source_file: landing_file for landing_file, _, _ in accepted}
@@ -231,7 +237,12 @@ def _profile_one_by_one(spark, per_file, accepted, rejected):
             profiles.update({row["source_file"]: row.asDict() for row in file_profiles(per_file[name]).collect()})
             readable.append(per_file[name])
         except Exception as err:  # noqa: BLE001
-            message = str(err).strip().splitlines()[0][:300]
+            message = lake.describe_read_error(err)
+            if not lake.is_bad_file_error(err):
+                raise RetryNextRun(
+                    f"{name} could not be read, and not because of its content: {message}. Nothing was recorded "
+                    "for it or appended from this run; the next run reads it again."
+                ) from err
             rejected.append({"file": by_name[name], "status": "rejected", "reason": f"unreadable: {message}"})
             del per_file[name]
     if not readable:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -267,6 +268,29 @@ def inspect_reference_file(path: Path, landing_dir: Path) -> LandingFile | None:
         content_sha256=_sha256(path),
         columns=(),
     )
+
+
+# Spark's words for "this file's own bytes cannot be read as its format". A moved file, a JVM out of memory
+# or a lost executor is not the file's fault: such a failure must not be remembered against its hash.
+_BAD_FILE_ERROR = re.compile(
+    r"\[(FAILED_READ_FILE\.(NO_HINT|CANNOT_READ_FILE_FOOTER|PARQUET_COLUMN_DATA_TYPE_MISMATCH)|MALFORMED_RECORD_IN_PARSING[.\w]*)\]"
+)
+_NOT_THE_FILES_FAULT = re.compile(r"OutOfMemoryError|FILE_NOT_EXIST|PATH_NOT_FOUND")
+
+
+def is_bad_file_error(err: BaseException) -> bool:
+    """True when Spark failed because of the landing file's content, False for any other failure."""
+    text = str(err)
+    return bool(_BAD_FILE_ERROR.search(text)) and not _NOT_THE_FILES_FAULT.search(text)
+
+
+def describe_read_error(err: BaseException) -> str:
+    """One line for the ingest log: Spark's error condition and message, then its first cause (no stack)."""
+    text = str(err)
+    condition = re.search(r"(\[[A-Z_]+(?:\.[A-Z_]+)*\].*?)(?:\s+SQLSTATE: \w+)?$", text, re.MULTILINE)
+    cause = re.search(r"^Caused by: (.+)$", text, re.MULTILINE)
+    headline = condition.group(1).strip() if condition else (text.strip().splitlines() or [type(err).__name__])[0]
+    return f"{headline} (cause: {cause.group(1).strip()})" if cause else headline
 
 
 def read_landing_file(spark: SparkSession, landing_file: LandingFile) -> DataFrame:
