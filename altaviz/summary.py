@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from altaviz.io import db
 from altaviz.config import Settings
 from altaviz.runner import Manifest
@@ -54,7 +56,8 @@ def run_summary(manifest: Manifest, settings: Settings) -> str:
     lines.append("Data quality (fleet):")
     for row in quality.itertuples():
         verdict = "pass" if row.pass_threshold else "FAIL"
-        lines.append(f"  {row.metric_type:<13} {row.metric_value:>10.4f}  limit {row.threshold_value}  {verdict}")
+        value = "unmeasured" if pd.isna(row.metric_value) else f"{row.metric_value:.4f}"
+        lines.append(f"  {row.metric_type:<13} {value:>10}  limit {row.threshold_value}  {verdict}")
     lines.append("Stage timings: " + ", ".join(f"{s.notebook} {s.seconds:.0f}s" for s in manifest.stages))
     folder = settings.pipeline.runs_dir / run_id
     lines.append(f"Executed notebooks and manifest.json: {folder}")

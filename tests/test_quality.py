@@ -25,6 +25,7 @@ from altaviz.silver.quality import (
 from altaviz.silver.stage import build_silver
 from altaviz.silver.transforms import (
     completeness_by_compressor,
+    freshness_by_compressor,
     with_duplicate_reason,
     with_outlier_flags,
     with_rule_reason,
@@ -126,6 +127,26 @@ def test_completeness_counts_gaps_but_not_logged_downtime(spark):
     assertDataFrameEqual(actual, spark.createDataFrame([("C1", 7, 5)], "compressor_id string, expected long, received long"))
 
 
+
+def test_freshness_excuses_only_a_unit_whose_logged_downtime_covers_as_of(spark):
+    as_of = T0 + timedelta(hours=10)
+    silver = spark.createDataFrame(
+        [("C1", as_of - timedelta(minutes=10)), ("C2", T0), ("C3", T0), ("C3", T0 - timedelta(hours=1))],
+        "compressor_id string, timestamp timestamp",
+    )
+    downtime = spark.createDataFrame(
+        [("C2", T0 + timedelta(minutes=5), 12.0),  # tripped after its last reading, still down at as_of
+         ("C3", T0 + timedelta(minutes=5), 2.0)],  # back from a 2 h repair at 02:05, silent since
+        "compressor_id string, event_date timestamp, downtime_hours double",
+    )
+    actual = freshness_by_compressor(silver, downtime, as_of=as_of)
+    expected = spark.createDataFrame(
+        [("C1", 10.0, False), ("C2", 600.0, True), ("C3", 600.0, False)],
+        "compressor_id string, freshness_minutes double, in_logged_downtime boolean",
+    )
+    assertDataFrameEqual(actual, expected, checkRowOrder=False)
+
+
 # ------------------------------------------------------------------ metrics and gates (pure pandas)
 
 
@@ -161,6 +182,63 @@ def test_metric_rows_cover_each_compressor_and_the_fleet():
 def test_each_gate_passes_on_good_data_and_fails_on_bad(gate, failing):
     assert gates_for()[gate].passed
     assert gates_for(**failing)[gate].passed is False
+
+
+def units(*rows):
+    """per_compressor rows for several units: (id, freshness_minutes, in_logged_downtime)."""
+    return pd.DataFrame(
+        [{"compressor_id": cid, "rows_read": 100, "duplicates": 0, "rejected": 0, "expected": 100, "received": 100,
+          "freshness_minutes": minutes, "in_logged_downtime": down} for cid, minutes, down in rows]
+    )
+
+
+def freshness_gate(frame):
+    return {g.gate: g for g in check_quality_gates(metric_rows(frame, run_id="r", as_of=AS_OF, settings=SETTINGS), SETTINGS)}[
+        "freshness_sla_minutes"
+    ]
+
+
+def test_one_silent_unit_fails_the_freshness_gate_however_many_others_report():
+    gate = freshness_gate(units(("C1", 10.0, False), ("C2", 10.0, False), ("C3", 130.0, False)))
+    assert (gate.passed, gate.value) == (False, 130.0)
+    assert gate.message == (
+        "quality gate freshness_sla_minutes (freshness): stalest unit C3's newest reading is 130.0 min before as_of, "
+        "beyond the SLA of 15 min (1 unit(s) silent: C3); 0 unit(s) in logged downtime excused"
+    )
+
+
+def test_a_unit_in_logged_downtime_is_excused_and_the_rest_must_be_fresh():
+    gate = freshness_gate(units(("C1", 10.0, False), ("C2", 12.0, False), ("C3", 130.0, True)))
+    assert (gate.passed, gate.value) == (True, 12.0)
+    assert gate.message == (
+        "quality gate freshness_sla_minutes (freshness): stalest unit C2's newest reading is 12.0 min before as_of, "
+        "within the SLA of 15 min; 1 unit(s) in logged downtime excused"
+    )
+    metrics = metric_rows(units(("C1", 10.0, False), ("C3", 130.0, True)), run_id="r", as_of=AS_OF, settings=SETTINGS)
+    per_unit = metrics[metrics["metric_type"].eq("freshness") & metrics["compressor_id"].notna()]
+    assert per_unit[["compressor_id", "metric_value", "pass_threshold"]].values.tolist() == [["C1", 10.0, True], ["C3", 130.0, True]]
+    assert json.loads(per_unit["details"].iloc[1])["in_logged_downtime"] is True
+
+
+def test_a_unit_without_a_valid_reading_fails_the_freshness_gate_by_name():
+    gate = freshness_gate(units(("C1", 10.0, False), ("C2", None, False)))
+    assert gate.passed is False
+    assert gate.message == (
+        "quality gate freshness_sla_minutes (freshness): no valid reading from C2; 0 unit(s) in logged downtime excused"
+    )
+
+
+def test_rates_over_no_rows_are_unmeasured_and_fail_their_gates():
+    gates = gates_for(rows=0, expected=0, received=0, freshness=None)
+    assert {name: (gate.value, gate.passed) for name, gate in gates.items()} == {
+        "gates.max_missing_rate": (None, False),
+        "gates.max_duplicate_rate": (None, False),
+        "gates.max_rejection_rate": (None, False),
+        "freshness_sla_minutes": (None, False),
+    }
+    assert gates["gates.max_duplicate_rate"].message.startswith(
+        "quality gate gates.max_duplicate_rate (consistency): no rows to measure the fleet duplicate rate on"
+    )
 
 
 def test_validate_quality_gates_names_gate_value_and_limit():

@@ -53,8 +53,31 @@ class SilverReport:
         return pd.DataFrame(rows, columns=["item", "value", "limit", "passed"])
 
 
-def _rate(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
+def _rate(numerator: float, denominator: float) -> float | None:
+    # Nothing to measure is not a perfect score: the metric is recorded unmeasured and fails its gate.
+    return float(numerator) / float(denominator) if denominator else None
+
+
+def _excused(unit: Mapping) -> bool:
+    """In logged downtime at as_of: an offline unit is not expected to report."""
+    return bool(unit.get("in_logged_downtime", False))
+
+
+def _fleet_freshness(named: pd.DataFrame, sla: float) -> tuple[float | None, bool, dict]:
+    """The stalest unit that should be reporting: one silent unit fails the fleet however many others report."""
+    units = [unit for unit in named.to_dict("records") if not _excused(unit)]
+    measured = {unit["compressor_id"]: float(unit["freshness_minutes"]) for unit in units if pd.notna(unit["freshness_minutes"])}
+    unmeasured = sorted(unit["compressor_id"] for unit in units if pd.isna(unit["freshness_minutes"]))
+    beyond = sorted(cid for cid, minutes in measured.items() if minutes > sla)
+    stalest = max(measured, key=lambda cid: (measured[cid], cid)) if measured else None
+    details = {
+        "stalest_compressor": stalest,
+        "units_beyond_sla": beyond,
+        "units_without_valid_reading": unmeasured,
+        "units_in_logged_downtime": len(named) - len(units),
+    }
+    value = measured[stalest] if stalest else None
+    return value, value is not None and not beyond and not unmeasured, details
 
 
 def metric_rows(
@@ -63,36 +86,45 @@ def metric_rows(
     """Rows of ``data_quality_metrics`` for each compressor and the fleet (compressor_id None).
 
     ``per_compressor`` has compressor_id, rows_read, duplicates, rejected, expected, received,
-    freshness_minutes (one row per compressor id seen in bronze, None for rows without an id).
+    freshness_minutes and in_logged_downtime (one row per compressor id seen in bronze, None for rows
+    without an id).
     """
     gates = settings.pipeline.gates
     sla = float(settings.pipeline.freshness_sla_minutes)
     named = per_compressor[per_compressor["compressor_id"].notna()]
+    fleet_freshness = _fleet_freshness(named, sla)
     fleet = {
         "compressor_id": None,
         **{k: float(per_compressor[k].fillna(0).sum()) for k in ("rows_read", "duplicates", "rejected", "expected", "received")},
-        "freshness_minutes": per_compressor["freshness_minutes"].min() if per_compressor["freshness_minutes"].notna().any() else None,
     }
+    freshness_details = {"unit": "minutes", "sla_minutes": sla, "as_of": as_utc(as_of).isoformat()}
     rows = []
     for unit in [*named.to_dict("records"), fleet]:
         missing_rate = _rate(unit["expected"] - unit["received"], unit["expected"])
         duplicate_rate = _rate(unit["duplicates"], unit["rows_read"])
         rejection_rate = _rate(unit["rejected"], unit["rows_read"])
-        freshness = unit["freshness_minutes"]
-        freshness = None if freshness is None or pd.isna(freshness) else float(freshness)
+        if unit["compressor_id"] is None:
+            freshness, fresh, extra = fleet_freshness
+        else:
+            freshness = None if pd.isna(unit["freshness_minutes"]) else float(unit["freshness_minutes"])
+            fresh = _excused(unit) or (freshness is not None and freshness <= sla)
+            extra = {"in_logged_downtime": _excused(unit)}
         counts = {k: int(unit[k] or 0) for k in ("rows_read", "duplicates", "rejected", "expected", "received")}
         metrics = [
-            ("completeness", 1 - missing_rate, 1 - gates.max_missing_rate, missing_rate <= gates.max_missing_rate,
+            ("completeness", missing_rate, gates.max_missing_rate,
              {"missing_rate": missing_rate, "expected": counts["expected"], "received": counts["received"],
               "cadence_minutes": settings.pipeline.cadence_minutes}),
-            ("freshness", freshness, sla, freshness is not None and freshness <= sla,
-             {"unit": "minutes", "sla_minutes": sla, "as_of": as_utc(as_of).isoformat()}),
-            ("consistency", 1 - duplicate_rate, 1 - gates.max_duplicate_rate, duplicate_rate <= gates.max_duplicate_rate,
+            ("consistency", duplicate_rate, gates.max_duplicate_rate,
              {"duplicate_rate": duplicate_rate, "duplicates": counts["duplicates"], "rows_read": counts["rows_read"]}),
-            ("accuracy", 1 - rejection_rate, 1 - gates.max_rejection_rate, rejection_rate <= gates.max_rejection_rate,
+            ("accuracy", rejection_rate, gates.max_rejection_rate,
              {"rejection_rate": rejection_rate, "rejected": counts["rejected"], "rows_read": counts["rows_read"]}),
         ]
-        for metric_type, value, threshold, passed, details in metrics:
+        measured = [
+            (metric_type, None if rate is None else 1 - rate, 1 - limit, rate is not None and rate <= limit, details)
+            for metric_type, rate, limit, details in metrics
+        ]
+        measured.insert(1, ("freshness", freshness, sla, fresh, {**freshness_details, **extra}))
+        for metric_type, value, threshold, passed, details in measured:
             rows.append(
                 {
                     "run_id": run_id,
@@ -121,28 +153,43 @@ def check_quality_gates(fleet_metrics: pd.DataFrame, settings: Settings) -> tupl
     for gate, metric_type, key, limit, label in specs:
         details = json.loads(by_type[metric_type]["details"])
         value = details[key]
+        context = json.dumps({k: v for k, v in details.items() if k != key}, sort_keys=True)
+        if value is None:
+            results.append(GateResult(gate, metric_type, None, limit, False,
+                                      f"quality gate {gate} ({metric_type}): no rows to measure the fleet {label} on [{context}]"))
+            continue
         passed = value <= limit
         verdict = "within" if passed else "is above"
         results.append(
             GateResult(
                 gate, metric_type, value, limit, passed,
-                f"quality gate {gate} ({metric_type}): fleet {label} {value:.2%} {verdict} the limit {limit:.2%} "
-                f"[{json.dumps({k: v for k, v in details.items() if k != key}, sort_keys=True)}]",
+                f"quality gate {gate} ({metric_type}): fleet {label} {value:.2%} {verdict} the limit {limit:.2%} [{context}]",
             )
         )
-    freshness = by_type["freshness"]["metric_value"]
-    sla = float(settings.pipeline.freshness_sla_minutes)
-    fresh = freshness is not None and not pd.isna(freshness) and freshness <= sla
-    shown = "no valid reading" if freshness is None or pd.isna(freshness) else f"{freshness:.1f} min"
+    freshness = by_type["freshness"]
     results.append(
         GateResult(
-            "freshness_sla_minutes", "freshness", None if freshness is None or pd.isna(freshness) else float(freshness),
-            sla, fresh,
-            f"quality gate freshness_sla_minutes (freshness): newest reading is {shown} before as_of, "
-            f"{'within' if fresh else 'beyond'} the SLA of {sla:.0f} min",
+            "freshness_sla_minutes", "freshness",
+            None if pd.isna(freshness["metric_value"]) else float(freshness["metric_value"]),
+            float(settings.pipeline.freshness_sla_minutes), bool(freshness["pass_threshold"]),
+            _freshness_message(freshness["metric_value"], json.loads(freshness["details"])),
         )
     )
     return tuple(results)
+
+
+def _freshness_message(stalest_minutes: float | None, details: Mapping) -> str:
+    sla = details["sla_minutes"]
+    head = "quality gate freshness_sla_minutes (freshness): "
+    excused = f"; {details['units_in_logged_downtime']} unit(s) in logged downtime excused"
+    if details["units_without_valid_reading"]:
+        return head + f"no valid reading from {', '.join(details['units_without_valid_reading'])}" + excused
+    if stalest_minutes is None or pd.isna(stalest_minutes):
+        return head + "no valid reading from any unit that should be reporting" + excused
+    beyond = details["units_beyond_sla"]
+    verdict = (f"beyond the SLA of {sla:.0f} min ({len(beyond)} unit(s) silent: {', '.join(beyond)})" if beyond
+               else f"within the SLA of {sla:.0f} min")
+    return head + f"stalest unit {details['stalest_compressor']}'s newest reading is {stalest_minutes:.1f} min before as_of, {verdict}" + excused
 
 
 def validate_quality_gates(report: SilverReport) -> None:
@@ -172,4 +219,6 @@ def _per_compressor_frame(by_reason: pd.DataFrame, per_unit_silver: pd.DataFrame
     grouped["compressor_id"] = grouped["compressor_id"].astype(object).where(grouped["compressor_id"].notna(), None)
     merged = grouped.merge(per_unit_silver, on="compressor_id", how="left")
     merged[["expected", "received"]] = merged[["expected", "received"]].fillna(0).astype("int64")
-    return merged[["compressor_id", "rows_read", "duplicates", "rejected", "expected", "received", "freshness_minutes"]]
+    merged["in_logged_downtime"] = merged["in_logged_downtime"].astype("boolean").fillna(False).astype(bool)
+    return merged[["compressor_id", "rows_read", "duplicates", "rejected", "expected", "received", "freshness_minutes",
+                   "in_logged_downtime"]]

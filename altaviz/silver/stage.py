@@ -28,7 +28,9 @@ Data-quality metrics (fleet rows have compressor_id null; details is JSON):
 - completeness = received / expected readings. Expected: the ``cadence_minutes`` grid slots between
   a unit's first and last valid reading, minus slots inside downtime logged in ``maintenance_logs``
   (an offline unit is not expected to report); gaps inside count as missing. Gate: missing rate.
-- freshness = minutes from the newest valid reading to ``as_of``. Gate: ``freshness_sla_minutes``.
+- freshness = minutes from the newest valid reading to ``as_of``. A unit in logged downtime at ``as_of``
+  is excused; every other unit must be within ``freshness_sla_minutes``, and the fleet row holds the
+  stalest of them, so one silent unit fails the gate however many others report.
 - consistency = 1 − duplicate rate (duplicate rows / bronze rows). Gate: ``max_duplicate_rate``.
 - accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
   or restatements, / bronze rows). Gate: ``max_rejection_rate``.
@@ -87,7 +89,7 @@ def build_silver(
         by_reason = classified.groupBy("compressor_id", "reason").agg(F.count(F.lit(1)).alias("rows")).toPandas()
         outliers_flagged = silver_rows.where("is_outlier").count()
         completeness = completeness_by_compressor(silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes)
-        per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, as_of=as_of), on="compressor_id", how="full").toPandas()
+        per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, downtime, as_of=as_of), on="compressor_id", how="full").toPandas()
         per_compressor = _per_compressor_frame(by_reason, per_unit_silver)
         metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings)
 

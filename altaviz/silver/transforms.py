@@ -137,6 +137,15 @@ def build_quarantine_rows(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("reason").isNotNull()).select(*QUARANTINE_SCHEMA.fieldNames())
 
 
+def _downtime_windows(downtime: DataFrame) -> DataFrame:
+    """Logged downtime as [start, end) in epoch seconds, per compressor (``_down_id``)."""
+    return downtime.select(
+        F.col("compressor_id").alias("_down_id"),
+        F.unix_seconds("event_date").alias("_down_start"),
+        (F.unix_seconds("event_date") + F.col("downtime_hours") * 3600).alias("_down_end"),
+    ).where(F.col("_down_end") > F.col("_down_start"))
+
+
 def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, cadence_minutes: int) -> DataFrame:
     """One row per compressor: expected and received grid slots (see module docstring)."""
     step = cadence_minutes * 60
@@ -146,11 +155,7 @@ def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, c
         .agg(F.min("slot").alias("first_slot"), F.max("slot").alias("last_slot"))
         .select("compressor_id", F.explode(F.sequence("first_slot", "last_slot", F.lit(step).cast("long"))).alias("slot"))
     )
-    windows = downtime.select(
-        F.col("compressor_id").alias("_down_id"),
-        F.unix_seconds("event_date").alias("_down_start"),
-        (F.unix_seconds("event_date") + F.col("downtime_hours") * 3600).alias("_down_end"),
-    ).where(F.col("_down_end") > F.col("_down_start"))
+    windows = _downtime_windows(downtime)
     is_in_downtime = (grid["compressor_id"] == windows["_down_id"]) & (grid["slot"] >= windows["_down_start"]) & (
         grid["slot"] < windows["_down_end"]
     )
@@ -163,10 +168,20 @@ def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, c
     )
 
 
-def freshness_by_compressor(silver_rows: DataFrame, *, as_of: datetime) -> DataFrame:
-    """One row per compressor: minutes from its newest valid reading to ``as_of``."""
-    return silver_rows.groupBy("compressor_id").agg(
-        ((F.unix_seconds(F.lit(as_utc(as_of)).cast("timestamp")) - F.unix_seconds(F.max("timestamp"))) / 60.0).alias(
-            "freshness_minutes"
-        ),
+def freshness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, as_of: datetime) -> DataFrame:
+    """One row per compressor: minutes from its newest valid reading to ``as_of``, and whether logged
+    downtime covers ``as_of`` (an offline unit is not expected to report; once its downtime ends it is)."""
+    as_of_seconds = F.unix_seconds(F.lit(as_utc(as_of)).cast("timestamp"))
+    down_now = (
+        _downtime_windows(downtime)
+        .where((F.col("_down_start") <= as_of_seconds) & (as_of_seconds < F.col("_down_end")))
+        .select(F.col("_down_id").alias("compressor_id"))
+        .distinct()
+        .withColumn("in_logged_downtime", F.lit(True))
+    )
+    return (
+        silver_rows.groupBy("compressor_id")
+        .agg(((as_of_seconds - F.unix_seconds(F.max("timestamp"))) / 60.0).alias("freshness_minutes"))
+        .join(F.broadcast(down_now), on="compressor_id", how="left")
+        .fillna(False, subset=["in_logged_downtime"])
     )
