@@ -76,11 +76,9 @@ class Manifest:
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
 
 
-# Start-up chatter of papermill, the kernel and the Spark JVM: kept in the executed notebooks, not echoed.
-_CHATTER = re.compile(
-    r"^(Executing|Ending Cell|Input Notebook|Output Notebook|Working directory|WARNING: Using incubator"
-    r"|Setting default log level|To adjust logging level|Using Spark's default log4j)"
-)
+# Papermill's own bookkeeping lines: kept in the executed notebooks, not echoed. (The Spark JVM's
+# start-up lines never get here: get_spark sends its stderr to data/logs/spark-driver.log.)
+_CHATTER = re.compile(r"^(Executing|Ending Cell|Input Notebook|Output Notebook|Working directory)")
 
 
 class _CellOutputPrinter(logging.Handler):

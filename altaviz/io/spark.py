@@ -94,14 +94,13 @@ def get_spark(settings: Settings | None = None) -> SparkSession:
         .config("spark.databricks.delta.stats.collect", "true")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
+    log_path = driver_log_path(settings)
     cached_jars = _cached_delta_jars(conf.ivy_dir)
-    if not cached_jars:
-        print(f"Resolving the Delta Lake jars from Maven Central (first session only; log: {driver_log_path(settings)})")
-        builder = configure_spark_with_delta_pip(builder)
+    if cached_jars:
+        spark = _start(builder.config("spark.jars", ",".join(cached_jars)), log_path)
     else:
-        builder = builder.config("spark.jars", ",".join(cached_jars))
-    spark = _start(builder, driver_log_path(settings))
-    if not cached_jars:
+        print(f"Resolving the Delta Lake jars from Maven Central (first session only; log: {log_path})")
+        spark = _start(configure_spark_with_delta_pip(builder), log_path)
         resolved = spark.sparkContext.getConf().get("spark.jars", "")
         if resolved:
             _jar_manifest(conf.ivy_dir).write_text("\n".join(resolved.split(",")) + "\n")
