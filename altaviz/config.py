@@ -57,6 +57,7 @@ ESTIMATORS = ("logistic_regression", "gbt", "random_forest")
 @dataclass(frozen=True)
 class ModelSettings:
     horizon_hours: int  # a failure trip within this many hours of an hour labels it 1
+    warning_horizon_hours: int  # the early-warning classifier's horizon (0: none); prediction warnings use it
     folds: int  # cross-fitting folds, grouped by compressor
     min_failures: int  # fewer labelled failures: no model is trained, the trend baseline scores
     estimator: str  # one of ESTIMATORS
@@ -218,11 +219,16 @@ def _model(reader: Reader) -> ModelSettings:
     estimator = reader.get("model.estimator", str)
     if estimator not in ESTIMATORS:
         raise reader.fail("model.estimator", f"{estimator!r} is not one of {ESTIMATORS}")
+    horizon = _positive(reader, "model.horizon_hours")
+    warning_horizon = reader.get("model.warning_horizon_hours", int)
+    if warning_horizon and warning_horizon <= horizon:
+        raise reader.fail("model.warning_horizon_hours", f"{warning_horizon} is not longer than horizon_hours {horizon} (0 turns it off)")
     folds = reader.get("model.folds", int)
     if folds < 2:
         raise reader.fail("model.folds", f"must be at least 2, got {folds}")
     return ModelSettings(
-        horizon_hours=_positive(reader, "model.horizon_hours"),
+        horizon_hours=horizon,
+        warning_horizon_hours=warning_horizon,
         folds=folds,
         min_failures=_positive(reader, "model.min_failures"),
         estimator=estimator,

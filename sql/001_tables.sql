@@ -154,6 +154,9 @@ ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS rul_p50_hours DOUBLE PRECISI
 ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS rul_p90_hours DOUBLE PRECISION CHECK (rul_p90_hours >= 0);
 ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS message TEXT;
 ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS coverage DOUBLE PRECISION CHECK (coverage BETWEEN 0 AND 1);
+-- The early-warning classifier's probability of a trip within model.warning_horizon_hours (null: none).
+ALTER TABLE ml_predictions ADD COLUMN IF NOT EXISTS warning_probability DOUBLE PRECISION
+    CHECK (warning_probability BETWEEN 0 AND 1);
 
 -- Severity is ordinal: one definition for every view (altaviz.registry.SEVERITY_RANK is the same
 -- order in Python, and a test holds the two together). Never compare severity strings.

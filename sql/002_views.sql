@@ -39,8 +39,8 @@ SELECT c.compressor_id, c.model, c.horsepower, c.station_id, s.station_name,
        COALESCE(open_alerts.alert_count, 0) AS active_alert_count,
        health_status(COALESCE(open_alerts.worst_rank, 0)) AS health_status,
        COALESCE(open_alerts.worst_rank, 0) AS health_rank,
-       prediction.failure_probability, prediction.rul_days, prediction.prediction_timestamp,
-       prediction.rul_p10_hours, prediction.rul_p50_hours, prediction.rul_p90_hours,
+       prediction.failure_probability, prediction.warning_probability, prediction.rul_days,
+       prediction.prediction_timestamp, prediction.rul_p10_hours, prediction.rul_p50_hours, prediction.rul_p90_hours,
        prediction.message AS prediction_message
 FROM compressor_metadata AS c
 JOIN station_locations AS s ON s.station_id = c.station_id
@@ -56,7 +56,7 @@ LEFT JOIN LATERAL (
     WHERE h.compressor_id = c.compressor_id AND NOT h.resolved
 ) AS open_alerts ON TRUE
 LEFT JOIN LATERAL (
-    SELECT p.failure_probability, p.rul_days, p.prediction_timestamp, p.rul_p10_hours, p.rul_p50_hours,
+    SELECT p.failure_probability, p.warning_probability, p.rul_days, p.prediction_timestamp, p.rul_p10_hours, p.rul_p50_hours,
            p.rul_p90_hours, p.message
     FROM ml_predictions AS p
     WHERE p.compressor_id = c.compressor_id

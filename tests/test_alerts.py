@@ -351,6 +351,27 @@ def test_prediction_alert_resolves_on_a_logged_maintenance_event_and_resumes():
     assert not open_alert.resolved and open_alert.last_seen_at == T0 + 4 * HOUR
 
 
+def test_the_early_warning_score_opens_a_warning_and_only_the_48h_score_escalates():
+    near = [0.1, 0.1, 0.2, 0.3, 0.85, 0.9] + [0.1] * 6
+    early = [0.4, 0.6, 0.7, 0.9, 0.95, 0.95] + [0.3] * 6
+    stream = scores("COMP-0001", near).assign(warning_probability=early)
+    (alert,) = alerts.evaluate_prediction_alerts(stream, alerting=ALERTING).alerts
+    assert alert == prediction(
+        alert_timestamp=T0 + HOUR, last_seen_at=T0 + 5 * HOUR, severity="critical", sensor_value=0.95,
+        peak_value=0.95, threshold_value=0.8, message="risk 0.90: vibration trend", normal_streak=0,
+        resolved=True, resolved_at=T0 + 11 * HOUR, resolved_by="auto", escalated_at=T0 + 5 * HOUR)
+    # Failing cases: the 48 h score alone never reaches the warning level, so without the early score no alert
+    # opens; a high early score alone never escalates to critical; and while the early score stays in the
+    # hysteresis band (0.45 > 0.5 - 0.1) the alert does not resolve although the 48 h score is low.
+    assert alerts.evaluate_prediction_alerts(scores("COMP-0001", near[:4]), alerting=ALERTING).alerts == ()
+    (warning,) = alerts.evaluate_prediction_alerts(
+        scores("COMP-0001", [0.1] * 4).assign(warning_probability=[0.6, 0.9, 0.95, 0.95]), alerting=ALERTING).alerts
+    assert (warning.severity, warning.resolved) == ("warning", False)
+    hovering = scores("COMP-0001", [0.1] * 10).assign(warning_probability=[0.6, 0.6] + [0.45] * 8)
+    (still_open,) = alerts.evaluate_prediction_alerts(hovering, alerting=ALERTING).alerts
+    assert not still_open.resolved
+
+
 def test_backtest_episodes_are_the_alerts_the_lifecycle_produces():
     stream = pd.concat([
         scores("COMP-0001", [0.3, 0.55, 0.6, 0.85, 0.9, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.6, 0.6]),

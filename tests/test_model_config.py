@@ -19,7 +19,8 @@ def config_copy(tmp_path: Path) -> Path:
 
 def test_model_defaults():
     model = load_settings(env={}).model
-    assert (model.horizon_hours, model.folds, model.min_failures, model.estimator) == (48, 4, 3, "logistic_regression")
+    assert (model.horizon_hours, model.warning_horizon_hours, model.folds, model.min_failures, model.estimator) == (
+        48, 168, 4, 3, "logistic_regression")
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
@@ -27,6 +28,8 @@ def test_model_defaults():
     ("folds: 4", "folds: 1", "pipeline.yaml: model.folds: must be at least 2"),
     ("horizon_hours: 48", "horizon_hours: 0", "pipeline.yaml: model.horizon_hours: must be at least 1"),
     ("min_failures: 3", "min_failures: lots", "pipeline.yaml: model.min_failures: expected int"),
+    ("warning_horizon_hours: 168", "warning_horizon_hours: 24",
+     "pipeline.yaml: model.warning_horizon_hours: 24 is not longer than horizon_hours 48"),
 ])
 def test_a_wrong_model_setting_names_file_and_key(config_copy, old, new, message):
     path = config_copy / "pipeline.yaml"

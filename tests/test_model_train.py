@@ -14,7 +14,7 @@ from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import PREDICTION_COLUMNS, score_baseline, score_hours
 from altaviz.model.store import load_evaluation, list_versions, load_model, save_model
-from altaviz.model.train import assign_folds, cold_start_reason, cross_fit_scores, train_model
+from altaviz.model.train import assign_folds, cold_start_reason, cross_fit_scores, relabel, train_model
 from tests.model_fixtures import synthetic_fleet, to_spark
 
 FAILING = {0: [120.0], 1: [200.0], 2: [90.0, 250.0], 3: [160.0], 4: [230.0]}
@@ -28,13 +28,14 @@ def fleet(spark, settings_no_db):
     labels = build_labels(features, log, horizon_hours=48)
     training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
     training.count()
-    return {"gold": gold, "training": training, "features": feature_columns(settings_no_db.registry)}
+    return {"gold": gold, "log": log, "training": training, "features": feature_columns(settings_no_db.registry)}
 
 
 @pytest.fixture(scope="module")
 def trained(fleet):
     model, out_of_fold = train_model(fleet["training"], features=fleet["features"], estimator="logistic_regression",
-                                     folds=3, seed=7, model_version="test-v1", horizon_hours=48)
+                                     folds=3, seed=7, model_version="test-v1", horizon_hours=48,
+                                     warning_horizon_hours=96)
     return model, out_of_fold
 
 
@@ -46,7 +47,7 @@ def scores(trained, fleet, settings_no_db):
 
 def test_training_is_deterministic_for_a_seed(trained, fleet, scores, settings_no_db):
     again, _ = train_model(fleet["training"], features=fleet["features"], estimator="logistic_regression",
-                           folds=3, seed=7, model_version="test-v1", horizon_hours=48)
+                           folds=3, seed=7, model_version="test-v1", horizon_hours=48, warning_horizon_hours=96)
     rescored = score_hours(again, fleet["training"], registry=settings_no_db.registry, horizon_hours=48)
     assertDataFrameEqual(rescored, scores)
 
@@ -54,7 +55,7 @@ def test_training_is_deterministic_for_a_seed(trained, fleet, scores, settings_n
 def test_scores_have_the_contract_columns_probabilities_and_ordered_bands(scores):
     assert tuple(scores.columns) == PREDICTION_COLUMNS
     rows = scores.toPandas()
-    assert rows["failure_probability"].between(0, 1).all()
+    assert rows["failure_probability"].between(0, 1).all() and rows["warning_probability"].between(0, 1).all()
     band = rows[["rul_p10_hours", "rul_p50_hours", "rul_p90_hours"]]
     all_null, none_null = band.isna().all(axis=1), band.notna().all(axis=1)
     assert (all_null | none_null).all()
@@ -76,6 +77,22 @@ def test_a_unit_heading_for_a_trip_scores_higher_and_says_why(scores):
     assert near_trip["rul_p10_hours"] <= 10 <= near_trip["rul_p90_hours"]  # the true remaining life: 10 h
 
 
+def test_the_early_warning_classifier_rises_days_before_the_48h_one(scores, fleet):
+    rows = scores.toPandas()
+    # C01 trips at 120 h; 72 h before (2026-01-03 00:00) its vibration has only begun to drift.
+    early = rows[(rows["compressor_id"] == "C01") & (rows["prediction_timestamp"] == "2026-01-03 00:00:00")].iloc[0]
+    healthy = rows[rows["compressor_id"] == "C08"]
+    assert early["warning_probability"] > healthy["warning_probability"].quantile(0.99)
+    assert early["warning_probability"] > early["failure_probability"]
+    assert "within 96 h" in early["message"]
+    # Its labels are the 48 h labels' rule at the longer horizon: relabelled training == labels built at 96 h.
+    at_96 = build_labels(fleet["training"].select("compressor_id", "prediction_timestamp"), fleet["log"], horizon_hours=96)
+    key = ["compressor_id", "prediction_timestamp"]
+    assertDataFrameEqual(relabel(fleet["training"], horizon_hours=96).select(*key, "label"), at_96.select(*key, "label"))
+    # ... and not at 48 h, where fewer hours are positive.
+    assert relabel(fleet["training"], horizon_hours=48).where("label = 1").count() < at_96.where("label = 1").count()
+
+
 def test_a_saved_model_reloads_and_scores_identically(trained, fleet, scores, tmp_path, settings_no_db):
     model, _ = trained
     save_model(model, tmp_path, evaluation={"source": "a stale backtest"})
@@ -85,7 +102,8 @@ def test_a_saved_model_reloads_and_scores_identically(trained, fleet, scores, tm
     metadata = json.loads((tmp_path / "models" / "test-v1" / "metadata.json").read_text())
     assert {k: metadata[k] for k in ("estimator", "seed", "folds", "horizon_hours", "failures")} == {
         "estimator": "logistic_regression", "seed": 7, "folds": 3, "horizon_hours": 48, "failures": 6}
-    assert metadata["features"] == list(fleet["features"])
+    assert metadata["features"] == list(fleet["features"]) and metadata["warning_horizon_hours"] == 96
+    assert loaded.warning is not None and loaded.warning.metadata["horizon_hours"] == 96
     assertDataFrameEqual(score_hours(loaded, fleet["training"], registry=settings_no_db.registry, horizon_hours=48), scores)
     assert load_model(tmp_path / "nothing-here") is None
 
@@ -125,7 +143,7 @@ def test_cold_start_falls_back_to_the_trend_baseline_in_plain_words(spark, setti
     fallback = score_baseline(gold, settings=settings_no_db, reason=reason).toPandas()
     assert tuple(fallback.columns) == PREDICTION_COLUMNS and len(fallback) == 2
     assert fallback["message"].str.startswith("No trained failure model (1 failure(s) in the maintenance log, 3 needed").all()
-    assert fallback[["rul_p10_hours", "rul_p50_hours", "rul_p90_hours"]].isna().all().all()
+    assert fallback[["warning_probability", "rul_p10_hours", "rul_p50_hours", "rul_p90_hours"]].isna().all().all()
     assert (fallback["model_version"] == "trend-baseline-1").all()
 
 

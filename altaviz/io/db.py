@@ -408,7 +408,7 @@ def recent_predictions(conn: psycopg.Connection, model_version: str, *, before: 
         return before.iloc[:0]
     firsts = before.groupby("compressor_id")["prediction_timestamp"].min()
     rows = conn.execute(
-        "SELECT compressor_id, prediction_timestamp, failure_probability, message, model_version FROM ("
+        "SELECT compressor_id, prediction_timestamp, failure_probability, warning_probability, message, model_version FROM ("
         "  SELECT p.*, row_number() OVER (PARTITION BY p.compressor_id ORDER BY p.prediction_timestamp DESC) AS n"
         "  FROM ml_predictions p JOIN unnest(%s::text[], %s::timestamptz[]) AS f(compressor_id, first_score)"
         "    ON p.compressor_id = f.compressor_id AND p.prediction_timestamp < f.first_score"
@@ -416,8 +416,8 @@ def recent_predictions(conn: psycopg.Connection, model_version: str, *, before: 
         "WHERE n <= %s ORDER BY compressor_id, prediction_timestamp",
         (list(firsts.index), [t.to_pydatetime() for t in firsts], model_version, f"{model_version}-oof", per_unit),
     ).fetchall()
-    frame = pd.DataFrame(rows, columns=["compressor_id", "prediction_timestamp", "failure_probability", "message",
-                                        "model_version"])
+    frame = pd.DataFrame(rows, columns=["compressor_id", "prediction_timestamp", "failure_probability",
+                                        "warning_probability", "message", "model_version"])
     return frame.assign(prediction_timestamp=pd.to_datetime(frame["prediction_timestamp"], utc=True))
 
 

@@ -178,7 +178,7 @@ class Backtest:
     number, e.g. PR-AUC of alerts without scores). ``leads``: per completed failure and method, the first
     alert in its precursor and the lead (NaN: not warned). ``risk``: the model's score in the
     ``risk_hours`` before each completed trip (compressor_id, failure_time, kind, hours_before,
-    failure_probability), what the plot draws. ``reliability``: predicted vs observed 48 h outcome.
+    failure_probability and, with an early-warning classifier, warning_probability), what the plot draws. ``reliability``: predicted vs observed 48 h outcome.
     """
 
     source: str  # what the failures came from
@@ -246,7 +246,8 @@ def run_backtest(
         source=source,
         table=pd.DataFrame(rows, columns=["method", *BACKTEST_METRICS]),
         leads=pd.concat(leads, ignore_index=True),
-        risk=risk[["compressor_id", "failure_time", "kind", "hours_before", "failure_probability"]]
+        risk=risk[["compressor_id", "failure_time", "kind", "hours_before", "failure_probability",
+                   *(["warning_probability"] if "warning_probability" in risk else [])]]
         .sort_values(["failure_time", "compressor_id", "hours_before"], ascending=[True, True, False]).reset_index(drop=True),
         reliability=reliability_table(labelled),
     )

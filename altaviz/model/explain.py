@@ -80,8 +80,10 @@ def _sensor_phrase(sensor: Sensor) -> Column:
     return F.concat_ws(", ", F.coalesce(trend, F.lit(sensor.label.lower())), deviation)
 
 
-def with_message(scored: DataFrame, *, registry: SensorRegistry, horizon_hours: int, band_min_probability: float) -> DataFrame:
-    """Add ``message`` from ``drivers``, ``failure_probability`` and the RUL band columns."""
+def with_message(scored: DataFrame, *, registry: SensorRegistry, horizon_hours: int, band_min_probability: float,
+                 warning_horizon_hours: int | None = None) -> DataFrame:
+    """Add ``message`` from ``drivers``, ``failure_probability`` (and ``warning_probability`` over
+    ``warning_horizon_hours`` when given) and the RUL band columns."""
     sensors = model_sensors(registry)
     phrases = F.create_map(*[item for s in sensors for item in (F.lit(s.name), _sensor_phrase(s))])
     modes = F.create_map(*[item for s in sensors for item in (F.lit(s.name), F.lit(likely_mode(s) or "a fault"))])
@@ -90,10 +92,15 @@ def with_message(scored: DataFrame, *, registry: SensorRegistry, horizon_hours: 
     lead_sensor = F.substring_index(F.try_element_at(sensor_drivers, first)["feature"], "__", 1)
     lead = F.coalesce(F.try_element_at(phrases, lead_sensor), F.try_element_at(F.col("drivers"), first)["feature"])
     probability = F.format_string("failure probability %.0f %% within %d h", F.col("failure_probability") * 100, F.lit(horizon_hours))
+    risky = F.col("failure_probability") >= band_min_probability
+    if warning_horizon_hours:
+        probability = F.concat(probability, F.format_string(
+            " (%.0f %% within %d h)", F.col("warning_probability") * 100, F.lit(warning_horizon_hours)))
+        risky = risky | (F.col("warning_probability") >= band_min_probability)
     band = F.when(F.col("rul_p50_hours").isNotNull(), F.format_string(
         "remaining life P50 %.0f h (P10 %.0f h, P90 %.0f h)", "rul_p50_hours", "rul_p10_hours", "rul_p90_hours"
     )).otherwise(F.lit("remaining life: the model cannot tell"))
     at_risk = F.concat(F.coalesce(F.try_element_at(modes, lead_sensor), F.lit("a fault")), F.lit(" likely: "), lead,
                        F.lit("; "), probability, F.lit("; "), band)
     quiet = F.concat(F.lit("no failure expected: "), probability, F.lit("; largest driver: "), F.coalesce(lead, F.lit("none")))
-    return scored.withColumn("message", F.when(F.col("failure_probability") >= band_min_probability, at_risk).otherwise(quiet))
+    return scored.withColumn("message", F.when(risky, at_risk).otherwise(quiet))

@@ -1,7 +1,8 @@
 """Scoring: one row per compressor per hour, the ``ml_predictions`` grain (no I/O).
 
 Columns (``PREDICTION_COLUMNS``): compressor_id, prediction_timestamp (the hour's last reading),
-failure_probability (calibrated, [0, 1], a failure trip within ``horizon_hours``), rul_p10_hours,
+failure_probability (calibrated, [0, 1], a failure trip within ``horizon_hours``), warning_probability
+(the early-warning classifier's: a trip within ``model.warning_horizon_hours``; null without one), rul_p10_hours,
 rul_p50_hours, rul_p90_hours (P10 ≤ P50 ≤ P90, or all null), model_version, features_used (JSON: the top
 drivers, see ``explain``), message (one sentence), coverage.
 
@@ -19,6 +20,8 @@ each unit at its newest reading, and the message says so in plain words.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -27,11 +30,11 @@ from altaviz.config import Settings
 from altaviz.model import baseline
 from altaviz.model.explain import with_drivers, with_message
 from altaviz.model.train import (
-    TrainedModel, calibrate, fit_survival, rul_band, with_folds,
+    TrainedModel, calibrate, fit_survival, raw_scores, rul_band, with_folds,
 )
 from altaviz.registry import SensorRegistry
 
-PREDICTION_COLUMNS = ("compressor_id", "prediction_timestamp", "failure_probability", "rul_p10_hours",
+PREDICTION_COLUMNS = ("compressor_id", "prediction_timestamp", "failure_probability", "warning_probability", "rul_p10_hours",
                       "rul_p50_hours", "rul_p90_hours", "model_version", "features_used", "message", "coverage")
 BAND_MIN_PROBABILITY = 0.2
 BAND_MAX_HOURS = 14 * 24.0
@@ -41,6 +44,7 @@ def score_hours(
     model: TrainedModel, features: DataFrame, *, registry: SensorRegistry, horizon_hours: int
 ) -> DataFrame:
     """Score every hour of ``features`` with ``model``; ``PREDICTION_COLUMNS``."""
+    features = with_warning_probability(model.warning, features)
     scored = model.classifier.transform(features).withColumn("raw_score", vector_to_array("probability")[1])
     scored = with_drivers(scored, classifier=model.classifier, features=model.features)
     keep = [*features.columns, "raw_score", "drivers", "drivers_method"]
@@ -50,11 +54,13 @@ def score_hours(
     bands = {name: F.when(can_tell, F.round(name, 1)) for name in ("rul_p10_hours", "rul_p50_hours", "rul_p90_hours")}
     with_band = banded.withColumns(bands)
     return (
-        with_message(with_band, registry=registry, horizon_hours=horizon_hours, band_min_probability=BAND_MIN_PROBABILITY)
+        with_message(with_band, registry=registry, horizon_hours=horizon_hours, band_min_probability=BAND_MIN_PROBABILITY,
+                     warning_horizon_hours=model.warning.metadata["horizon_hours"] if model.warning else None)
         .select(
             "compressor_id",
             "prediction_timestamp",
             F.round("failure_probability", 4).alias("failure_probability"),
+            F.round("warning_probability", 4).alias("warning_probability"),
             "rul_p10_hours", "rul_p50_hours", "rul_p90_hours",
             F.lit(model.metadata["model_version"]).alias("model_version"),
             F.to_json(F.struct(F.col("drivers_method").alias("method"), F.col("drivers").alias("drivers"))).alias("features_used"),
@@ -62,6 +68,15 @@ def score_hours(
             F.round("coverage", 3).alias("coverage"),
         )
     )
+
+
+def with_warning_probability(warning: TrainedModel | None, features: DataFrame) -> DataFrame:
+    """``features`` with ``warning_probability``: the early-warning classifier's calibrated score (null when
+    there is none)."""
+    if warning is None:
+        return features.withColumn("warning_probability", F.lit(None).cast("double"))
+    calibrated = calibrate(warning.calibrator, raw_scores(warning.classifier, features))
+    return calibrated.select(*features.columns, F.col("failure_probability").alias("warning_probability"))
 
 
 def newest_hours(features: DataFrame) -> DataFrame:
@@ -81,7 +96,7 @@ def score_baseline(gold_readings: DataFrame, *, settings: Settings, reason: str)
     )
     null = F.lit(None).cast("double")
     return trend.select(
-        "compressor_id", "prediction_timestamp", "failure_probability",
+        "compressor_id", "prediction_timestamp", "failure_probability", null.alias("warning_probability"),
         null.alias("rul_p10_hours"), null.alias("rul_p50_hours"), null.alias("rul_p90_hours"),
         "model_version", "features_used", message.alias("message"),
         F.col("confidence_score").alias("coverage"),  # the baseline's score is readings received / expected in 24 h
@@ -104,12 +119,16 @@ def score_history(training: DataFrame, model: TrainedModel, *, registry: SensorR
     parts = [score_hours(model, newest.select(*training.columns), registry=registry, horizon_hours=horizon_hours)]
     for fold, classifier in enumerate(fitted.classifiers):
         others = with_fold.where(F.col("fold") != fold).drop("fold")
+        warning = model.warning
+        fold_warning = warning and replace(warning, classifier=warning.cross_fit.classifiers[fold],
+                                           calibrator=warning.cross_fit.calibrators[fold], cross_fit=None)
         fold_model = TrainedModel(
             classifier=classifier,
             calibrator=fitted.calibrators[fold],
             survival=fit_survival(others, features=model.features),
             features=model.features,
             metadata={**model.metadata, "model_version": f"{model.metadata['model_version']}-oof"},
+            warning=fold_warning,
         )
         rows = older.where(F.col("fold") == fold).drop("fold")
         parts.append(score_hours(fold_model, rows, registry=registry, horizon_hours=horizon_hours))

@@ -58,7 +58,7 @@ def reuse_mismatch(saved: TrainedModel, *, settings: Settings) -> str | None:
     plain words; None when it can."""
     cfg = settings.model
     wanted = {"features": list(feature_columns(settings.registry)), "estimator": cfg.estimator, "seed": cfg.seed,
-              "horizon_hours": cfg.horizon_hours}
+              "horizon_hours": cfg.horizon_hours, "warning_horizon_hours": cfg.warning_horizon_hours or None}
     changed = [name for name, value in wanted.items() if saved.metadata.get(name) != value]
     if not changed:
         return None
@@ -93,7 +93,8 @@ def build_predictions(
     end = datetime.fromisoformat(training_window(training)["end"])
     version = model_version(cfg.estimator, end, cfg.seed)
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
-                           folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours)
+                           folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours,
+                           warning_horizon_hours=cfg.warning_horizon_hours or None)
     if history:
         predictions = score_history(training, model, registry=settings.registry, horizon_hours=cfg.horizon_hours)
     else:

@@ -1,8 +1,9 @@
 """The model registry: trained models saved under ``<data_dir>/models/<model_version>/`` and loaded back.
 
 A version folder holds ``classifier/`` and ``survival/`` (Spark ML ``PipelineModel.save``), ``calibrator/``
-(``IsotonicRegressionModel.save``; absent when the model has none) and ``metadata.json`` (version, training
-window, features, seed, estimator, failures) and, once published, ``evaluation.json`` (the backtest of its
+(``IsotonicRegressionModel.save``; absent when the model has none), ``metadata.json`` (version, training
+window, features, seed, estimator, horizons, failures), ``warning/`` (the early-warning classifier, saved the
+same way without a survival model) and, once published, ``evaluation.json`` (the backtest of its
 out-of-sample scores, ``model.backtest``). ``load_model`` returns a ``TrainedModel``
 that scores identically to the one saved. This is the one I/O module of ``altaviz.model``.
 
@@ -36,15 +37,38 @@ def save_model(model: TrainedModel, data_dir: Path, *, evaluation: dict | None =
     that version whole; returns the folder."""
     folder = models_dir(data_dir) / model.metadata["model_version"]
     shutil.rmtree(folder, ignore_errors=True)  # no file of an earlier model of that name may survive
-    folder.mkdir(parents=True)
-    model.classifier.write().overwrite().save(str(folder / "classifier"))
-    model.survival.write().overwrite().save(str(folder / "survival"))
-    if model.calibrator is not None:
-        model.calibrator.write().overwrite().save(str(folder / "calibrator"))
-    (folder / "metadata.json").write_text(json.dumps(model.metadata, indent=2, sort_keys=True, default=str) + "\n")
+    _write(model, folder)
     if evaluation is not None:
         save_evaluation(data_dir, model.metadata["model_version"], evaluation)
     return folder
+
+
+def _write(model: TrainedModel, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    model.classifier.write().overwrite().save(str(folder / "classifier"))
+    if model.survival is not None:
+        model.survival.write().overwrite().save(str(folder / "survival"))
+    if model.calibrator is not None:
+        model.calibrator.write().overwrite().save(str(folder / "calibrator"))
+    if model.warning is not None:
+        _write(model.warning, folder / "warning")
+    (folder / "metadata.json").write_text(json.dumps(model.metadata, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _read(folder: Path) -> TrainedModel:
+    metadata = json.loads((folder / "metadata.json").read_text())
+
+    def optional(name: str, loader):
+        return loader.load(str(folder / name)) if (folder / name).is_dir() else None
+
+    return TrainedModel(
+        classifier=PipelineModel.load(str(folder / "classifier")),
+        calibrator=optional("calibrator", IsotonicRegressionModel),
+        survival=optional("survival", PipelineModel),
+        features=tuple(metadata["features"]),
+        metadata=metadata,
+        warning=_read(folder / "warning") if (folder / "warning").is_dir() else None,
+    )
 
 
 def list_versions(data_dir: Path) -> list[str]:
@@ -65,16 +89,7 @@ def load_model(data_dir: Path, version: str | None = None) -> TrainedModel | Non
         version = versions[-1]
     elif version not in versions:
         raise FileNotFoundError(f"no saved model {version!r} under {models_dir(data_dir)}; saved: {versions}")
-    folder = models_dir(data_dir) / version
-    metadata = json.loads((folder / "metadata.json").read_text())
-    calibrator = IsotonicRegressionModel.load(str(folder / "calibrator")) if (folder / "calibrator").is_dir() else None
-    return TrainedModel(
-        classifier=PipelineModel.load(str(folder / "classifier")),
-        calibrator=calibrator,
-        survival=PipelineModel.load(str(folder / "survival")),
-        features=tuple(metadata["features"]),
-        metadata=metadata,
-    )
+    return _read(models_dir(data_dir) / version)
 
 
 EVALUATION_FILE = "evaluation.json"

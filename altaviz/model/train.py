@@ -11,6 +11,10 @@ an argument. The training frame is ``features`` joined with ``labels`` on (compr
 - Calibration: isotonic regression of the label on out-of-fold raw scores.
 - Remaining life: ``AFTSurvivalRegression`` (Weibull) on the same scaled features with the right-censored
   target of ``labels``; quantiles 0.1 / 0.5 / 0.9 give P10 / P50 / P90 hours.
+- Early warning (``warning_horizon_hours``, e.g. 7 days): a second classifier, cross-fitted and calibrated the
+  same way, on the label "a logged trip within the longer horizon" (``observed`` and ``rul_hours`` at most that
+  long). A 48 h classifier learns what the last two days look like, so its alerts open 2-3 days ahead whatever
+  the failure; the longer horizon learns the slow drift that comes first (bench/results/backtest.md).
 """
 
 from __future__ import annotations
@@ -181,14 +185,18 @@ def rul_band(survival: PipelineModel, rows: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A fitted model: classifier, calibrator, remaining-life model and what they were trained on."""
+    """A fitted model: classifier, calibrator, remaining-life model and what they were trained on.
+
+    ``warning`` is the early-warning classifier (same features, longer horizon) as a TrainedModel of its own
+    without a remaining-life model; None when the settings ask for none."""
 
     classifier: PipelineModel
     calibrator: IsotonicRegressionModel | None
-    survival: PipelineModel
+    survival: PipelineModel | None
     features: tuple[str, ...]
     metadata: dict  # version, training window, estimator, seed, failures, metrics
     cross_fit: CrossFit | None = None  # the fold classifiers behind its calibration (not saved: None once loaded)
+    warning: TrainedModel | None = None
 
 
 def count_failures(training: DataFrame) -> int:
@@ -216,6 +224,26 @@ def training_window(training: DataFrame) -> dict[str, str]:
     return {"start": row["start"], "end": row["end"]}
 
 
+def relabel(training: DataFrame, *, horizon_hours: float) -> DataFrame:
+    """``training`` with ``label`` for another horizon: a logged trip within ``horizon_hours`` (from the
+    ``observed`` / ``rul_hours`` that ``labels.build_labels`` gives, so the two labels always agree)."""
+    hit = (F.col("observed") == 1) & (F.col("rul_hours") <= F.lit(float(horizon_hours)))
+    return training.withColumn("label", hit.cast("int"))
+
+
+def fit_calibrated(
+    training: DataFrame, *, features: tuple[str, ...], estimator: str, folds: int, seed: int
+) -> tuple[PipelineModel, IsotonicRegressionModel, CrossFit, DataFrame]:
+    """Cross-fit (for calibration and honest scores), then fit on everything: the classifier, its calibrator,
+    the fold models (with their own calibrators) and the calibrated out-of-fold scores."""
+    fitted = cross_fit(training, features=features, folds=folds, seed=seed, estimator=estimator)
+    out_of_fold = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=estimator,
+                                   fitted=fitted).persist()
+    calibrator = fit_calibrator(out_of_fold)
+    classifier = fit_classifier(training, features=features, estimator=estimator, seed=seed)
+    return classifier, calibrator, with_fold_calibrators(fitted, out_of_fold), calibrate(calibrator, out_of_fold)
+
+
 def train_model(
     training: DataFrame,
     *,
@@ -225,16 +253,14 @@ def train_model(
     seed: int,
     model_version: str,
     horizon_hours: int,
+    warning_horizon_hours: int | None = None,
 ) -> tuple[TrainedModel, DataFrame]:
-    """Cross-fit (for calibration and honest metrics), then fit on everything. Returns the model and the
-    calibrated out-of-fold scores (KEY, fold, label, raw_score, failure_probability)."""
+    """Cross-fit (for calibration and honest metrics), then fit on everything; with ``warning_horizon_hours``
+    also the early-warning classifier. Returns the model and the calibrated out-of-fold scores (KEY, fold,
+    label, raw_score, failure_probability, and ``warning_probability`` with an early-warning classifier)."""
     training = training.persist()
-    fitted = cross_fit(training, features=features, folds=folds, seed=seed, estimator=estimator)
-    out_of_fold = cross_fit_scores(training, features=features, folds=folds, seed=seed, estimator=estimator,
-                                   fitted=fitted).persist()
-    calibrator = fit_calibrator(out_of_fold)
-    calibrated = calibrate(calibrator, out_of_fold)
-    classifier = fit_classifier(training, features=features, estimator=estimator, seed=seed)
+    classifier, calibrator, fitted, calibrated = fit_calibrated(training, features=features, estimator=estimator,
+                                                                folds=folds, seed=seed)
     survival = fit_survival(training, features=features)
     window = training_window(training)
     metadata = {
@@ -245,9 +271,19 @@ def train_model(
         "features": list(features),
         "training_window": window,
         "horizon_hours": horizon_hours,
+        "warning_horizon_hours": warning_horizon_hours,
         "compressors": training.select("compressor_id").distinct().count(),
         "hours": training.count(),
         "failures": count_failures(training),
     }
-    return TrainedModel(classifier, calibrator, survival, tuple(features), metadata,
-                        with_fold_calibrators(fitted, out_of_fold)), calibrated
+    warning = None
+    if warning_horizon_hours:
+        w_classifier, w_calibrator, w_fitted, w_calibrated = fit_calibrated(
+            relabel(training, horizon_hours=warning_horizon_hours), features=features, estimator=estimator,
+            folds=folds, seed=seed)
+        warning = TrainedModel(w_classifier, w_calibrator, None, tuple(features),
+                               {**metadata, "horizon_hours": warning_horizon_hours, "warning_horizon_hours": None},
+                               w_fitted)
+        calibrated = calibrated.join(
+            w_calibrated.select(*KEY, F.col("failure_probability").alias("warning_probability")), on=list(KEY))
+    return TrainedModel(classifier, calibrator, survival, tuple(features), metadata, fitted, warning), calibrated

@@ -28,8 +28,9 @@ def _note(title: str, text: str) -> Figure:
 
 
 def risk_before_failures(backtest: Backtest | None, *, warning_level: float) -> Figure:
-    """One panel per failure (the first ``MAX_PANELS``): the model's failure probability over the week before
-    the trip, the prediction-alert level, and each method's first alert marked on the curve's time axis."""
+    """One panel per failure (the first ``MAX_PANELS``): the model's failure probability (and the early-warning
+    classifier's, dashed) over the week before the trip, the prediction-alert level, and each method's first
+    alert marked on the curve's time axis."""
     title = "Failure risk before each failure (hours before the trip)"
     if backtest is None:
         return _note(title, "No trained model yet (cold start): nothing to backtest.")
@@ -41,7 +42,11 @@ def risk_before_failures(backtest: Backtest | None, *, warning_level: float) -> 
     for ax, failure in zip(axes, failures.itertuples(index=False)):
         curve = backtest.risk[(backtest.risk["compressor_id"] == failure.compressor_id)
                               & (backtest.risk["failure_time"] == failure.failure_time)]
-        ax.plot(-curve["hours_before"], curve["failure_probability"], color=SEVERITY_COLORS["info"], lw=1.5)
+        ax.plot(-curve["hours_before"], curve["failure_probability"], color=SEVERITY_COLORS["info"], lw=1.5,
+                label="failure_probability")
+        if "warning_probability" in curve and curve["warning_probability"].notna().any():
+            ax.plot(-curve["hours_before"], curve["warning_probability"], color=SEVERITY_COLORS["info"], lw=1.2,
+                    ls="--", label="warning_probability")
         ax.axhline(warning_level, color=SEVERITY_COLORS["warning"], ls="--", lw=1)
         leads = backtest.leads[(backtest.leads["compressor_id"] == failure.compressor_id)
                                & (backtest.leads["failure_time"] == failure.failure_time)]
@@ -58,7 +63,7 @@ def risk_before_failures(backtest: Backtest | None, *, warning_level: float) -> 
                      fontsize=9)
     for ax in axes[len(failures):]:
         ax.axis("off")
-    axes[0].set_ylabel("P(failure within horizon)")
+    axes[0].set_ylabel("probability")
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):

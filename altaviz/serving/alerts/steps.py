@@ -222,10 +222,13 @@ def build_prediction_steps(
 ) -> pd.DataFrame:
     """Failure-probability scores judged as steps (``STEP_COLUMNS``), one per score and one per event.
 
-    ``scores``: compressor_id, prediction_timestamp, failure_probability, message (one model's scores).
-    A score breaches at ``prediction_warning_probability``; the rule holds over the last
-    ``prediction_open_after_scores`` scores (critical likewise); a score is clear below warning minus
-    ``prediction_resolve_margin`` and ``prediction_resolve_after_scores`` clear scores in a row resolve.
+    ``scores``: compressor_id, prediction_timestamp, failure_probability, message (one model's scores) and
+    optionally warning_probability (the early-warning classifier's longer horizon). A score's risk is the
+    higher of the two (a trip within 7 days is at least as likely as one within 48 h); it breaches at
+    ``prediction_warning_probability``; critical is ``failure_probability`` at ``prediction_critical_probability``
+    (the trip is near); each rule holds over the last ``prediction_open_after_scores`` scores; a score is
+    clear when its risk is below warning minus ``prediction_resolve_margin``, and
+    ``prediction_resolve_after_scores`` clear scores in a row resolve. The alert's value is the risk.
     An event (compressor_id, event_time) resolves an open alert, and scores up to it never count
     toward the next one (the machine was repaired). Scores up to a problem's watermark are context
     only; pass at least ``prediction_resolve_after_scores`` scores before the new ones.
@@ -250,10 +253,12 @@ def build_prediction_steps(
         moments = [as_utc(t) for t in unit["prediction_timestamp"]]
         unit_events = sorted(events_by_unit.get(compressor_id, []))
         segment = pd.Series([sum(e >= t for e in unit_events) for t in moments], dtype="int64")
-        probability = unit["failure_probability"].astype(float)
+        near = unit["failure_probability"].astype(float)
+        early = unit["warning_probability"].astype(float) if "warning_probability" in unit else near
+        probability = pd.concat([near, early.fillna(near)], axis=1).max(axis=1)  # the risk
         above_floor = pd.Series([floor is None or t > floor for t in moments], dtype=bool)
         is_breach = (probability >= warn) & above_floor
-        is_critical = (probability >= crit) & above_floor
+        is_critical = (near >= crit) & above_floor
         is_clear = probability < clear
 
         opens, critical, resolves = (_held(is_breach, segment, n_open), _held(is_critical, segment, n_open),
