@@ -81,10 +81,11 @@ def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spar
 def test_a_saved_model_trained_under_other_settings_is_not_reused(settings_no_db):
     cfg = settings_no_db.model
     metadata = {"model_version": "lr-x", "features": list(feature_columns(settings_no_db.registry)),
-                "estimator": cfg.estimator, "seed": cfg.seed, "horizon_hours": cfg.horizon_hours}
+                "estimator": cfg.estimator, "seed": cfg.seed, "horizon_hours": cfg.horizon_hours,
+                "warning_horizon_hours": cfg.warning_horizon_hours}
     saved = TrainedModel(None, None, None, tuple(metadata["features"]), metadata)
     assert reuse_mismatch(saved, settings=settings_no_db) is None
     changed = TrainedModel(None, None, None, (), {**metadata, "seed": cfg.seed + 1, "features": ["old"],
-                                                  "horizon_hours": None})
+                                                  "horizon_hours": None, "warning_horizon_hours": None})
     assert reuse_mismatch(changed, settings=settings_no_db) == (
-        "saved model lr-x does not match the settings (features, seed, horizon_hours): retrained")
+        "saved model lr-x does not match the settings (features, seed, horizon_hours, warning_horizon_hours): retrained")

@@ -31,14 +31,20 @@ def worst_first(fleet: pd.DataFrame) -> pd.DataFrame:
 
 
 def health_table(fleet: pd.DataFrame) -> pd.DataFrame:
-    """What an engineer scans first: worst units on top, risk as a percentage, life left in days."""
+    """What an engineer scans first: worst units on top, risk within 48 h and 7 days as percentages, life left
+    in days."""
     ordered = worst_first(fleet)
+
+    def percent(column: str) -> pd.Series:
+        return (pd.to_numeric(ordered[column], errors="coerce") * 100).round(0).map(
+            lambda p: "–" if pd.isna(p) else f"{p:.0f} %")
+
     return pd.DataFrame({
         "compressor": ordered["compressor_id"],
         "health": ordered["health_status"],
         "open alerts": ordered["active_alert_count"],
-        "failure risk": (ordered["failure_probability"] * 100).round(0).map(
-            lambda p: "–" if pd.isna(p) else f"{p:.0f} %"),
+        "failure risk 48 h": percent("failure_probability"),
+        "7 d": percent("warning_probability"),
         # Null where the model cannot tell (or on a cold start): shown as a dash, never a number.
         "RUL (days)": pd.to_numeric(ordered["rul_days"], errors="coerce").round(1).map(
             lambda d: "–" if pd.isna(d) else f"{d:.1f}"),
