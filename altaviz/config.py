@@ -58,6 +58,7 @@ ESTIMATORS = ("logistic_regression", "gbt", "random_forest")
 class ModelSettings:
     horizon_hours: int  # a failure trip within this many hours of an hour labels it 1
     warning_horizon_hours: int  # the early-warning classifier's horizon (0: none); prediction warnings use it
+    warning_min_failures: int  # fewer labelled failures: no early-warning classifier (it needs more examples)
     folds: int  # cross-fitting folds, grouped by compressor
     min_failures: int  # fewer labelled failures: no model is trained, the trend baseline scores
     estimator: str  # one of ESTIMATORS
@@ -229,6 +230,7 @@ def _model(reader: Reader) -> ModelSettings:
     return ModelSettings(
         horizon_hours=horizon,
         warning_horizon_hours=warning_horizon,
+        warning_min_failures=_positive(reader, "model.warning_min_failures"),
         folds=folds,
         min_failures=_positive(reader, "model.min_failures"),
         estimator=estimator,

@@ -45,10 +45,11 @@ from altaviz.model import baseline, evaluate  # noqa: E402
 from altaviz.model.features import build_model_features, feature_columns  # noqa: E402
 from altaviz.model.labels import build_labels  # noqa: E402
 from altaviz.model.score import score_hours  # noqa: E402
+from altaviz.model.stage import warning_horizon  # noqa: E402
 from altaviz.model.store import model_version  # noqa: E402
 from altaviz.serving import alerts  # noqa: E402
 from altaviz.model.train import (  # noqa: E402
-    calibrate, cross_fit_scores, fit_calibrator, train_model,
+    calibrate, count_failures, cross_fit_scores, fit_calibrator, train_model,
 )
 from altaviz.simulate import read_ground_truth  # noqa: E402
 from bench.backtest_data import prepare_seed, read_gold, read_maintenance  # noqa: E402
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     end = training.agg(F.max("prediction_timestamp")).first()[0]
     model, out_of_fold = train_model(training, features=features, estimator=estimator, folds=folds, seed=seed,
                                      model_version=model_version(estimator, end, seed), horizon_hours=horizon,
-                                     warning_horizon_hours=settings.model.warning_horizon_hours or None)
+                                     warning_horizon_hours=warning_horizon(settings.model, failures=count_failures(training)))
     oof_pd = to_pandas(out_of_fold)
     report["timings"]["train_final"] = time.perf_counter() - began
     # The product's configured level, not the bench's pick: the table shows what a deployment would do.

@@ -28,6 +28,7 @@ def test_model_defaults():
     ("folds: 4", "folds: 1", "pipeline.yaml: model.folds: must be at least 2"),
     ("horizon_hours: 48", "horizon_hours: 0", "pipeline.yaml: model.horizon_hours: must be at least 1"),
     ("min_failures: 3", "min_failures: lots", "pipeline.yaml: model.min_failures: expected int"),
+    ("warning_min_failures: 10", "warning_min_failures: 0", "pipeline.yaml: model.warning_min_failures: must be at least 1"),
     ("warning_horizon_hours: 168", "warning_horizon_hours: 24",
      "pipeline.yaml: model.warning_horizon_hours: 24 is not longer than horizon_hours 48"),
 ])

@@ -10,7 +10,7 @@ import pandas as pd
 from altaviz.io import lake
 from altaviz.model.score import PREDICTION_COLUMNS
 from altaviz.model.features import feature_columns
-from altaviz.model.stage import build_predictions, reuse_mismatch, save_trained
+from altaviz.model.stage import build_predictions, reuse_mismatch, save_trained, warning_horizon
 from altaviz.model.train import TrainedModel
 from altaviz.model.store import list_versions
 from tests.model_fixtures import synthetic_fleet, to_spark
@@ -31,6 +31,9 @@ def test_stage_trains_saves_and_scores_the_newest_hour(spark, tmp_path):
     settings = _lake(spark, tmp_path, {0: [60.0], 1: [110.0], 2: [150.0]})
     report = build_predictions(spark, settings=settings)
     assert not report.cold_start and report.metadata["failures"] == 3
+    # Three failures train the 48 h model but not the early-warning one (model.warning_min_failures: 10).
+    assert report.trained.warning is None and report.summary().endswith(
+        "; no early-warning classifier: fewer logged failures than model.warning_min_failures, or turned off")
     assert list_versions(tmp_path) == []  # saved only once its scores are stored
     save_trained(report, settings=settings)
     assert list_versions(tmp_path) == [report.model_version]
@@ -78,11 +81,18 @@ def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spar
 
 
 
+def test_the_early_warning_classifier_needs_enough_failures_and_can_be_turned_off(settings_no_db):
+    cfg = settings_no_db.model
+    enough = cfg.warning_min_failures
+    assert [warning_horizon(cfg, failures=n) for n in (enough - 1, enough, enough + 5)] == [None, 168, 168]
+    assert warning_horizon(dataclasses.replace(cfg, warning_horizon_hours=0), failures=enough + 5) is None
+
+
 def test_a_saved_model_trained_under_other_settings_is_not_reused(settings_no_db):
     cfg = settings_no_db.model
     metadata = {"model_version": "lr-x", "features": list(feature_columns(settings_no_db.registry)),
                 "estimator": cfg.estimator, "seed": cfg.seed, "horizon_hours": cfg.horizon_hours,
-                "warning_horizon_hours": cfg.warning_horizon_hours}
+                "warning_horizon_hours": cfg.warning_horizon_hours, "failures": cfg.warning_min_failures}
     saved = TrainedModel(None, None, None, tuple(metadata["features"]), metadata)
     assert reuse_mismatch(saved, settings=settings_no_db) is None
     changed = TrainedModel(None, None, None, (), {**metadata, "seed": cfg.seed + 1, "features": ["old"],

@@ -7,7 +7,8 @@ and then either
   after its training window (walk-forward: every score out of sample in time; a rerun on the same data scores
   nothing new). A saved model whose features, estimator, seed or horizon no longer match the settings is not
   reused (``reuse_mismatch``): it retrains; or
-- trains (cross-fitted, calibrated, with the remaining-life model), saves the model under
+- trains (cross-fitted, calibrated, with the remaining-life model and, from ``model.warning_min_failures`` logged
+  failures on, the early-warning classifier), saves the model under
   ``<data_dir>/models/<model_version>/`` and scores: each unit's newest hour by the model trained on everything
   and, with ``history=True``, every earlier hour out of fold; or
 - on a cold start (fewer logged failures than ``model.min_failures``) trains nothing and scores each unit's
@@ -25,13 +26,13 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from altaviz.config import Settings, get_settings
+from altaviz.config import ModelSettings, Settings, get_settings
 from altaviz.io import lake
 from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import newest_hours, score_baseline, score_history, score_hours
 from altaviz.model.store import load_model, model_version, save_model
-from altaviz.model.train import TrainedModel, cold_start_reason, train_model, training_window
+from altaviz.model.train import TrainedModel, cold_start_reason, count_failures, train_model, training_window
 from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
 
@@ -49,8 +50,11 @@ class PredictionReport:
             return f"ml_predictions: no trained model ({self.reason}); the trend baseline scored each unit"
         what = "trained now" if self.trained else f"saved, trained up to {self.metadata['training_window']['end'][:16]}"
         why = f"; {self.reason}" if self.reason else ""
+        early = (f"early warning over {self.metadata['warning_horizon_hours']} h"
+                 if self.metadata.get("warning_horizon_hours")
+                 else "no early-warning classifier: fewer logged failures than model.warning_min_failures, or turned off")
         return (f"ml_predictions: model {self.model_version} ({what}{why}) from {self.metadata['failures']} logged "
-                f"failures, {self.metadata['compressors']} compressors, {self.metadata['hours']:,} hours")
+                f"failures, {self.metadata['compressors']} compressors, {self.metadata['hours']:,} hours; {early}")
 
 
 def reuse_mismatch(saved: TrainedModel, *, settings: Settings) -> str | None:
@@ -58,11 +62,20 @@ def reuse_mismatch(saved: TrainedModel, *, settings: Settings) -> str | None:
     plain words; None when it can."""
     cfg = settings.model
     wanted = {"features": list(feature_columns(settings.registry)), "estimator": cfg.estimator, "seed": cfg.seed,
-              "horizon_hours": cfg.horizon_hours, "warning_horizon_hours": cfg.warning_horizon_hours or None}
+              "horizon_hours": cfg.horizon_hours,
+              "warning_horizon_hours": warning_horizon(cfg, failures=saved.metadata.get("failures", 0))}
     changed = [name for name, value in wanted.items() if saved.metadata.get(name) != value]
     if not changed:
         return None
     return f"saved model {saved.metadata['model_version']} does not match the settings ({', '.join(changed)}): retrained"
+
+
+def warning_horizon(cfg: ModelSettings, *, failures: int) -> int | None:
+    """The early-warning classifier's horizon for a model trained on ``failures`` logged failures: None when the
+    settings ask for none or there are fewer than ``warning_min_failures`` to learn a week-long drift from."""
+    if not cfg.warning_horizon_hours or failures < cfg.warning_min_failures:
+        return None
+    return cfg.warning_horizon_hours
 
 
 def build_predictions(
@@ -94,7 +107,7 @@ def build_predictions(
     version = model_version(cfg.estimator, end, cfg.seed)
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
                            folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours,
-                           warning_horizon_hours=cfg.warning_horizon_hours or None)
+                           warning_horizon_hours=warning_horizon(cfg, failures=count_failures(training)))
     if history:
         predictions = score_history(training, model, registry=settings.registry, horizon_hours=cfg.horizon_hours)
     else:
