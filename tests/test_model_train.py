@@ -12,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
-from altaviz.model.score import PREDICTION_COLUMNS, score_baseline, score_hours
+from altaviz.model.score import PREDICTION_COLUMNS, score_baseline, score_history, score_hours
 from altaviz.model.store import load_evaluation, list_versions, load_model, save_model
 from altaviz.model.train import assign_folds, cold_start_reason, cross_fit_scores, relabel, train_model
 from tests.model_fixtures import synthetic_fleet, to_spark
@@ -91,6 +91,22 @@ def test_the_early_warning_classifier_rises_days_before_the_48h_one(scores, flee
     assertDataFrameEqual(relabel(fleet["training"], horizon_hours=96).select(*key, "label"), at_96.select(*key, "label"))
     # ... and not at 48 h, where fewer hours are positive.
     assert relabel(fleet["training"], horizon_hours=48).where("label = 1").count() < at_96.where("label = 1").count()
+
+
+def test_the_history_scores_both_classifiers_out_of_fold(trained, fleet, scores, settings_no_db):
+    """Every hour but each unit's newest comes from the fold models (48 h and early warning) that never saw
+    that unit: the history differs from the full model's scores there and equals them on the newest hour."""
+    model, _ = trained
+    history = score_history(fleet["training"], model, registry=settings_no_db.registry, horizon_hours=48).toPandas()
+    full = scores.toPandas()
+    assert len(history) == len(full) and history["warning_probability"].between(0, 1).all()
+    newest = history["model_version"] == "test-v1"
+    assert newest.sum() == 8 and (history.loc[~newest, "model_version"] == "test-v1-oof").all()
+    key = ["compressor_id", "prediction_timestamp"]
+    paired = history.merge(full, on=key, suffixes=("", "_full"))
+    same = (paired["warning_probability"] - paired["warning_probability_full"]).abs() < 1e-9
+    assert same[paired["model_version"] == "test-v1"].all()
+    assert not same[paired["model_version"] == "test-v1-oof"].all()
 
 
 def test_a_saved_model_reloads_and_scores_identically(trained, fleet, scores, tmp_path, settings_no_db):
