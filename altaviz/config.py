@@ -223,7 +223,8 @@ def _model(reader: Reader) -> ModelSettings:
     horizon = _positive(reader, "model.horizon_hours")
     warning_horizon = reader.get("model.warning_horizon_hours", int)
     if warning_horizon and warning_horizon <= horizon:
-        raise reader.fail("model.warning_horizon_hours", f"{warning_horizon} is not longer than horizon_hours {horizon} (0 turns it off)")
+        raise reader.fail("model.warning_horizon_hours",
+                          f"{warning_horizon} is not longer than horizon_hours {horizon} (0 turns it off)")
     folds = reader.get("model.folds", int)
     if folds < 2:
         raise reader.fail("model.folds", f"must be at least 2, got {folds}")

@@ -178,7 +178,8 @@ class Backtest:
     number, e.g. PR-AUC of alerts without scores). ``leads``: per completed failure and method, the first
     alert in its precursor and the lead (NaN: not warned). ``risk``: the model's score in the
     ``risk_hours`` before each completed trip (compressor_id, failure_time, kind, hours_before,
-    failure_probability and, with an early-warning classifier, warning_probability), what the plot draws. ``reliability``: predicted vs observed 48 h outcome.
+    failure_probability and, with an early-warning classifier, warning_probability), what the plot draws.
+    ``reliability``: predicted vs observed 48 h outcome.
     """
 
     source: str  # what the failures came from

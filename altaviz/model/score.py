@@ -34,8 +34,9 @@ from altaviz.model.train import (
 )
 from altaviz.registry import SensorRegistry
 
-PREDICTION_COLUMNS = ("compressor_id", "prediction_timestamp", "failure_probability", "warning_probability", "rul_p10_hours",
-                      "rul_p50_hours", "rul_p90_hours", "model_version", "features_used", "message", "coverage")
+PREDICTION_COLUMNS = ("compressor_id", "prediction_timestamp", "failure_probability", "warning_probability",
+                      "rul_p10_hours", "rul_p50_hours", "rul_p90_hours", "model_version", "features_used", "message",
+                      "coverage")
 BAND_MIN_PROBABILITY = 0.2
 BAND_MAX_HOURS = 14 * 24.0
 
