@@ -72,13 +72,14 @@ def test_recent_predictions_are_the_context_before_each_units_new_scores(serving
                      "VALUES ('A', 'm', 1340, 'S'), ('B', 'm', 1340, 'S')")
         rows = [("A", t[h], h / 10, "v1-oof" if h < 3 else "v1") for h in range(5)]
         rows += [("A", t[3] + pd.Timedelta(minutes=30), 0.9, "v0"), ("B", t[0], 0.3, "v1-oof"), ("B", t[4], 0.4, "v1")]
-        for unit, moment, probability, version in rows:
+        for unit, moment, probability, version in rows:  # the early-warning score: 0.1 above the 48 h one
             conn.execute("INSERT INTO ml_predictions (compressor_id, prediction_timestamp, failure_probability, "
-                         "model_version, message) VALUES (%s, %s, %s, %s, 'm')", (unit, moment, probability, version))
+                         "warning_probability, model_version, message) VALUES (%s, %s, %s, %s, %s, 'm')",
+                         (unit, moment, probability, round(probability + 0.1, 2), version))
         new = pd.DataFrame({"compressor_id": ["A", "B"], "prediction_timestamp": [t[4], t[5]]})
         context = db.recent_predictions(conn, "v1", before=new, per_unit=2)
         # A: its two newest v1 scores before hour 4 (another model's score is no context); B: both it has before 5.
         assert context.values.tolist() == [
-            ["A", t[2], 0.2, "m", "v1-oof"], ["A", t[3], 0.3, "m", "v1"],
-            ["B", t[0], 0.3, "m", "v1-oof"], ["B", t[4], 0.4, "m", "v1"]]
+            ["A", t[2], 0.2, 0.3, "m", "v1-oof"], ["A", t[3], 0.3, 0.4, "m", "v1"],
+            ["B", t[0], 0.3, 0.4, "m", "v1-oof"], ["B", t[4], 0.4, 0.5, "m", "v1"]]
         assert db.recent_predictions(conn, "v1", before=new.iloc[:0], per_unit=2).empty
