@@ -7,6 +7,16 @@ silver columns, then
   windows per compressor over (t − w, t] on epoch seconds (gaps shrink the window, never widen it);
 - ``temp_rate_of_change``: °F per hour from the last discharge temperature 50–70 minutes earlier in
   time (null when there is none: a gap is not bridged with "six rows back");
+
+Those two are time-window features, computed two ways with identical results (``tests/test_features.py``):
+
+- ``build_gold_features`` (what the stage runs) hands each compressor's readings to pandas once
+  (``applyInPandas``), whose time-based rolling windows add and drop one reading at a time;
+- ``reference=True`` states them as Spark range windows (``with_rolling_stats``,
+  ``with_temp_rate_of_change``), the plain definition. Spark re-aggregates a sliding frame whole for
+  every row, so its cost grows with readings per window: 3.5× slower here (``bench/bench_gold.py``).
+
+The rest:
 - ``pressure_differential`` (discharge − suction, psi) and ``compression_ratio`` on absolute pressures;
 - ``{sensor}_status`` for every registry sensor, ``pressure_differential_status``,
   ``temp_rate_of_change_status``: 'normal' | 'warning' | 'critical' from ``config/sensors.yaml`` honoring
@@ -18,8 +28,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from altaviz.registry import ROLLING_STATISTICS, WINDOWS, Sensor, SensorRegistry
 from altaviz.schemas import gold_schema
@@ -65,6 +77,42 @@ def with_temp_rate_of_change(readings: DataFrame) -> DataFrame:
     )
 
 
+def rolling_and_rate_in_pandas(readings: pd.DataFrame, *, registry: SensorRegistry) -> pd.DataFrame:
+    """One compressor's readings (with ``_epoch``) plus the rolling statistics and ``temp_rate_of_change``,
+    the same values as ``with_rolling_stats`` and ``with_temp_rate_of_change`` (silver holds one reading
+    per compressor and timestamp, so a range frame's peers are the row alone)."""
+    readings = readings.sort_values("_epoch", kind="stable").reset_index(drop=True)
+    in_time = readings.set_index(pd.to_datetime(readings["_epoch"], unit="s"))
+    sensors = registry.rolling_sensors()
+    values = in_time[[sensor.name for sensor in sensors]]
+    features = {}
+    for label, seconds in WINDOWS.items():
+        window = values.rolling(f"{seconds}s", closed="right")  # (t - w, t], nulls skipped
+        computed = {"mean": window.mean(), "std": window.std(ddof=1), "max": window.max()}
+        for sensor in sensors:
+            for stat in ROLLING_STATISTICS:
+                features[f"{sensor.short}_{stat}_{label}"] = computed[stat][sensor.name].to_numpy()
+    # The last temperature at or before t - 50 min, if it is no older than t - 70 min.
+    temps = readings.loc[readings["discharge_temp_f"].notna(), ["_epoch", "discharge_temp_f"]]
+    earlier = pd.merge_asof(
+        (readings["_epoch"] - RATE_TO).rename("_key").to_frame(),
+        temps.rename(columns={"_epoch": "_key", "discharge_temp_f": "_temp"}).assign(_at=temps["_epoch"]),
+        on="_key", direction="backward", tolerance=RATE_FROM - RATE_TO,
+    )
+    hours_between = (readings["_epoch"] - earlier["_at"]) / 3600.0
+    features["temp_rate_of_change"] = ((readings["discharge_temp_f"] - earlier["_temp"]) / hours_between).to_numpy()
+    return pd.concat([readings, pd.DataFrame(features)], axis=1)
+
+
+def with_time_window_features(readings: DataFrame, *, registry: SensorRegistry) -> DataFrame:
+    """Add the rolling statistics and ``temp_rate_of_change``, one pandas call per compressor."""
+    added = [*registry.rolling_columns(), "temp_rate_of_change"]
+    schema = T.StructType(readings.schema.fields + [T.StructField(name, T.DoubleType()) for name in added])
+    return readings.groupBy("compressor_id").applyInPandas(
+        lambda one: rolling_and_rate_in_pandas(one, registry=registry), schema=schema
+    )
+
+
 def with_pressure_features(readings: DataFrame) -> DataFrame:
     """Add ``pressure_differential`` (psi) and ``compression_ratio`` on absolute pressures."""
     discharge, suction = F.col("discharge_pressure_psi"), F.col("suction_pressure_psi")
@@ -97,13 +145,18 @@ def with_calendar(readings: DataFrame) -> DataFrame:
     )
 
 
-def build_gold_features(silver_readings: DataFrame, *, registry: SensorRegistry) -> DataFrame:
-    """Silver readings -> ``gold_schema(registry)``, one row per reading (see module docstring)."""
+def build_gold_features(silver_readings: DataFrame, *, registry: SensorRegistry, reference: bool = False) -> DataFrame:
+    """Silver readings -> ``gold_schema(registry)``, one row per reading (see module docstring).
+
+    ``reference=True`` computes the time-window features with Spark range windows instead of pandas.
+    """
+    with_epoch = silver_readings.withColumn("_epoch", F.unix_seconds("timestamp"))
+    if reference:
+        with_windows = with_epoch.transform(with_rolling_stats, registry=registry).transform(with_temp_rate_of_change)
+    else:
+        with_windows = with_epoch.transform(with_time_window_features, registry=registry)
     return (
-        silver_readings.withColumn("_epoch", F.unix_seconds("timestamp"))
-        .transform(with_rolling_stats, registry=registry)
-        .transform(with_temp_rate_of_change)
-        .transform(with_pressure_features)
+        with_windows.transform(with_pressure_features)
         .transform(with_statuses, registry=registry)
         .transform(with_calendar)
         .select(*gold_schema(registry).fieldNames())
