@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env run test dashboard lab db-start db-stop bench clean notebook-outputs
+.PHONY: env run test dashboard lab db-start db-stop spark-start spark-stop bench clean notebook-outputs
 
 env: $(STAMP)
 
@@ -34,6 +34,13 @@ db-start: env
 
 db-stop: env
 	$(BIN)/altaviz db stop
+
+# The Spark Connect server a run starts for itself, kept running (for JupyterLab, or several runs).
+spark-start: env
+	$(BIN)/altaviz spark start
+
+spark-stop: env
+	$(BIN)/altaviz spark stop
 
 bench: env
 	$(BIN)/python -m bench

@@ -7,6 +7,7 @@ developer's data/ folder. It is set before anything loads settings, and nbval's 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -16,14 +17,30 @@ os.environ["ALTAVIZ_RUNS_DIR"] = str(SESSION_DATA_DIR / "runs")
 # Tests never touch a configured server (shell or .env): empty values fall back to the embedded one.
 os.environ["DATABASE_URL"] = ""
 os.environ["DB_HOST"] = ""
+# One Spark Connect server for the session, on a port of its own: the tests, nbval's notebooks and the
+# pipeline runs (whatever their data root) all attach to it (pytest_sessionstart). It runs every test's
+# jobs (model training alone is thousands), so it gets more heap than a run's default.
+os.environ["ALTAVIZ_SPARK_REMOTE"] = ""
+os.environ["ALTAVIZ_DRIVER_MEMORY"] = "8g"
+with socket.socket() as _probe:
+    _probe.bind(("127.0.0.1", 0))
+    os.environ["ALTAVIZ_SPARK_CONNECT_PORT"] = str(_probe.getsockname()[1])
+
+
+def pytest_sessionstart(session):
+    """Start the session's Spark and name it as the endpoint: runs on other data roots attach to it too."""
+    from altaviz.io import spark_server
+
+    os.environ["ALTAVIZ_SPARK_REMOTE"] = spark_server.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the session's embedded PostgreSQL so no server outlives the tests."""
-    from altaviz.io import db
+    """Stop the session's embedded PostgreSQL and Spark server so neither outlives the tests."""
+    from altaviz.io import db, spark_server
     from altaviz.config import load_settings
 
-    try:
-        db.stop_embedded(load_settings())
-    except Exception as err:  # a teardown problem must not hide the test result
-        print(f"warning: could not stop the test database: {err}")
+    for stop in (db.stop_embedded, spark_server.stop):
+        try:
+            stop(load_settings())
+        except Exception as err:  # a teardown problem must not hide the test result
+            print(f"warning: could not stop {stop.__module__}: {err}")

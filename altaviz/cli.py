@@ -1,4 +1,4 @@
-"""The `altaviz` command: run the pipeline, manage the embedded database, serve the dashboard."""
+"""The `altaviz` command: run the pipeline, manage the embedded database and the shared Spark, serve the dashboard."""
 
 from __future__ import annotations
 
@@ -96,6 +96,25 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spark(args: argparse.Namespace) -> int:
+    from altaviz.io import spark_server
+
+    settings = get_settings()
+    if settings.spark.remote:
+        print(f"a Spark Connect endpoint is configured (spark.remote): {settings.spark.remote}; nothing to manage here")
+        return 0
+    if args.action == "start":
+        print(f"running: {spark_server.start(settings)}  (log: {spark_server.log_path(settings)})")
+    elif args.action == "stop":
+        stopped = spark_server.stop(settings)
+        print("stopped the Spark Connect server" if stopped else "the Spark Connect server was not running")
+    elif args.action == "status":
+        url = spark_server.running_url(settings)
+        print(f"running: {url}" if url else "stopped: notebooks start Spark in their own process")
+        return 0 if url else 3
+    return 0
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     settings = get_settings()
     db.target(settings)  # start the embedded server before Voila's kernel needs it
@@ -135,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to psql")
     database.set_defaults(handler=_db)
 
+    spark = commands.add_parser("spark", help="manage the local Spark Connect server the notebooks share")
+    spark.add_argument("action", choices=("start", "stop", "status"))
+    spark.set_defaults(handler=_spark)
+
     dashboard = commands.add_parser("dashboard", help="serve notebooks/06_dashboard.ipynb with Voila")
     dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT)
     dashboard.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
@@ -146,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, db.DatabaseUnavailable, ValueError) as err:
+    except (ConfigError, db.DatabaseUnavailable, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -119,6 +119,8 @@ class SparkSettings:
     shuffle_partitions: int
     log_level: str
     ivy_dir: Path
+    remote: str  # a Spark Connect endpoint (sc://host:port) to attach to; "" = the local server, if running
+    connect_port: int  # where `altaviz spark start` listens (127.0.0.1 only)
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,8 @@ def _spark(reader: Reader) -> SparkSettings:
         shuffle_partitions=partitions,
         log_level=reader.get("log_level", str),
         ivy_dir=_resolve(reader.get("ivy_dir", str)),
+        remote=reader.get("remote", str, optional=True, default=""),
+        connect_port=reader.get("connect_port", int),
     )
 
 

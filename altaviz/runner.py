@@ -6,12 +6,14 @@ import json
 import logging
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
+from altaviz.io import spark_server
 from altaviz.io.logs import stderr_to
 from altaviz.runs import STAGES, read_stage_counts, run_dir
 
@@ -108,8 +110,11 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     stages: tuple[str, ...] = STAGES,
     notebook_dir: Path = NOTEBOOK_DIR,
+    share_spark: bool = True,
 ) -> Manifest:
-    """Execute the stage notebooks in order; stop at the first failure and raise StageFailed."""
+    """Execute the stage notebooks in order; stop at the first failure and raise StageFailed.
+
+    ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's baseline)."""
     import papermill
 
     settings = settings or get_settings()
@@ -121,38 +126,40 @@ def run_pipeline(
     papermill_log = logging.getLogger("papermill")
     progress(f"run {params.run_id}: {len(selected)} notebooks -> {out_dir}")
     try:
-        for index, notebook in enumerate(selected, start=1):
-            source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
-            progress(f"[{index}/{len(selected)}] {notebook} ...")
-            handler = _CellOutputPrinter(progress, notebook)
-            papermill_log.addHandler(handler)
-            papermill_log.setLevel(logging.INFO)
-            papermill_log.propagate = False
-            began = time.monotonic()
-            try:
-                # Kernels inherit this process's stderr; their start-up noise belongs in the run's log.
-                with stderr_to(out_dir / "kernels.log"):
-                    papermill.execute_notebook(
-                        str(source),
-                        str(output),
-                        parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
-                        cwd=str(notebook_dir),
-                        kernel_name="python3",
-                        progress_bar=False,
-                        log_output=True,
+        # One Spark for the run: each notebook attaches to it instead of starting a JVM of its own.
+        with spark_server.shared(settings, progress) if share_spark else nullcontext():
+            for index, notebook in enumerate(selected, start=1):
+                source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
+                progress(f"[{index}/{len(selected)}] {notebook} ...")
+                handler = _CellOutputPrinter(progress, notebook)
+                papermill_log.addHandler(handler)
+                papermill_log.setLevel(logging.INFO)
+                papermill_log.propagate = False
+                began = time.monotonic()
+                try:
+                    # Kernels inherit this process's stderr; their start-up noise belongs in the run's log.
+                    with stderr_to(out_dir / "kernels.log"):
+                        papermill.execute_notebook(
+                            str(source),
+                            str(output),
+                            parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
+                            cwd=str(notebook_dir),
+                            kernel_name="python3",
+                            progress_bar=False,
+                            log_output=True,
+                        )
+                except Exception as err:
+                    message = _describe_failure(notebook, err)
+                    manifest.stages.append(
+                        StageResult(notebook, "failed", time.monotonic() - began, str(output), message)
                     )
-            except Exception as err:
-                message = _describe_failure(notebook, err)
-                manifest.stages.append(
-                    StageResult(notebook, "failed", time.monotonic() - began, str(output), message)
-                )
-                manifest.status = "failed"
-                raise StageFailed(f"{message}\nexecuted copy kept at {output}") from None
-            finally:
-                papermill_log.removeHandler(handler)
-            seconds = time.monotonic() - began
-            manifest.stages.append(StageResult(notebook, "ok", seconds, str(output)))
-            progress(f"[{index}/{len(selected)}] {notebook} ok ({seconds:.1f} s)")
+                    manifest.status = "failed"
+                    raise StageFailed(f"{message}\nexecuted copy kept at {output}") from None
+                finally:
+                    papermill_log.removeHandler(handler)
+                seconds = time.monotonic() - began
+                manifest.stages.append(StageResult(notebook, "ok", seconds, str(output)))
+                progress(f"[{index}/{len(selected)}] {notebook} ok ({seconds:.1f} s)")
         manifest.status = "succeeded"
     finally:
         manifest.finished_at = _now()

@@ -29,13 +29,10 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def spark():
-    """One Spark for the whole session. It runs every test's jobs (model training alone is thousands), so it
-    gets more heap than a pipeline notebook, which starts its own JVM and exits."""
-    from altaviz.config import get_settings
+    """The session's Spark: a client of the Spark Connect server the root conftest started."""
     from altaviz.io.spark import get_spark
 
-    settings = get_settings()
-    return get_spark(replace(settings, spark=replace(settings.spark, driver_memory="8g")))
+    return get_spark()
 
 
 @pytest.fixture(autouse=True, scope="module")

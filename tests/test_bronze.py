@@ -247,7 +247,7 @@ def test_spark_read_failures_are_the_files_fault_only_when_its_content_is(spark,
 
     assert lake.is_bad_file_error(failure(lambda: spark.read.parquet(str(corrupt)).collect()))
     assert not lake.is_bad_file_error(failure(planned.collect))
-    assert not lake.is_bad_file_error(failure(lambda: spark.read.parquet(str(tmp_path / "absent.parquet"))))
+    assert not lake.is_bad_file_error(failure(lambda: spark.read.parquet(str(tmp_path / "absent.parquet")).collect()))
     assert not lake.is_bad_file_error(RuntimeError("java.lang.OutOfMemoryError: Java heap space"))
 
 

@@ -1,15 +1,17 @@
-"""The Spark session's JVM keeps its stderr in the driver log, so nothing it prints lands in a notebook cell."""
+"""Where Spark runs: the shared Spark Connect server the tests (and a run's notebooks) attach to, and an
+in-process JVM, which keeps its stderr in the driver log so nothing it prints lands in a notebook cell."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
 
 from altaviz.config import get_settings
+from altaviz.io import spark_server
 from altaviz.io.logs import stderr_to
-from altaviz.io.spark import driver_log_path
 
 
 def test_a_child_started_inside_stderr_to_keeps_writing_to_the_log(tmp_path):
@@ -25,17 +27,48 @@ def test_a_child_started_inside_stderr_to_keeps_writing_to_the_log(tmp_path):
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)  # this process got its stderr back
 
 
-def test_the_jvm_writes_its_stderr_to_the_driver_log(spark):
+def test_an_in_process_jvm_writes_its_stderr_to_the_driver_log(tmp_path):
+    # A data root with no shared server: the session starts in the process, as in JupyterLab.
     marker = f"altaviz-marker-{uuid.uuid4().hex}"
-    jvm_stderr = spark._jvm.java.lang.System.err
-    jvm_stderr.println(marker)
-    jvm_stderr.flush()
-    assert marker in driver_log_path(get_settings()).read_text().splitlines()
+    script = ("from altaviz.io.spark import get_spark\nspark = get_spark()\n"
+              "assert type(spark).__module__ == 'pyspark.sql.session'\n"
+              f"spark._jvm.java.lang.System.err.println({marker!r})\nspark._jvm.java.lang.System.err.flush()\n")
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": ""}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert marker in (tmp_path / "data" / "logs" / "spark-driver.log").read_text().splitlines()
+    assert marker not in result.stderr
+
+
+def test_the_session_attaches_to_the_shared_spark_connect_server(spark):
+    url = spark_server.running_url()
+    assert url == f"sc://127.0.0.1:{get_settings().spark.connect_port}" == os.environ["ALTAVIZ_SPARK_REMOTE"]
+    assert type(spark).__module__ == "pyspark.sql.connect.session" and spark.range(3).count() == 3
+    env = {**os.environ, "ALTAVIZ_SPARK_REMOTE": ""}  # found through the data root, not the setting
+    status = subprocess.run([sys.executable, "-m", "altaviz.cli", "spark", "status"], env=env, capture_output=True,
+                            text=True)
+    assert (status.returncode, status.stdout.strip()) == (0, f"running: {url}")
+
+
+def test_a_data_root_without_a_server_reports_it_stopped_and_a_dead_endpoint_is_named(tmp_path):
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": ""}
+    status = subprocess.run([sys.executable, "-m", "altaviz.cli", "spark", "status"], env=env,
+                            capture_output=True, text=True)
+    assert (status.returncode, status.stdout.strip()) == (3, "stopped: notebooks start Spark in their own process")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        script = "from altaviz.io.spark import get_spark\nget_spark()\n"
+        env["ALTAVIZ_SPARK_REMOTE"] = f"sc://127.0.0.1:{port}"
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"RuntimeError: Spark Connect at sc://127.0.0.1:{port} does not answer" in result.stderr
 
 
 def test_a_jvm_that_cannot_start_is_reported_with_the_log_tail(tmp_path):
     script = "from altaviz.io.spark import get_spark\nget_spark()\n"
-    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "ALTAVIZ_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "ALTAVIZ_DATA_DIR": str(tmp_path / "data"),
+           "ALTAVIZ_SPARK_REMOTE": ""}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     log = tmp_path / "data" / "logs" / "spark-driver.log"

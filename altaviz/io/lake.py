@@ -14,7 +14,10 @@ Time travel: every write is a Delta version, so a table can be read as it was::
     read_table(spark, "sensors_silver", version=3)        # DataFrameReader.option("versionAsOf", 3)
     read_history(spark, "sensors_silver")                 # version, timestamp, operation, metrics
 
-and an older version restored with ``DeltaTable.forPath(spark, path).restoreToVersion(n)``.
+and an older version restored with ``RESTORE TABLE delta.`<path>` TO VERSION AS OF n``.
+
+Table operations are Delta SQL on ``delta.`<path>```, not the ``delta.tables`` Python API: SQL runs the
+same in an in-process session and over Spark Connect, whose server needs no Delta plugin jar for it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -45,10 +49,21 @@ def _path(name: str, settings: Settings | None) -> str:
     return (settings or get_settings()).pipeline.table_path(name)
 
 
-def table_exists(spark: SparkSession, name: str, *, settings: Settings | None = None) -> bool:
-    from delta.tables import DeltaTable
+def _sql_table(name: str, settings: Settings | None) -> str:
+    """``delta.`<path>``` for Delta SQL (a backtick in the path doubled)."""
+    return "delta.`" + _path(name, settings).replace("`", "``") + "`"
 
-    return DeltaTable.isDeltaTable(spark, _path(name, settings))
+
+def table_exists(spark: SparkSession, name: str, *, settings: Settings | None = None) -> bool:
+    from pyspark.errors import AnalysisException
+
+    try:
+        spark.sql(f"DESCRIBE DETAIL {_sql_table(name, settings)}").first()
+    except AnalysisException as err:
+        if "DELTA_MISSING_DELTA_TABLE" in str(err) or "DELTA_PATH_DOES_NOT_EXIST" in str(err):
+            return False
+        raise
+    return True
 
 
 def read_table(
@@ -81,9 +96,7 @@ def read_table_or_empty(
 
 def read_history(spark: SparkSession, name: str, *, settings: Settings | None = None) -> DataFrame:
     """One row per table version, newest first: version, timestamp, operation, operationMetrics."""
-    from delta.tables import DeltaTable
-
-    return DeltaTable.forPath(spark, _path(name, settings)).history()
+    return spark.sql(f"DESCRIBE HISTORY {_sql_table(name, settings)}")
 
 
 def latest_version(spark: SparkSession, name: str, *, settings: Settings | None = None) -> int:
@@ -133,8 +146,6 @@ def merge_table(
     changes no data file. ``delete_missing`` removes target rows absent from ``rows``: the target
     becomes exactly ``rows``, written as a MERGE so unchanged rows stay where they are.
     """
-    from delta.tables import DeltaTable
-
     spark = rows.sparkSession
     if not table_exists(spark, name, settings=settings):
         append_table(rows, name, settings=settings, partition_by=partition_by)
@@ -143,16 +154,17 @@ def merge_table(
     # Partition columns in the condition let Delta prune the files it has to rewrite.
     on += "".join(f" AND t.`{col}` <=> s.`{col}`" for col in partition_by if col not in keys)
     changed = " OR ".join(f"NOT (t.`{col}` <=> s.`{col}`)" for col in rows.columns if col not in keys)
-    merge = (
-        DeltaTable.forPath(spark, _path(name, settings))
-        .alias("t")
-        .merge(rows.alias("s"), on)
-        .whenMatchedUpdateAll(condition=changed or None)
-        .whenNotMatchedInsertAll()
-    )
-    if delete_missing:
-        merge = merge.whenNotMatchedBySourceDelete()
-    merge.execute()
+    source = f"altaviz_merge_source_{uuid.uuid4().hex}"  # a temp view of this session, dropped after
+    rows.createOrReplaceTempView(source)
+    try:
+        spark.sql(
+            f"MERGE INTO {_sql_table(name, settings)} t USING {source} s ON {on} "
+            f"WHEN MATCHED {f'AND ({changed}) ' if changed else ''}THEN UPDATE SET * "
+            "WHEN NOT MATCHED THEN INSERT * "
+            + ("WHEN NOT MATCHED BY SOURCE THEN DELETE" if delete_missing else "")
+        ).collect()
+    finally:
+        spark.catalog.dropTempView(source)
 
 
 # --------------------------------------------------------------------------- landing files

@@ -1,11 +1,19 @@
-"""The one place that builds a Spark session: Delta on, UTC, quiet logs, small-data defaults."""
+"""The one place that builds a Spark session: Delta on, UTC, quiet logs, small-data defaults.
+
+``get_spark`` attaches to a Spark Connect endpoint when there is one: ``spark.remote`` (a cluster's
+``sc://host:port``, by configuration alone) or the local server a run shares (``altaviz spark start``,
+``altaviz.io.spark_server``). Otherwise it starts Spark inside this process, as a notebook opened on its
+own in JupyterLab does.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
@@ -15,7 +23,7 @@ from altaviz.io.logs import stderr_to, tail
 LOG4J_CONFIG = CONFIG_DIR / "log4j2.properties"
 
 
-def _prepare_environment() -> None:
+def prepare_environment() -> None:
     # Spark binds to the machine's hostname unless told otherwise, which fails on hosts whose
     # name does not resolve; workers must run this interpreter, not whatever `python` is on PATH.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -54,46 +62,92 @@ def _start(builder: SparkSession.Builder, log_path: Path) -> SparkSession:
         raise RuntimeError(f"Spark did not start: {err}\nlast lines of {log_path}:\n{tail(log_path)}") from err
 
 
+def session_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark setting of an Altaviz session, in-process or on the shared server."""
+    conf = settings.spark
+    java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
+    return {
+        "spark.app.name": conf.app_name,
+        "spark.driver.memory": conf.driver_memory,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.executor.extraJavaOptions": java_options,
+        "spark.sql.shuffle.partitions": str(conf.shuffle_partitions),
+        "spark.default.parallelism": str(max(2, conf.shuffle_partitions)),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # The status store keeps every job, stage and SQL execution of the session for a UI nobody opens;
+        # model training runs thousands of small jobs, so keep only the last few (memory stays flat).
+        "spark.ui.retainedJobs": "50",
+        "spark.ui.retainedStages": "50",
+        "spark.ui.retainedTasks": "1000",
+        "spark.sql.ui.retainedExecutions": "20",
+        "spark.jars.ivy": str(conf.ivy_dir),
+        # Few snapshot partitions: reading a small Delta log with the default 50 costs more than it saves.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        # File statistics stay on: date and time filters skip files with them.
+        "spark.databricks.delta.stats.collect": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    }
+
+
+def connect_endpoint(settings: Settings) -> str | None:
+    """The Spark Connect endpoint to attach to: the configured one, else a running local server."""
+    from altaviz.io import spark_server
+
+    return settings.spark.remote or spark_server.running_url(settings)
+
+
 def get_spark(settings: Settings | None = None) -> SparkSession:
-    """Return the process's Spark session, creating it on first call.
+    """Return the process's Spark session: attached to a Spark Connect endpoint when there is one
+    (``connect_endpoint``), else started in this process on first call."""
+    settings = settings or get_settings()
+    endpoint = connect_endpoint(settings)
+    if endpoint:
+        _check_reachable(endpoint)
+        return SparkSession.builder.remote(endpoint).getOrCreate()
+    return _get_local_spark(settings)
+
+
+def _check_reachable(endpoint: str) -> None:
+    """Fail now, naming the endpoint, rather than at the first query (the client retries for minutes)."""
+    address = urlsplit(endpoint.replace("sc://", "http://", 1))
+    try:
+        socket.create_connection((address.hostname, address.port or 15002), timeout=5).close()
+    except OSError as err:
+        raise RuntimeError(f"Spark Connect at {endpoint} does not answer ({err}): start it (altaviz spark start) "
+                           "or correct spark.remote / ALTAVIZ_SPARK_REMOTE") from None
+
+
+def delta_jars(settings: Settings) -> list[str]:
+    """The Delta Lake jars on disk, resolved from Maven Central by a short in-process session if needed."""
+    jars = _cached_delta_jars(settings.spark.ivy_dir)
+    if jars is None:
+        _get_local_spark(settings).stop()
+        jars = _cached_delta_jars(settings.spark.ivy_dir) or []
+    return jars
+
+
+def _get_local_spark(settings: Settings) -> SparkSession:
+    """Start (or return) Spark in this process.
 
     The first session resolves the Delta jars from Maven Central through Ivy and records where they
     landed; later sessions put those files straight on the classpath, with no resolver and no network.
     """
     from delta import configure_spark_with_delta_pip
 
-    settings = settings or get_settings()
     conf = settings.spark
-    _prepare_environment()
+    prepare_environment()
+    # Set by a Connect session's builder and inherited by child processes; it would make this builder
+    # start a Connect session too.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     conf.ivy_dir.mkdir(parents=True, exist_ok=True)
-    java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"
-    builder = (
-        SparkSession.builder.master(conf.master)
-        .appName(conf.app_name)
-        .config("spark.driver.memory", conf.driver_memory)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.executor.extraJavaOptions", java_options)
-        .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
-        .config("spark.default.parallelism", str(max(2, conf.shuffle_partitions)))
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # The status store keeps every job, stage and SQL execution of the session for a UI nobody opens;
-        # model training runs thousands of small jobs, so keep only the last few (memory stays flat).
-        .config("spark.ui.retainedJobs", "50")
-        .config("spark.ui.retainedStages", "50")
-        .config("spark.ui.retainedTasks", "1000")
-        .config("spark.sql.ui.retainedExecutions", "20")
-        .config("spark.jars.ivy", str(conf.ivy_dir))
-        # Few snapshot partitions: reading a small Delta log with the default 50 costs more than it saves.
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        # File statistics stay on: date and time filters skip files with them.
-        .config("spark.databricks.delta.stats.collect", "true")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-    )
+    builder = SparkSession.builder.master(conf.master)
+    for key, value in session_conf(settings).items():
+        builder = builder.config(key, value)
     log_path = driver_log_path(settings)
     cached_jars = _cached_delta_jars(conf.ivy_dir)
     if cached_jars:

@@ -193,7 +193,12 @@ def build_model_features(
     baseline_hours: int = BASELINE_HOURS,
 ) -> DataFrame:
     """Gold readings + maintenance log -> one row per compressor per hour: compressor_id,
-    prediction_timestamp, segment_start, then ``feature_columns(registry)``."""
+    prediction_timestamp, segment_start, then ``feature_columns(registry)``.
+
+    The rows come back materialized, with their plan cut (a local checkpoint): labelling, every fit and
+    every score start from them, and over Spark Connect a model fit copies its dataset's plan through a
+    protobuf decoder that refuses more than 100 levels of nesting, which these features plus labels and
+    folds would exceed."""
     return (
         hourly_readings(gold_readings, registry=registry, cadence_minutes=cadence_minutes)
         .transform(with_segments, maintenance)
@@ -202,4 +207,5 @@ def build_model_features(
         .transform(with_maintenance_age, maintenance)
         .transform(with_hour_of_day)
         .select(*KEY, "segment_start", *feature_columns(registry))
+        .localCheckpoint()
     )

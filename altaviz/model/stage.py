@@ -88,7 +88,7 @@ def build_predictions(
     gold = lake.read_table(spark, "sensors_gold", settings=settings)
     maintenance = lake.read_table_or_empty(spark, "maintenance_logs", MAINTENANCE_LOGS_SCHEMA, settings=settings)
     features = build_model_features(gold, maintenance, registry=settings.registry,
-                                    cadence_minutes=settings.pipeline.cadence_minutes).persist()
+                                    cadence_minutes=settings.pipeline.cadence_minutes)
     saved = None if retrain else load_model(settings.pipeline.data_dir)
     mismatch = reuse_mismatch(saved, settings=settings) if saved is not None else None
     if saved is not None and mismatch is None:

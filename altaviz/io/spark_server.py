@@ -1,0 +1,166 @@
+"""The local Spark Connect server a run's notebooks share: one JVM, started and reattached like the
+embedded PostgreSQL (``altaviz spark start|stop|status``).
+
+A notebook that starts its own Spark pays about 10 s for the JVM and again for Spark's first jobs; as a
+thin client of this server it attaches in about a second and finds the server warm. The server runs
+the same settings as an in-process session (``altaviz.io.spark.session_conf``), has Delta Lake on,
+listens on 127.0.0.1 only, and keeps its pid and port under ``<data_dir>/spark/``, so every process with
+the same data root (papermill's kernels, JupyterLab, the tests) finds it. Its own log is
+``<data_dir>/logs/spark-connect.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from altaviz.config import Settings, get_settings
+from altaviz.io.logs import tail
+from altaviz.io.spark import delta_jars, prepare_environment, session_conf
+
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 120
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def state_file(settings: Settings) -> Path:
+    return settings.pipeline.data_dir / "spark" / "connect.json"
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.pipeline.data_dir / "logs" / "spark-connect.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child, exited: reaped, not a zombie
+            return False
+    except ChildProcessError:  # started by another process
+        pass
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def _state(settings: Settings) -> dict | None:
+    """The recorded server, if its process is still alive."""
+    path = state_file(settings)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if _alive(state["pid"]) else None
+
+
+def running_url(settings: Settings | None = None) -> str | None:
+    """``sc://127.0.0.1:<port>`` of this data root's server when it is up and listening, else None."""
+    state = _state(settings or get_settings())
+    return f"sc://{HOST}:{state['port']}" if state and _listening(state["port"]) else None
+
+
+def _command(settings: Settings) -> list[str]:
+    import pyspark
+
+    conf = {
+        **session_conf(settings),
+        "spark.master": settings.spark.master,
+        "spark.jars": ",".join(delta_jars(settings)),
+        "spark.connect.grpc.binding.address": HOST,
+        "spark.connect.grpc.binding.port": str(settings.spark.connect_port),
+    }
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    command = [str(submit), "--class", SERVER_CLASS, "--name", "altaviz-connect"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command + ["spark-internal"]
+
+
+def start(settings: Settings | None = None) -> str:
+    """Start the server unless it runs already; return its URL once it accepts connections."""
+    settings = settings or get_settings()
+    url = running_url(settings)
+    if url:
+        return url
+    port = settings.spark.connect_port
+    if _listening(port):
+        raise RuntimeError(f"port {port} on {HOST} is taken by another program: set ALTAVIZ_SPARK_CONNECT_PORT")
+    prepare_environment()
+    log = log_path(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    state_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        # Its own session: the server outlives the command that started it, as a database would.
+        process = subprocess.Popen(_command(settings), stdout=output, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
+    state_file(settings).write_text(json.dumps({"pid": process.pid, "port": port}))
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Spark Connect server exited with code {process.returncode}\n"
+                               f"last lines of {log}:\n{tail(log)}")
+        if _listening(port):
+            return f"sc://{HOST}:{port}"
+        time.sleep(0.5)
+    stop(settings)
+    raise RuntimeError(f"the Spark Connect server did not listen on {HOST}:{port} within "
+                       f"{START_TIMEOUT_SECONDS} s\nlast lines of {log}:\n{tail(log)}")
+
+
+def stop(settings: Settings | None = None) -> bool:
+    """Stop this data root's server; False when none was running."""
+    settings = settings or get_settings()
+    state = _state(settings)
+    state_file(settings).unlink(missing_ok=True)
+    if state is None:
+        return False
+    _close_clients_of_this_process()
+    os.killpg(state["pid"], signal.SIGTERM)  # spark-submit and the JVM it started
+    deadline = time.monotonic() + 30
+    while _alive(state["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(state["pid"]):
+        os.killpg(state["pid"], signal.SIGKILL)
+    return True
+
+
+def _close_clients_of_this_process() -> None:
+    """Close this process's Spark Connect session first: a client left open keeps retrying a stopped
+    server for minutes, and holds the process at exit."""
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    active = ConnectSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+@contextmanager
+def shared(settings: Settings, progress: Callable[[str], None] = print) -> Iterator[str]:
+    """The Spark every notebook of a run attaches to: the configured endpoint, this data root's running
+    server, or one started here for the run and stopped after it."""
+    endpoint = settings.spark.remote or running_url(settings)
+    if endpoint:
+        progress(f"spark: {endpoint}")
+        yield endpoint
+        return
+    began = time.monotonic()
+    endpoint = start(settings)
+    progress(f"spark: started a Spark Connect server for this run at {endpoint} ({time.monotonic() - began:.0f} s)")
+    try:
+        yield endpoint
+    finally:
+        stop(settings)
