@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -125,7 +126,13 @@ def _dashboard(args: argparse.Namespace) -> int:
         "--no-browser", f"--port={args.port}", f"--Voila.ip={args.ip}",
         "--VoilaConfiguration.file_allowlist=['.*']",
     ]
-    return subprocess.call(command, env=os.environ.copy(), cwd=str(notebook.parent))
+    server = subprocess.Popen(command, env=os.environ.copy(), cwd=str(notebook.parent))
+    # A stop signal sent to `altaviz dashboard` stops Voila too, instead of leaving it running as an orphan.
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches Voila as well (same process group); let it shut down
+        return server.wait()
 
 
 def build_parser() -> argparse.ArgumentParser:
