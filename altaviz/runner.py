@@ -115,50 +115,19 @@ def run_pipeline(
     """Execute the stage notebooks in order; stop at the first failure and raise StageFailed.
 
     ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's baseline)."""
-    import papermill
-
     settings = settings or get_settings()
     out_dir = run_dir(params.run_id, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(params=asdict(params), started_at=_now())
     manifest_path = out_dir / "manifest.json"
     selected = [s for s in stages if params.simulate or s != "01_simulate"]
-    papermill_log = logging.getLogger("papermill")
     progress(f"run {params.run_id}: {len(selected)} notebooks -> {out_dir}")
     try:
         # One Spark for the run: each notebook attaches to it instead of starting a JVM of its own.
         with spark_server.shared(settings, progress) if share_spark else nullcontext():
             for index, notebook in enumerate(selected, start=1):
-                source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
                 progress(f"[{index}/{len(selected)}] {notebook} ...")
-                handler = _CellOutputPrinter(progress, notebook)
-                papermill_log.addHandler(handler)
-                papermill_log.setLevel(logging.INFO)
-                papermill_log.propagate = False
-                began = time.monotonic()
-                try:
-                    # Kernels inherit this process's stderr; their start-up noise belongs in the run's log.
-                    with stderr_to(out_dir / "kernels.log"):
-                        papermill.execute_notebook(
-                            str(source),
-                            str(output),
-                            parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
-                            cwd=str(notebook_dir),
-                            kernel_name="python3",
-                            progress_bar=False,
-                            log_output=True,
-                        )
-                except Exception as err:
-                    message = _describe_failure(notebook, err)
-                    manifest.stages.append(
-                        StageResult(notebook, "failed", time.monotonic() - began, str(output), message)
-                    )
-                    manifest.status = "failed"
-                    raise StageFailed(f"{message}\nexecuted copy kept at {output}") from None
-                finally:
-                    papermill_log.removeHandler(handler)
-                seconds = time.monotonic() - began
-                manifest.stages.append(StageResult(notebook, "ok", seconds, str(output)))
+                seconds = _execute(notebook, params, out_dir, notebook_dir, manifest, progress)
                 progress(f"[{index}/{len(selected)}] {notebook} ok ({seconds:.1f} s)")
         manifest.status = "succeeded"
     finally:
@@ -166,6 +135,42 @@ def run_pipeline(
         manifest.row_counts = read_stage_counts(params.run_id, settings)
         manifest.write(manifest_path)
     return manifest
+
+
+def _execute(notebook: str, params: RunParams, out_dir: Path, notebook_dir: Path, manifest: Manifest,
+             progress: Callable[[str], None]) -> float:
+    """Run one notebook with papermill into ``out_dir``, record it in the manifest; seconds taken."""
+    import papermill
+
+    source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
+    handler = _CellOutputPrinter(progress, notebook)
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addHandler(handler)
+    papermill_log.setLevel(logging.INFO)
+    papermill_log.propagate = False
+    began = time.monotonic()
+    try:
+        # Kernels inherit this process's stderr; their start-up noise belongs in the run's log.
+        with stderr_to(out_dir / "kernels.log"):
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
+                cwd=str(notebook_dir),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=True,
+            )
+    except Exception as err:
+        message = _describe_failure(notebook, err)
+        manifest.stages.append(StageResult(notebook, "failed", time.monotonic() - began, str(output), message))
+        manifest.status = "failed"
+        raise StageFailed(f"{message}\nexecuted copy kept at {output}") from None
+    finally:
+        papermill_log.removeHandler(handler)
+    seconds = time.monotonic() - began
+    manifest.stages.append(StageResult(notebook, "ok", seconds, str(output)))
+    return seconds
 
 
 def _now() -> str:

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from altaviz.config import Settings, get_settings
 from altaviz.io.logs import tail
-from altaviz.io.spark import delta_jars, prepare_environment, session_conf
+from altaviz.io.spark import connect_endpoint, delta_jars, prepare_environment, session_conf
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 120
@@ -152,7 +152,7 @@ def _close_clients_of_this_process() -> None:
 def shared(settings: Settings, progress: Callable[[str], None] = print) -> Iterator[str]:
     """The Spark every notebook of a run attaches to: the configured endpoint, this data root's running
     server, or one started here for the run and stopped after it."""
-    endpoint = settings.spark.remote or running_url(settings)
+    endpoint = connect_endpoint(settings)
     if endpoint:
         progress(f"spark: {endpoint}")
         yield endpoint
