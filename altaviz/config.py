@@ -124,6 +124,13 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    refresh_seconds: int  # 0: refresh on demand only
+    stale_after_minutes: int
+    map_tiles: str  # a tile URL template; "" = bundled outline only, no request leaves the machine
+
+
+@dataclass(frozen=True)
 class Settings:
     registry: SensorRegistry
     alerts: Alerting
@@ -131,6 +138,7 @@ class Settings:
     database: Database
     spark: SparkSettings
     model: ModelSettings
+    dashboard: DashboardSettings
 
 
 def _resolve(path_text: str) -> Path:
@@ -272,6 +280,17 @@ def _spark(reader: Reader) -> SparkSettings:
     )
 
 
+def _dashboard(reader: Reader) -> DashboardSettings:
+    refresh = reader.get("refresh_seconds", int)
+    if refresh < 0:
+        raise reader.fail("refresh_seconds", f"must be 0 (on demand) or more, got {refresh}")
+    return DashboardSettings(
+        refresh_seconds=refresh,
+        stale_after_minutes=_positive(reader, "stale_after_minutes"),
+        map_tiles=reader.get("map_tiles", str, optional=True, default=""),
+    )
+
+
 def load_settings(config_dir: Path = CONFIG_DIR, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every config file; ``env`` defaults to os.environ over ``.env``."""
     if env is None:
@@ -284,6 +303,7 @@ def load_settings(config_dir: Path = CONFIG_DIR, env: Mapping[str, str] | None =
         database=_database(Reader(config_dir / "database.yaml", env)),
         spark=_spark(Reader(config_dir / "spark.yaml", env)),
         model=_model(pipeline_reader),
+        dashboard=_dashboard(Reader(config_dir / "dashboard.yaml", env)),
     )
 
 

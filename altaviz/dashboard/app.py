@@ -1,8 +1,10 @@
-"""The dashboard app: a header with KPI cards, the fleet page, and tabs for monitoring, alerts and quality."""
+"""The dashboard app: a header of KPI cards over four pages switched without reloading, refreshed on a
+timer and on demand. Pages draw lazily: a refresh redraws the page in front, the others when shown."""
 
 from __future__ import annotations
 
 import html
+import urllib.parse
 from datetime import datetime
 
 import ipywidgets as W
@@ -12,63 +14,107 @@ from IPython.display import display
 from altaviz.config import Settings, get_settings
 from altaviz.dashboard import queries
 from altaviz.dashboard.pages.alerts import AlertsPage
-from altaviz.dashboard.pages.fleet import HEALTH_RANK, FleetPage, health_counts, worst_first
+from altaviz.dashboard.pages.fleet import FleetPage
 from altaviz.dashboard.pages.monitoring import MonitoringPage
 from altaviz.dashboard.pages.quality import QualityPage
-from altaviz.dashboard.style import CSS, HEALTH_COLORS
+from altaviz.dashboard.style import CSS, STATUS_COLORS
+from altaviz.dashboard.view import View
 from altaviz.io import db
 
+PAGES = ("Fleet Overview", "Real-Time Monitoring", "Predictive Alerts", "Data Quality")
+MONITORING = PAGES.index("Real-Time Monitoring")
 
-def kpi_header(fleet: pd.DataFrame, alerts: pd.DataFrame, as_of: datetime | None) -> str:
-    """The title, the data's "now", and one card per count: units, open alerts, units per health."""
-    counts = health_counts(fleet)
-    cards = [("Compressors", len(fleet), "#37474f"), ("Open alerts", len(alerts), "#37474f")]
-    cards += [(status.title(), counts[status], HEALTH_COLORS[status]) for status in HEALTH_RANK]
+
+def kpi_cards(fleet: pd.DataFrame, as_of: datetime) -> str:
+    """One card per count: units, units per status, open alerts by severity; and the data's "now"."""
+    statuses = fleet["status"].value_counts()
+    cards = [("Compressors", len(fleet), "#37474f")]
+    cards += [(status.title(), int(statuses.get(status, 0)), STATUS_COLORS[status])
+              for status in ("healthy", "warning", "critical", "stale")]
+    cards += [("Critical alerts", int(fleet["critical_alert_count"].sum()), STATUS_COLORS["critical"]),
+              ("Warning alerts", int(fleet["warning_alert_count"].sum()), STATUS_COLORS["warning"])]
     body = "".join(
         f'<div class="kpi" style="border-top:4px solid {color}"><div class="kpi-value">{value}</div>'
         f'<div class="kpi-label">{label}</div></div>'
         for label, value, color in cards
     )
-    when = as_of.strftime("%Y-%m-%d %H:%M UTC") if as_of else "no readings yet"
-    return f"{CSS}<h2>Altaviz · compressor fleet</h2><div>Data as of <b>{when}</b></div><div>{body}</div>"
+    return f'<div class="kpi-row">{body}<div class="kpi-asof">Data as of<br><b>{as_of:%Y-%m-%d %H:%M} UTC</b></div></div>'
+
+
+def as_of_from_query(query_string: str | None) -> str | None:
+    """``as_of`` from the page URL's query string (``?as_of=2026-02-01T12:00``), if present."""
+    values = urllib.parse.parse_qs(query_string or "").get("as_of")
+    return values[0] if values and values[0] else None
 
 
 class Dashboard:
-    """The app: build once, refresh from PostgreSQL on demand."""
+    """The app: built once, refreshed from PostgreSQL on a timer, on demand and after operator actions."""
 
     def __init__(self, as_of: str | datetime | None = None, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self.requested_as_of = as_of
-        self.header = W.HTML()
-        self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.view: View | None = None
+        self.header = W.HTML(CSS + "<h2>Altaviz · compressor fleet</h2>")
+        self.cards = W.HTML()
+        self.status = W.HTML()
+        self.refresh_button = W.Button(description="Refresh", tooltip="re-read PostgreSQL now")
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.fleet_page = FleetPage()
-        self.monitoring = MonitoringPage(self.settings)
-        self.alerts = AlertsPage(self.settings, on_change=self.refresh)
-        self.quality = QualityPage()
-        tabs = W.Tab(children=[self.monitoring.widget, self.alerts.widget, self.quality.widget])
-        for index, title in enumerate(("Monitoring", "Alerts", "Data quality")):
-            tabs.set_title(index, title)
-        self.app = W.VBox([W.HBox([self.header, self.refresh_button]), self.fleet_page.widget, tabs])
+        self.pages = (
+            FleetPage(self.settings, open_unit=self.open_unit),
+            MonitoringPage(self.settings),
+            AlertsPage(self.settings, on_change=self.refresh, open_unit=self.open_unit),
+            QualityPage(self.settings, open_unit=self.open_unit),
+        )
+        self.drawn: set[int] = set()  # pages drawn from the current view
+        self.nav = W.ToggleButtons(options=PAGES, style={"button_width": "170px"})
+        self.stack = W.Stack([page.widget for page in self.pages], selected_index=0)
+        self.nav.observe(lambda change: self.show_page(PAGES.index(change["new"])), names="value")
+        # A timer in the browser: it stops when the page closes, so a closed tab costs no queries.
+        self.timer = W.Play(interval=max(self.settings.dashboard.refresh_seconds, 1) * 1000, max=10**9,
+                            playing=self.settings.dashboard.refresh_seconds > 0, show_repeat=False,
+                            layout=W.Layout(display="none"))
+        self.timer.observe(lambda _: self.refresh(), names="value")
+        self.app = W.VBox([self.header, W.HBox([self.cards]),
+                           W.HBox([self.nav, self.refresh_button, self.status, self.timer]), self.stack])
 
     def refresh(self) -> None:
-        """Re-read everything; "now" is re-resolved too, so new readings move the trend window."""
-        self.as_of = queries.resolve_as_of(self.requested_as_of, self.settings)
-        self.fleet = queries.read_fleet(self.settings)
-        alerts = queries.read_open_alerts(self.settings)
-        self.header.value = kpi_header(self.fleet, alerts, self.as_of)
-        self.fleet_page.show(self.fleet)
-        self.alerts.show(alerts)
-        self.quality.show(queries.read_quality(self.settings))
-        self.monitoring.show(list(worst_first(self.fleet)["compressor_id"]), self.as_of)
+        """Re-read the fleet at the (re-resolved) as-of, redraw the page in front, mark the rest stale.
+        A database that is down or empty gets plain words; the next refresh recovers."""
+        try:
+            as_of = queries.resolve_as_of(self.requested_as_of, self.settings)
+            if as_of is None:
+                self.status.value = "<i>No readings published yet: run <code>make run</code>.</i>"
+                return
+            self.view = View(as_of=as_of, fleet=queries.read_fleet(self.settings, as_of))
+            self.cards.value = kpi_cards(self.view.fleet, as_of)
+            self.drawn.clear()
+            self.show_page(self.stack.selected_index)
+        except db.DatabaseUnavailable as err:
+            self.status.value = (f'<span class="altaviz-error"><b>Database unavailable.</b> {html.escape(str(err))}. '
+                                 "The page retries on its own; nothing is lost.</span>")
+            return
+        self.status.value = f"<i>Refreshed {datetime.now():%H:%M:%S}</i>"
+
+    def show_page(self, index: int) -> None:
+        """Bring a page to the front, drawing it first if the current view has not been drawn on it."""
+        if self.nav.value != PAGES[index]:
+            self.nav.value = PAGES[index]  # observed: comes back here once
+            return
+        self.stack.selected_index = index
+        if self.view is not None and index not in self.drawn:
+            self.pages[index].show(self.view)
+            self.drawn.add(index)
+
+    def open_unit(self, compressor_id: str) -> None:
+        """Show one compressor on the monitoring page (from a map marker, a table row or an alert)."""
+        self.pages[MONITORING].select(compressor_id)
+        self.drawn.discard(MONITORING)
+        self.show_page(MONITORING)
 
 
 def build_dashboard(as_of: str | datetime | None = None, settings: Settings | None = None) -> Dashboard:
     """Build, fill and display the dashboard; returns it so a notebook can poke at it."""
     dashboard = Dashboard(as_of=as_of, settings=settings)
-    try:
-        dashboard.refresh()
-    except db.DatabaseUnavailable as err:
-        dashboard.header.value = f"<h2>Altaviz</h2><p><b>Database unavailable:</b> {html.escape(str(err))}</p>"
+    dashboard.refresh()
     display(dashboard.app)
     return dashboard

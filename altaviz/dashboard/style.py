@@ -1,4 +1,4 @@
-"""What every page shares: the health colours and how a table is drawn."""
+"""What every page shares: the status colours, the page CSS and how a table is drawn."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import html
 import ipywidgets as W
 import pandas as pd
 
-from altaviz.plots import HEALTH_COLORS  # noqa: F401  one palette for the notebooks' figures and the dashboard
+from altaviz.plots import HEALTH_COLORS, NEUTRAL  # one palette for the notebooks' figures and the dashboard
 
-# Styles for the KPI cards and for tables drawn by html_table; the header carries them once.
+# A unit's status: its alerts' health, or stale when it went silent (queries.fleet_status).
+STATUS_COLORS = {**HEALTH_COLORS, "stale": "#6a1b9a"}
+__all__ = ["CSS", "HEALTH_COLORS", "NEUTRAL", "STATUS_COLORS", "html_table"]
+
+# Styles for the KPI cards, tables drawn by html_table and error text; the header carries them once.
 CSS = (
-    "<style>.kpi{display:inline-block;min-width:110px;margin:4px 8px 4px 0;padding:6px 12px;"
+    "<style>.kpi{display:inline-block;min-width:104px;margin:4px 8px 4px 0;padding:6px 12px;"
     "background:#fafafa}.kpi-value{font-size:26px;font-weight:600}.kpi-label{color:#555}"
-    ".altaviz-table{font-size:13px}.altaviz-table td,.altaviz-table th{padding:2px 8px;text-align:left}</style>"
+    ".kpi-asof{display:inline-block;margin-left:12px;vertical-align:top;color:#37474f}"
+    ".altaviz-table{font-size:13px}.altaviz-table td,.altaviz-table th{padding:2px 8px;text-align:left}"
+    ".altaviz-error{color:#b71c1c}</style>"
 )
 
 

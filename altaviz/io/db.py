@@ -217,14 +217,43 @@ def redacted_url(settings: Settings | None = None) -> str:
     return make_conninfo(**parts)
 
 
-def query(sql: str | psycopg.sql.Composable, params: tuple | dict | None = None, settings: Settings | None = None):
-    """Run a parameterised SELECT and return a pandas DataFrame (for the dashboard and summaries)."""
-    import pandas as pd
+_ENGINES: dict[str, object] = {}
 
-    with connect(settings) as conn:
-        cursor = conn.execute(sql, params)
-        columns = [column.name for column in cursor.description or []]
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+def engine(settings: Settings | None = None):
+    """A pooled SQLAlchemy engine (``postgresql+psycopg``) on the serving database, one per target.
+
+    pandas reads through it (``db.query``); in JupyterLab, ``pd.read_sql(sql, db.engine())`` is the way
+    to run your own analysis on the serving tables.
+    """
+    import sqlalchemy
+
+    settings = settings or get_settings()
+    conninfo = target(settings).conninfo
+    if conninfo not in _ENGINES:
+        # The conninfo (an embedded socket URI or the user's URL) goes to psycopg as is, never re-parsed.
+        timeout = settings.database.connect_timeout_seconds
+        _ENGINES[conninfo] = sqlalchemy.create_engine(
+            "postgresql+psycopg://", pool_pre_ping=True, pool_size=2,
+            creator=lambda: psycopg.connect(conninfo, connect_timeout=timeout),
+        )
+    return _ENGINES[conninfo]
+
+
+def query(sql: str | psycopg.sql.Composable, params: tuple | dict | None = None, settings: Settings | None = None):
+    """Run a parameterised SELECT and return a pandas DataFrame (for the dashboard and summaries).
+
+    Values travel as psycopg parameters (``%s`` / ``%(name)s``), never formatted into the text.
+    """
+    import sqlalchemy
+
+    settings = settings or get_settings()
+    text = sql if isinstance(sql, str) else sql.as_string(None)
+    try:
+        with engine(settings).connect() as conn:
+            return pd.read_sql_query(text, conn, params=params)
+    except sqlalchemy.exc.OperationalError as err:
+        raise DatabaseUnavailable(f"cannot query {target(settings).describe()}: {_first_line(err.orig or err)}") from None
 
 
 # --- Bulk loading: COPY into a staging table, then one upsert on the natural key -------------------

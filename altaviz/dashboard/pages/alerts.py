@@ -19,7 +19,7 @@ class AlertsPage:
     ``on_change`` runs after an action succeeds (the app refreshes everything, since health changes).
     """
 
-    def __init__(self, settings: Settings, on_change: Callable[[], None]):
+    def __init__(self, settings: Settings, on_change: Callable[[], None], open_unit=None):
         self.settings = settings
         self.on_change = on_change
         self.table_box = W.Box()
@@ -34,7 +34,8 @@ class AlertsPage:
         self.widget = W.VBox([self.table_box, W.HBox([self.alert_id, self.operator, self.note]),
                               W.HBox([self.ack_button, self.resolve_button, self.status])])
 
-    def show(self, alerts: pd.DataFrame) -> None:
+    def show(self, view) -> None:
+        alerts = queries.read_open_alerts(self.settings)
         self.table_box.children = (html_table(alerts, empty="No open alerts."),)
         self.alert_id.options = [(f"#{r.id} {r.compressor_id} {r.sensor_name} ({r.severity})", int(r.id))
                                  for r in alerts.itertuples()]

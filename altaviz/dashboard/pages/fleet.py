@@ -88,12 +88,14 @@ def fleet_map(fleet: pd.DataFrame):
 class FleetPage:
     """The map beside the health table."""
 
-    def __init__(self):
+    def __init__(self, settings, open_unit):
+        self.settings, self.open_unit = settings, open_unit
         self.map_box = W.Box(layout=W.Layout(width="55%"))
         self.health_box = W.Box(layout=W.Layout(width="45%", overflow="auto", max_height="420px"))
         self.widget = W.HBox([self.map_box, self.health_box])
 
-    def show(self, fleet: pd.DataFrame) -> None:
+    def show(self, view) -> None:
+        fleet = view.fleet.assign(health_status=view.fleet["status"].replace({"stale": "warning"}))
         self.map_box.children = (fleet_map(fleet),)
         table = html_table(health_table(fleet), empty="No compressors published yet: run `make run`.")
         self.health_box.children = (table,)

@@ -87,10 +87,14 @@ class MonitoringPage:
         self.compressor.observe(lambda _: self.show_trend(), names="value")
         self.widget = W.VBox([self.compressor, self.trend])
 
-    def show(self, compressor_ids: list[str], as_of: datetime | None) -> None:
-        """Offer these units (keeping the current pick if it is still there) and redraw at ``as_of``."""
-        self.as_of = as_of
-        current = self.compressor.value
+    def select(self, compressor_id: str) -> None:
+        self.wanted = compressor_id
+
+    def show(self, view) -> None:
+        """Offer the fleet's units (keeping the current pick if it is still there) and redraw at as-of."""
+        self.as_of = view.as_of
+        compressor_ids = list(view.fleet["compressor_id"])
+        current = getattr(self, "wanted", None) or self.compressor.value
         self.compressor.options = compressor_ids
         if compressor_ids:
             self.compressor.value = current if current in compressor_ids else compressor_ids[0]

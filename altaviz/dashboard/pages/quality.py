@@ -9,8 +9,11 @@ from altaviz.dashboard.style import html_table
 
 
 class QualityPage:
-    def __init__(self):
+    def __init__(self, settings, open_unit=None):
+        self.settings = settings
         self.widget = W.Box()
 
-    def show(self, quality: pd.DataFrame) -> None:
+    def show(self, view) -> None:
+        from altaviz.dashboard import queries
+        quality = queries.read_quality(self.settings)
         self.widget.children = (html_table(quality, empty="No data-quality metrics yet."),)
