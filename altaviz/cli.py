@@ -116,17 +116,34 @@ def _spark(args: argparse.Namespace) -> int:
     return 0
 
 
+VOILA_TEMPLATES = PROJECT_ROOT / "altaviz" / "dashboard" / "jupyter"  # holds voila/templates/altaviz
+
+
+def voila_command(notebook: Path, *, port: int, ip: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """How the dashboard is served (by `altaviz dashboard` and the browser tests): the command and its env.
+
+    - Template ``altaviz``: no request leaves the machine; the notebook's developer notes stay in JupyterLab.
+    - One preheated kernel: a page opens on a kernel that has imported everything and built the app.
+    - Kernels of closed pages are culled after 5 idle minutes (an open page's timer keeps its kernel busy).
+    - Tracebacks stay in the server log; the browser gets no way to run code (Voila runs only the notebook).
+    """
+    command = [
+        sys.executable, "-m", "voila", str(notebook),
+        "--no-browser", f"--port={port}", f"--Voila.ip={ip}", "--template=altaviz",
+        "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=False",
+        "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300",
+    ]
+    paths = os.pathsep.join(filter(None, [str(VOILA_TEMPLATES), os.environ.get("JUPYTER_PATH")]))
+    return command, {**os.environ, "JUPYTER_PATH": paths}
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     settings = get_settings()
     db.target(settings)  # start the embedded server before Voila's kernel needs it
     notebook = PROJECT_ROOT / "notebooks" / "06_dashboard.ipynb"
     print(f"Altaviz dashboard: http://{args.ip}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    command = [
-        sys.executable, "-m", "voila", str(notebook),
-        "--no-browser", f"--port={args.port}", f"--Voila.ip={args.ip}",
-        "--VoilaConfiguration.file_allowlist=['.*']",
-    ]
-    server = subprocess.Popen(command, env=os.environ.copy(), cwd=str(notebook.parent))
+    command, env = voila_command(notebook, port=args.port, ip=args.ip)
+    server = subprocess.Popen(command, env=env, cwd=str(notebook.parent))
     # A stop signal sent to `altaviz dashboard` stops Voila too, instead of leaving it running as an orphan.
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:

@@ -1,4 +1,4 @@
--- Altaviz serving schema: 7 tables. Safe to apply any number of times (IF NOT EXISTS, no DROP of data).
+-- Altaviz serving schema: 9 tables. Safe to apply any number of times (IF NOT EXISTS, no DROP of data).
 -- Runs on PostgreSQL 14 and newer (docker-compose mounts this folder into docker-entrypoint-initdb.d).
 
 CREATE TABLE IF NOT EXISTS station_locations (
@@ -130,6 +130,40 @@ DROP INDEX IF EXISTS ux_data_quality_metrics;
 CREATE UNIQUE INDEX IF NOT EXISTS ux_data_quality_metrics_key
     ON data_quality_metrics (run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*')));
 CREATE INDEX IF NOT EXISTS ix_data_quality_metrics_time ON data_quality_metrics (metric_timestamp DESC);
+-- The fleet's rows per run over time (the dashboard's history) without reading every unit's rows.
+CREATE INDEX IF NOT EXISTS ix_data_quality_metrics_fleet_time
+    ON data_quality_metrics (metric_timestamp DESC) WHERE compressor_id IS NULL;
+
+-- What silver set aside, per data-quality run: one row per (run, compressor, reason code). The lake's
+-- sensors_quarantine holds only the newest silver run's result; this keeps each published run's counts.
+CREATE TABLE IF NOT EXISTS quarantine_summary (
+    id                  BIGSERIAL PRIMARY KEY,
+    run_id              TEXT NOT NULL,                     -- the data-quality (silver) run it belongs to
+    compressor_id       TEXT,                              -- NULL: rows without a compressor id (missing_id)
+    reason              TEXT NOT NULL,                     -- schemas.REASON_CODES
+    row_count           BIGINT NOT NULL CHECK (row_count > 0),
+    source_files        INTEGER NOT NULL CHECK (source_files >= 0),
+    first_reading       TIMESTAMPTZ,                       -- NULL when no row had a usable timestamp
+    last_reading        TIMESTAMPTZ,
+    example_detail      TEXT,                              -- one row's reason_detail, to show what broke
+    updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+-- The natural key; a sentinel for the missing id keeps it on PostgreSQL 14 (as data_quality_metrics).
+CREATE UNIQUE INDEX IF NOT EXISTS ux_quarantine_summary_key
+    ON quarantine_summary (run_id, reason, (COALESCE(compressor_id, '*none*')));
+
+-- Landing files bronze rejected whole, with the reason; a delivery is its content, as in the lake's ingest_log.
+CREATE TABLE IF NOT EXISTS rejected_files (
+    content_sha256      TEXT PRIMARY KEY,
+    source_file         TEXT NOT NULL,                     -- relative to the landing folder
+    file_format         TEXT,
+    size_bytes          BIGINT,
+    reason              TEXT NOT NULL,
+    ingested_at         TIMESTAMPTZ NOT NULL,              -- when bronze logged (and rejected) it
+    run_id              TEXT NOT NULL,                     -- the run whose bronze stage rejected it
+    updated_at          TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ix_rejected_files_time ON rejected_files (ingested_at DESC);
 
 CREATE TABLE IF NOT EXISTS ml_predictions (
     id                      BIGSERIAL PRIMARY KEY,

@@ -83,3 +83,12 @@ def serving_settings(settings, tmp_path):
     yield isolated
     with psycopg.connect(where.conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell whether its test failed
+    (the browser tests then keep a screenshot of what the page showed)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -91,33 +92,6 @@ def test_a_sensor_added_to_the_registry_reaches_gold_the_aggregates_and_an_alert
     assert alert.loc[0, "threshold_value"] in (30.0, 20.0)
 
 
-def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
-    """`altaviz run --no-simulate` over the files already ingested: every serving table stays as it
-    was, an operator's acknowledgement included, and only this run's quality rows are added."""
-    env, settings, completed = e2e
-    assert completed.returncode == 0
-    alert_id = int(db.query("SELECT min(id) AS id FROM alert_history", settings=settings)["id"].iloc[0])
-    db.set_alert_operator_state(alert_id, action="acknowledge", by="field engineer", note="checked on site",
-                                settings=settings)
-    stable = [t for t in TABLES if t != "data_quality_metrics"]
-    before = {t: db.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3", settings=settings) for t in stable}
-    rerun = subprocess.run(
-        [sys.executable, "-m", "altaviz.cli", "run", "--no-simulate", "--landing", str(settings.pipeline.landing_dir),
-         "--start", "2026-01-01", "--end", "2026-01-15", "--run-id", "e2e-rerun"],
-        env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    manifest = json.loads((settings.pipeline.runs_dir / "e2e-rerun" / "manifest.json").read_text())
-    assert [s["notebook"] for s in manifest["stages"]] == ["02_bronze", "03_silver", "04_gold", "05_publish"]
-    for table in stable:
-        pd.testing.assert_frame_equal(db.query(f"SELECT * FROM {table} ORDER BY 1, 2, 3", settings=settings),
-                                      before[table], obj=table)
-    acknowledged = db.query("SELECT acknowledged_by, note FROM alert_history WHERE id = %s", (alert_id,),
-                            settings=settings)
-    assert acknowledged.iloc[0].tolist() == ["field engineer", "checked on site"]
-    runs = db.query("SELECT DISTINCT run_id FROM data_quality_metrics ORDER BY 1", settings=settings)["run_id"]
-    assert list(runs) == ["e2e", "e2e-rerun"]
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,32 +120,66 @@ def voila_url(e2e, tmp_path_factory):
 
 
 @pytest.mark.browser
-def test_dashboard_shows_one_marker_per_compressor(chromium, voila_url, tmp_path):
+def test_dashboard_shows_the_run_and_an_acknowledgement_made_there_reaches_postgresql(chromium, voila_url, e2e,
+                                                                                     tmp_path):
+    """The dashboard over a real run: one marker per compressor, the registry's seventh sensor on the
+    monitoring page, and an acknowledgement made in the browser (test_rerun… then shows it survives a rerun)."""
     url, log = voila_url
+    _, settings, _ = e2e
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        # Voila streams the page while the kernel runs; offline, CDN fonts and tiles never finish loading.
-        page.goto(url, timeout=180_000, wait_until="commit")
-        # Leaflet draws each CircleMarker as an interactive SVG path; tiles cannot load offline.
+        page.goto(url, timeout=180_000)
         try:
-            page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length >= 4",
-                                   timeout=180_000)
+            page.wait_for_selector("path.altaviz-unit", timeout=180_000)
         except Exception:
             page.screenshot(path=str(tmp_path / "dashboard-timeout.png"), full_page=True)
             raise AssertionError(f"no map markers; the page says:\n{page.inner_text('body')[:3000]}\n"
                                  f"Voila's log:\n{log.read_text()[-5000:]}") from None
-        markers = page.locator("path.leaflet-interactive").count()
-        # The registry's seventh sensor has its own trend panel (a plotly subplot title).
+        markers = page.locator("path.altaviz-unit.leaflet-interactive").count()
+        page.get_by_role("button", name="Real-Time Monitoring", exact=True).click()
         page.wait_for_selector("text=Lube oil pressure (psi)", state="attached", timeout=120_000)
-        header = page.locator("text=Altaviz · compressor fleet").count()
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        page.get_by_role("button", name="Predictive Alerts", exact=True).click()
+        page.wait_for_selector("text=showing", timeout=60_000)
+        picker = page.get_by_label("Alert", exact=True)
+        chosen = next(text for text in picker.locator("option").all_text_contents() if text.startswith("#"))
+        picker.select_option(label=chosen)
+        page.get_by_label("Name").fill("browser operator")
+        page.get_by_role("button", name="Acknowledge", exact=True).click()
+        page.wait_for_selector("text=acknowledged by browser operator", timeout=30_000)
         browser.close()
     assert markers == 4
-    assert header == 1
+    alert_id = int(re.match(r"#(\d+)", chosen).group(1))
+    stored = db.query("SELECT acknowledged, acknowledged_by FROM alert_history WHERE id = %s", (alert_id,),
+                      settings=settings)
+    assert stored.values.tolist() == [[True, "browser operator"]]
+
+
+def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
+    """`altaviz run --no-simulate` over the files already ingested: every serving table stays as it
+    was, operators' acknowledgements included (this one, and the one made in the browser just before), and
+    only this run's quality rows are added."""
+    env, settings, completed = e2e
+    assert completed.returncode == 0
+    alert_id = int(db.query("SELECT min(id) AS id FROM alert_history", settings=settings)["id"].iloc[0])
+    db.set_alert_operator_state(alert_id, action="acknowledge", by="field engineer", note="checked on site",
+                                settings=settings)
+    stable = [t for t in TABLES if t != "data_quality_metrics"]
+    before = {t: db.query(f"SELECT * FROM {t} ORDER BY 1, 2, 3", settings=settings) for t in stable}
+    rerun = subprocess.run(
+        [sys.executable, "-m", "altaviz.cli", "run", "--no-simulate", "--landing", str(settings.pipeline.landing_dir),
+         "--start", "2026-01-01", "--end", "2026-01-15", "--run-id", "e2e-rerun"],
+        env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    manifest = json.loads((settings.pipeline.runs_dir / "e2e-rerun" / "manifest.json").read_text())
+    assert [s["notebook"] for s in manifest["stages"]] == ["02_bronze", "03_silver", "04_gold", "05_publish"]
+    for table in stable:
+        pd.testing.assert_frame_equal(db.query(f"SELECT * FROM {table} ORDER BY 1, 2, 3", settings=settings),
+                                      before[table], obj=table)
+    acknowledged = db.query("SELECT acknowledged_by, note FROM alert_history WHERE id = %s", (alert_id,),
+                            settings=settings)
+    assert acknowledged.iloc[0].tolist() == ["field engineer", "checked on site"]
+    runs = db.query("SELECT DISTINCT run_id FROM data_quality_metrics ORDER BY 1", settings=settings)["run_id"]
+    assert list(runs) == ["e2e", "e2e-rerun"]

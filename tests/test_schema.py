@@ -44,7 +44,7 @@ def data(settings) -> dict[str, list[tuple]]:
 def test_applying_the_schema_again_changes_nothing_and_keeps_data(serving_settings):  # noqa: F811
     seed(serving_settings)
     before, rows_before = catalog(serving_settings), data(serving_settings)
-    assert len({row[0] for row in before["columns"]} - {row[0] for row in before["views"]}) == 7
+    assert len({row[0] for row in before["columns"]} - {row[0] for row in before["views"]}) == 9
     assert {row[0] for row in before["views"]} == {"v_latest_readings", "v_active_alerts", "v_fleet_health_summary"}
     assert db.apply_schema(serving_settings) == ["001_tables.sql", "sensor registry columns", "002_views.sql"]
     assert catalog(serving_settings) == before

@@ -540,3 +540,108 @@ def test_publish_raises_anomaly_alerts_and_prediction_alerts_from_scores(spark, 
         evaluation = serving.evaluate_prediction_alerts(conn, scores.assign(compressor_id="COMP-0002"),
                                                         settings=serving_settings)
     assert [(a.compressor_id, a.resolved) for a in evaluation.alerts] == [("COMP-0002", False)]
+
+
+# --------------------------------------------------------------------------- quarantine and rejected files
+
+
+def quarantined(compressor_id, timestamp, reason, detail, source_file="sensors/2026-01-14.csv") -> dict:
+    """One sensors_quarantine row (sensor values left null: only the reason and its context are counted)."""
+    row = dict.fromkeys(schemas.QUARANTINE_SCHEMA.fieldNames())
+    row.update(compressor_id=compressor_id, timestamp=timestamp, reason=reason, reason_detail=detail,
+               source_file=source_file, ingested_at=datetime(2026, 12, 1, 9), run_id="bronze-run")
+    return row
+
+
+def quarantine_frame(spark, quarantine: list[dict]):
+    return spark.createDataFrame([tuple(r[f] for f in schemas.QUARANTINE_SCHEMA.fieldNames()) for r in quarantine],
+                                 schemas.QUARANTINE_SCHEMA)
+
+
+QUARANTINE = [
+    quarantined("COMP-0001", T0, "physically_impossible", "vibration_mms=-3.0 outside [0, 50]"),
+    quarantined("COMP-0001", T0 + STEP, "physically_impossible", "vibration_mms=-1.0 outside [0, 50]",
+                source_file="sensors/2026-01-15.csv"),
+    quarantined("COMP-0002", T0 + 2 * STEP, "duplicate", "repeated in the same file"),
+    quarantined(None, None, "missing_id", "compressor_id is empty"),
+]
+# ingest_log rows: the ingested file and the reference snapshot are no rejections.
+INGEST_LOG = [
+    ("sha-good", "sensors/2026-01-14.csv", "/landing", "csv", 2048, "ingested", None, 324, "bronze-run",
+     datetime(2026, 12, 1, 9)),
+    ("sha-bad", "sensors/broken.csv", "/landing", "csv", 10, "rejected", "missing column timestamp", None,
+     "bronze-run", datetime(2026, 12, 1, 9)),
+    ("sha-ref", "compressor_metadata.csv", "/landing", "csv", 400, "reference:compressor_metadata", None, 3,
+     "bronze-run", datetime(2026, 12, 1, 9)),
+]
+# Two quality runs: "zz-older" sorts after "lake" by id but was measured a day earlier; the quarantine in the
+# lake belongs to the newest run by time, "lake".
+TWO_QUALITY_RUNS = [
+    ("lake", T0, None, "accuracy", 0.99, 0.95, True, '{"metric": "rejection_rate"}'),
+    ("zz-older", T0 - timedelta(days=1), None, "accuracy", 0.98, 0.95, True, '{"metric": "rejection_rate"}'),
+]
+
+
+def test_newest_quality_run_is_chosen_by_time_then_run_id():
+    runs = pd.DataFrame({"run_id": ["lake", "zz-older", "b", "a"],
+                         "metric_timestamp": [T0, T0 - timedelta(days=1), T0 + STEP, T0 + STEP]})
+    assert serving_transforms.newest_quality_run(runs) == "b"
+    assert serving_transforms.newest_quality_run(runs.iloc[:2]) == "lake"
+    assert serving_transforms.newest_quality_run(runs.iloc[:0]) is None
+
+
+def test_publish_loads_quarantine_counts_and_rejected_files_and_a_rerun_changes_nothing(spark, serving_settings):
+    frames = lake_frames(spark, base_gold(), quality=TWO_QUALITY_RUNS)
+    frames["sensors_quarantine"] = quarantine_frame(spark, QUARANTINE)
+    frames["ingest_log"] = spark.createDataFrame(INGEST_LOG, schemas.INGEST_LOG_SCHEMA)
+    write_lake(serving_settings, frames)
+    first = serving.publish(spark, run_id="run-1", settings=serving_settings)
+    assert (first.staged["quarantine_summary"], first.counts["quarantine_summary"]) == (3, 3)
+    assert (first.staged["rejected_files"], first.counts["rejected_files"]) == (1, 1)
+    summary_sql = ("SELECT run_id, compressor_id, reason, row_count, source_files, first_reading, last_reading, "
+                   "example_detail FROM quarantine_summary ORDER BY reason, compressor_id")
+    at = lambda t: t.replace(tzinfo=timezone.utc)  # noqa: E731
+    assert rows(serving_settings, summary_sql) == [
+        ("lake", "COMP-0002", "duplicate", 1, 1, at(T0 + 2 * STEP), at(T0 + 2 * STEP), "repeated in the same file"),
+        ("lake", None, "missing_id", 1, 1, None, None, "compressor_id is empty"),
+        ("lake", "COMP-0001", "physically_impossible", 2, 2, at(T0), at(T0 + STEP),
+         "vibration_mms=-1.0 outside [0, 50]"),
+    ]
+    files_sql = ("SELECT content_sha256, source_file, file_format, size_bytes, reason, ingested_at, run_id "
+                 "FROM rejected_files")
+    assert rows(serving_settings, files_sql) == [
+        ("sha-bad", "sensors/broken.csv", "csv", 10, "missing column timestamp",
+         datetime(2026, 12, 1, 9, tzinfo=timezone.utc), "bronze-run")]
+
+    # A rerun over the same lake: every table as it was, updated_at included, nothing written.
+    before = {"summary": rows(serving_settings, "SELECT * FROM quarantine_summary ORDER BY id"),
+              "files": rows(serving_settings, "SELECT * FROM rejected_files")}
+    second = serving.publish(spark, run_id="run-2", settings=serving_settings)
+    assert (second.counts["quarantine_summary"], second.counts["rejected_files"]) == (0, 0)
+    after = {"summary": rows(serving_settings, "SELECT * FROM quarantine_summary ORDER BY id"),
+             "files": rows(serving_settings, "SELECT * FROM rejected_files")}
+    assert after == before
+
+    # Failing case: silver reran as the same run over changed bronze (the duplicate is gone, COMP-0001
+    # has one more impossible reading) and bronze rejected a second file: only those rows change.
+    changed = [row for row in QUARANTINE if row["reason"] != "duplicate"]
+    changed.append(quarantined("COMP-0001", T0 + 3 * STEP, "physically_impossible",
+                               "vibration_mms=-2.0 outside [0, 50]"))
+    rejected_later = ("sha-bad-2", "sensors/empty.parquet", "/landing", "parquet", 0, "rejected", "unreadable: empty",
+                      None, "bronze-run-2", datetime(2026, 12, 2, 9))
+    write_lake(serving_settings, {"sensors_quarantine": quarantine_frame(spark, changed),
+                                  "ingest_log": spark.createDataFrame([*INGEST_LOG, rejected_later],
+                                                                      schemas.INGEST_LOG_SCHEMA)})
+    third = serving.publish(spark, run_id="run-3", settings=serving_settings)
+    assert (third.counts["quarantine_summary"], third.counts["rejected_files"]) == (2, 1)  # one updated, one deleted
+    assert rows(serving_settings, summary_sql) == [
+        ("lake", None, "missing_id", 1, 1, None, None, "compressor_id is empty"),
+        ("lake", "COMP-0001", "physically_impossible", 3, 2, at(T0), at(T0 + 3 * STEP),
+         "vibration_mms=-1.0 outside [0, 50]"),
+    ]
+    assert rows(serving_settings, files_sql + " ORDER BY content_sha256") == [
+        ("sha-bad", "sensors/broken.csv", "csv", 10, "missing column timestamp",
+         datetime(2026, 12, 1, 9, tzinfo=timezone.utc), "bronze-run"),
+        ("sha-bad-2", "sensors/empty.parquet", "parquet", 0, "unreadable: empty",
+         datetime(2026, 12, 2, 9, tzinfo=timezone.utc), "bronze-run-2"),
+    ]

@@ -1,4 +1,4 @@
-"""The Voila dashboard: fleet map, health, sensor trends, open alerts, data quality.
+"""The Voila dashboard: four pages (fleet overview, real-time monitoring, predictive alerts, data quality).
 
 Reads PostgreSQL only, through parameterised SQL (never pyspark). "Now" is the newest reading in the
 database or an explicit ``as_of``, never the wall clock, so historical and simulated data stay visible.
@@ -7,6 +7,6 @@ database or an explicit ``as_of``, never the wall clock, so historical and simul
 statement and runs it through ``altaviz.io.db``; ``pages`` has one module per part of the screen.
 """
 
-from altaviz.dashboard.app import Dashboard, build_dashboard
+from altaviz.dashboard.app import Dashboard, build_dashboard, page_query_string
 
-__all__ = ["Dashboard", "build_dashboard"]
+__all__ = ["Dashboard", "build_dashboard", "page_query_string"]

@@ -47,6 +47,16 @@ def as_of_from_query(query_string: str | None) -> str | None:
     return values[0] if values and values[0] else None
 
 
+def page_query_string() -> str | None:
+    """The query string of the page being served. A kernel Voila preheated waits here for its request;
+    outside Voila (JupyterLab, papermill) there is none."""
+    try:
+        from voila.utils import get_query_string
+    except ImportError:
+        return None
+    return get_query_string()
+
+
 class Dashboard:
     """The app: built once, refreshed from PostgreSQL on a timer, on demand and after operator actions."""
 
@@ -112,9 +122,15 @@ class Dashboard:
         self.show_page(MONITORING)
 
 
+    def start(self, query_string: str | None = None) -> None:
+        """Fill and display the app; ``?as_of=`` in the page URL overrides the notebook's parameter."""
+        self.requested_as_of = as_of_from_query(query_string) or self.requested_as_of
+        self.refresh()
+        display(self.app)
+
+
 def build_dashboard(as_of: str | datetime | None = None, settings: Settings | None = None) -> Dashboard:
     """Build, fill and display the dashboard; returns it so a notebook can poke at it."""
     dashboard = Dashboard(as_of=as_of, settings=settings)
-    dashboard.refresh()
-    display(dashboard.app)
+    dashboard.start()
     return dashboard

@@ -453,9 +453,15 @@ def recent_predictions(conn: psycopg.Connection, model_version: str, *, before: 
 ALERT_KEY = ("compressor_id", "sensor_name", "alert_type", "alert_timestamp")
 
 
+OPERATOR_COLUMNS = ("acknowledged", "acknowledged_by", "acknowledged_at", "note")
+
+
 def upsert_alerts(conn: psycopg.Connection, frame) -> int:
     """Write evaluated alerts (new or changed) on their natural key; operator columns are not in
     the frame, so acknowledgements, operator resolutions and notes are never overwritten."""
+    operator_columns = sorted(set(frame.columns) & set(OPERATOR_COLUMNS))
+    if operator_columns:
+        raise ValueError(f"the alert loader never writes operator columns, got {operator_columns}")
     if frame.empty:
         return 0
     # A resolved alert is final: whoever resolved it, no evaluation may reopen or rewrite it.
@@ -465,16 +471,25 @@ def upsert_alerts(conn: psycopg.Connection, frame) -> int:
                        order_by="resolved DESC, alert_timestamp")
 
 
+ALERT_ACTIONS = ("acknowledge", "unacknowledge", "resolve")
+
+
 def set_alert_operator_state(
     alert_id: int, *, action: str, by: str, note: str | None, settings: Settings | None = None
 ) -> dict:
-    """Acknowledge or resolve one alert as an operator; returns the alert row after the change."""
-    if action not in ("acknowledge", "resolve"):
+    """Acknowledge, un-acknowledge or resolve one alert as an operator; returns the alert row after the change.
+
+    ValueError for an unknown action, a missing name, or un-acknowledging an alert an operator resolved
+    (that resolution is final and implies having seen it); LookupError when the alert does not exist.
+    """
+    if action not in ALERT_ACTIONS:
         raise ValueError(f"unknown alert action {action!r}")
     if not by or not by.strip():
         raise ValueError("an operator name is required")
     if action == "acknowledge":
         change = "acknowledged = TRUE, acknowledged_by = %(by)s, acknowledged_at = now()"
+    elif action == "unacknowledge":
+        change = "acknowledged = FALSE, acknowledged_by = NULL, acknowledged_at = NULL"
     else:
         # An operator may resolve an alert they never acknowledged: resolving implies having seen it.
         # Resolving an alert that already resolved keeps who resolved it first, and when.
@@ -485,12 +500,18 @@ def set_alert_operator_state(
             "acknowledged_at = COALESCE(acknowledged_at, now())"
         )
     with transaction(settings) as conn:
+        # The row lock orders two operators acting on one alert; the check sees the state the update changes.
+        current = conn.execute("SELECT resolved, resolved_by FROM alert_history WHERE id = %s FOR UPDATE",
+                               (int(alert_id),)).fetchone()
+        if current is None:
+            raise LookupError(f"no alert with id {alert_id}")
+        resolved, resolved_by = current
+        if action == "unacknowledge" and resolved and resolved_by != "auto":
+            raise ValueError(f"alert {alert_id} was resolved by {resolved_by}; a resolved alert stays acknowledged")
         cursor = conn.execute(
             f"UPDATE alert_history SET {change}, note = COALESCE(%(note)s, note), updated_at = now() "
             "WHERE id = %(id)s RETURNING *",
             {"by": by.strip(), "note": note, "id": int(alert_id)},
         )
         row = cursor.fetchone()
-        if row is None:
-            raise LookupError(f"no alert with id {alert_id}")
         return dict(zip([c.name for c in cursor.description], row))

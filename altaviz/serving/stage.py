@@ -1,5 +1,6 @@
 """05_publish: the serving layer. Aggregates and alerts computed from gold, dimensions, maintenance
-events and data-quality metrics, loaded into PostgreSQL in one transaction.
+events, data-quality metrics, what silver quarantined and which files bronze rejected, loaded into
+PostgreSQL in one transaction.
 
 Every load is COPY into a temporary staging table, then one ``INSERT … ON CONFLICT (natural key)
 DO UPDATE`` that only touches rows whose values changed (``db.copy_upsert``). Publishing the same
@@ -31,11 +32,16 @@ from altaviz.serving.transforms import (
     COMPRESSOR_COLUMNS,
     DQ_COLUMNS,
     MAINTENANCE_COLUMNS,
+    QUARANTINE_SUMMARY_COLUMNS,
+    REJECTED_FILE_COLUMNS,
     STATION_COLUMNS,
     aggregate_columns,
     build_maintenance_events,
     build_quality_metrics,
+    build_quarantine_summary,
+    build_rejected_files,
     build_serving_aggregates,
+    newest_quality_run,
     serving_predictions,
     validate_event_types,
     validate_unique,
@@ -169,8 +175,10 @@ def publish(
     """Load the serving tables from the lake in one transaction and return what changed.
 
     Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
-    alerts, data-quality metrics. ``since`` makes the run incremental: only aggregate windows ending after it
-    are recomputed and reloaded; alerts always resume from their own per-problem watermark.
+    alerts, data-quality metrics, then the quarantine counts of the newest data-quality run and the files
+    bronze rejected (each skipped while its lake table does not exist yet). ``since`` makes the run
+    incremental: only aggregate windows ending after it are recomputed and reloaded; alerts always resume
+    from their own per-problem watermark.
     Predictions come from ``altaviz.model.stage.build_predictions`` (the saved model unless ``retrain``);
     their scores raise prediction alerts. A model trained in this run is backtested on its out-of-sample scores
     (``altaviz.model.backtest``; ground truth from ``landing_dir`` when the data is simulated) and the
@@ -255,6 +263,21 @@ def publish(
         )
         load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
              conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
+
+        # The dashboard reads PostgreSQL only: the quarantine and the rejected deliveries live in the lake.
+        # sensors_quarantine is rewritten by every silver run, so it is the newest quality run's result.
+        quarantine_run = newest_quality_run(quality)
+        if quarantine_run is not None and lake.table_exists(spark, "sensors_quarantine", settings=settings):
+            summary = to_frame(build_quarantine_summary(
+                lake.read_table(spark, "sensors_quarantine", settings=settings), run_id=quarantine_run),
+                QUARANTINE_SUMMARY_COLUMNS)
+            load("quarantine_summary", summary, ("run_id", "reason", "compressor_id"),
+                 conflict="run_id, reason, (COALESCE(compressor_id, '*none*'))", untracked=())
+            counts["quarantine_summary"] += drop_vanished_quarantine(conn, quarantine_run, summary)
+        if lake.table_exists(spark, "ingest_log", settings=settings):
+            rejected = to_frame(build_rejected_files(lake.read_table(spark, "ingest_log", settings=settings)),
+                                REJECTED_FILE_COLUMNS)
+            load("rejected_files", rejected, ("content_sha256",), untracked=())
     # Saved only now that its scores are committed: a failed publish leaves no model for later runs to reuse.
     save_trained(prediction, settings=settings, evaluation=backtest.to_json() if backtest else None)
     if backtest is None and not prediction.cold_start:
@@ -262,6 +285,18 @@ def publish(
         backtest = Backtest.from_json(stored) if stored else None
     return PublishReport(run_id, since, counts, staged, prediction.summary(), backtest,
                          model_version=None if prediction.cold_start else prediction.model_version)
+
+
+def drop_vanished_quarantine(conn, run_id: str, summary: pd.DataFrame) -> int:
+    """Delete ``run_id``'s quarantine counts that ``summary`` no longer has (silver rerun under the same run
+    id over changed bronze): the table then holds exactly what the lake says. Returns rows deleted."""
+    return conn.execute(
+        "DELETE FROM quarantine_summary AS t WHERE t.run_id = %s AND NOT EXISTS ("
+        " SELECT 1 FROM unnest(%s::text[], %s::text[]) AS k(compressor_id, reason)"
+        " WHERE k.compressor_id IS NOT DISTINCT FROM t.compressor_id AND k.reason = t.reason)",
+        (run_id, summary["compressor_id"].astype(object).where(summary["compressor_id"].notna(), None).tolist(),
+         summary["reason"].tolist()),
+    ).rowcount
 
 
 def acknowledge_alert(alert_id: int, *, by: str, note: str | None = None, settings: Settings | None = None) -> dict:

@@ -41,6 +41,13 @@ DQ_COLUMNS = (
 )
 # ml_predictions as loaded: the model's columns plus rul_days (the P50 in days, for the contract).
 PREDICTION_COLUMNS = (*MODEL_PREDICTION_COLUMNS, "rul_days")
+QUARANTINE_SUMMARY_COLUMNS = (
+    "run_id", "compressor_id", "reason", "row_count", "source_files", "first_reading", "last_reading",
+    "example_detail",
+)
+REJECTED_FILE_COLUMNS = (
+    "content_sha256", "source_file", "file_format", "size_bytes", "reason", "ingested_at", "run_id",
+)
 
 
 _STATISTIC = {"mean": F.avg, "std": F.stddev_samp, "min": F.min, "max": F.max}
@@ -137,6 +144,43 @@ def build_quality_metrics(quality_metrics: DataFrame) -> DataFrame:
         F.col("pass_threshold").cast("boolean").alias("pass_threshold"),
         F.coalesce(details, F.lit("{}")).alias("details"),
     )
+
+
+def build_quarantine_summary(quarantine: DataFrame, *, run_id: str) -> DataFrame:
+    """Silver's quarantined rows counted: one row per (compressor, reason) with ``row_count``, the number
+    of ``source_files``, the first and last reading time and one ``example_detail`` (the smallest, so a
+    rerun picks the same one); ``run_id`` names the data-quality run the quarantine belongs to."""
+    return (
+        quarantine.groupBy("compressor_id", "reason")
+        .agg(
+            F.count(F.lit(1)).alias("row_count"),
+            F.count_distinct("source_file").cast("int").alias("source_files"),
+            F.min("timestamp").alias("first_reading"),
+            F.max("timestamp").alias("last_reading"),
+            F.min("reason_detail").alias("example_detail"),
+        )
+        .withColumn("run_id", F.lit(run_id))
+        .select(*QUARANTINE_SUMMARY_COLUMNS)
+    )
+
+
+def build_rejected_files(ingest_log: DataFrame) -> DataFrame:
+    """The deliveries bronze rejected whole: one row per file content (``content_sha256``) with its reason,
+    when it was logged and the run that rejected it."""
+    return ingest_log.where(F.col("status") == "rejected").select(
+        "content_sha256", "source_file", "file_format", "size_bytes",
+        F.coalesce(F.col("reason"), F.lit("rejected (no reason logged)")).alias("reason"),
+        "ingested_at", "run_id",
+    )
+
+
+def newest_quality_run(quality: pd.DataFrame) -> str | None:
+    """The run of the newest data-quality metrics (latest ``metric_timestamp``, then the greatest run id:
+    the runner's ids are UTC times): the silver run whose result the lake's quarantine table holds."""
+    if quality.empty:
+        return None
+    newest = quality.sort_values(["metric_timestamp", "run_id"]).iloc[-1]
+    return str(newest["run_id"])
 
 
 def validate_event_types(events: pd.DataFrame) -> None:

@@ -1,0 +1,269 @@
+"""The served dashboard in Debian's chromium, against a seeded serving database (tests/serving_seed.py):
+every page renders with no error text, one clickable marker per compressor, a compressor choice redraws
+the gauges and trends, a filter changes the alert rows, an acknowledgement reaches PostgreSQL, a silent
+unit shows as stale, and a database that goes away gives plain words and comes back. Screenshots of every
+page are kept under test-artifacts/dashboard/ (the README shows them)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+import serving_seed
+from altaviz.config import PROJECT_ROOT
+from altaviz.io import db
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
+PAGES = ("Fleet Overview", "Real-Time Monitoring", "Predictive Alerts", "Data Quality")
+COMPRESSORS = 12
+ERROR_TEXT = re.compile(r"Traceback|Exception|Error:|KeyError|NameError")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Outage:
+    """A TCP front for the embedded PostgreSQL's socket that can be cut and restored: a database outage as
+    the dashboard sees it, without stopping the server every other test uses."""
+
+    def __init__(self, socket_path: str, port: int):
+        self.socket_path, self.port = socket_path, port
+        self.loop = asyncio.new_event_loop()
+        self.server = None
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    async def _pipe(self, reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _serve(self, client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_unix_connection(self.socket_path)
+        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
+
+    def up(self):
+        async def start():
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def down(self):
+        async def stop():
+            self.server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def seeded(settings):
+    """A database of its own with the seeded fleet, reached through an Outage front on a TCP port."""
+    where = db.target(settings)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS altaviz_browser")
+        conn.execute("CREATE DATABASE altaviz_browser")
+    outage = Outage(f"{where.host}/.s.PGSQL.{where.port}", free_port())
+    outage.up()
+    parts = conninfo_to_dict(where.conninfo)
+    url = make_conninfo(user=parts.get("user", "postgres"), host="127.0.0.1", port=str(outage.port),
+                        dbname="altaviz_browser")
+    seeded_settings = replace(settings, database=replace(settings.database, url=url))
+    serving_seed.seed(seeded_settings, compressors=COMPRESSORS)
+    yield seeded_settings, url, outage
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(seeded):
+    """`altaviz dashboard` on a free port, serving the seeded database; stopped even when a test fails."""
+    _, url, _ = seeded
+    port = free_port()
+    env = {**__import__("os").environ, "DATABASE_URL": url, "ALTAVIZ_DASHBOARD_REFRESH_SECONDS": "0"}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "voila.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def page(chromium, dashboard_url, request):
+    """A fresh page on the dashboard, with every request that tried to leave the machine recorded."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.outside_requests = []
+        tab.on("request", lambda r: tab.outside_requests.append(r.url)
+               if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+        tab.goto(dashboard_url, timeout=120_000)
+        tab.wait_for_selector("text=Compressors", timeout=120_000)
+        yield tab
+        failed = getattr(request.node, "report_call", None)
+        if failed is not None and failed.failed:
+            tab.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
+        browser.close()
+
+
+PAGE_READY = {  # what a page shows once it has drawn its data (visible: only the page in front counts)
+    "Fleet Overview": "path.altaviz-unit",
+    "Real-Time Monitoring": ".js-plotly-plot",
+    "Predictive Alerts": "text=showing",
+    "Data Quality": "text=Compressors in the latest run",
+}
+
+
+def show(page, name: str):
+    page.get_by_role("button", name=name, exact=True).click()
+    page.wait_for_selector(PAGE_READY[name], timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def body_text(page) -> str:
+    return " ".join(page.locator("body").inner_text().split())
+
+
+def cards(page) -> list[str]:
+    return [" ".join(card.split()) for card in page.locator(".kpi").all_inner_texts()]
+
+
+def test_every_page_renders_without_error_text_and_nothing_leaves_the_machine(page):
+    for index, name in enumerate((*PAGES[1:], PAGES[0]), start=2):
+        show(page, name)
+        number = index if index <= len(PAGES) else 1
+        page.screenshot(path=str(ARTIFACTS / f"page{number}-{name.lower().replace(' ', '-')}.png"), full_page=True)
+        assert not ERROR_TEXT.search(body_text(page)), name
+    assert page.outside_requests == []
+    assert "Reads:" not in body_text(page)  # the notebook's developer notes stay in JupyterLab
+
+
+def test_one_clickable_marker_per_compressor_the_worst_on_top_and_a_click_opens_the_unit(page):
+    show(page, "Fleet Overview")
+    markers = page.locator(".leaflet-overlay-pane path.altaviz-unit.leaflet-interactive")
+    assert markers.count() == COMPRESSORS
+    classes = [markers.nth(i).get_attribute("class") for i in range(COMPRESSORS)]
+    statuses = [re.search(r"altaviz-(healthy|warning|stale|critical)", c).group(1) for c in classes]
+    assert statuses == ["healthy"] * 8 + ["warning"] * 2 + ["stale", "critical"]  # drawn in order: worst last
+    assert page.locator("path.altaviz-outline.leaflet-interactive").count() == 0  # the outline takes no clicks
+    markers.nth(COMPRESSORS - 1).click()
+    page.get_by_role("button", name="Open COMP-0002 in monitoring").click(timeout=60_000)
+    page.wait_for_selector("text=COMP-0002: 1 h windows", timeout=120_000)
+    assert page.get_by_label("Compressor").first.evaluate("e => e.options[e.selectedIndex].text").startswith(
+        "COMP-0002")
+
+
+def _gauge_numbers(page) -> list[str]:
+    return page.locator(".js-plotly-plot").first.locator("text.number").all_text_contents()
+
+
+def test_choosing_a_compressor_redraws_gauges_and_trends(page):
+    show(page, "Real-Time Monitoring")
+    page.wait_for_selector("text=COMP-0002: 1 h windows", timeout=60_000)
+    before = _gauge_numbers(page)
+    chooser = page.locator("select").first
+    label = next(text for text in chooser.locator("option").all_inner_texts() if text.startswith("COMP-0005"))
+    chooser.select_option(label=label)
+    page.wait_for_selector("text=COMP-0005: 1 h windows", timeout=60_000)
+    page.wait_for_timeout(500)
+    after = _gauge_numbers(page)
+    assert len(before) == len(after) == 6 and before != after
+    assert "COMP-0002: 1 h windows" not in body_text(page)
+
+
+def _alert_units(page) -> list[str]:
+    """The units of the open-alerts table, in its order (the resolved history further down is left out)."""
+    # The count and the table are two widgets: wait until the table has as many rows as the count says.
+    for _ in range(60):
+        open_table = body_text(page).split("Resolved in")[0]
+        shown = int(re.search(r"showing (\d+) of", open_table).group(1))
+        units = re.findall(r"#\d+ (?:critical|warning) (COMP-\d{4})", open_table)
+        if len(units) == shown:
+            break
+        page.wait_for_timeout(250)
+    return units
+
+
+def test_a_filter_changes_the_alert_rows_and_the_exact_count(page):
+    show(page, "Predictive Alerts")
+    assert "showing 3 of 3" in body_text(page)
+    assert _alert_units(page) == ["COMP-0002", "COMP-0004", "COMP-0003"]  # critical first, then newest
+    page.get_by_label("Severity").select_option(label="warning")
+    page.wait_for_selector("text=showing 2 of 2", timeout=30_000)
+    assert _alert_units(page) == ["COMP-0004", "COMP-0003"]
+    page.get_by_label("Acknowledged").select_option(label="no")
+    page.wait_for_selector("text=showing 1 of 1", timeout=30_000)
+    assert _alert_units(page) == ["COMP-0004"]
+
+
+def test_an_acknowledgement_from_the_page_is_written_to_postgresql(page, seeded):
+    settings, _, _ = seeded
+    show(page, "Predictive Alerts")
+    alert = page.get_by_label("Alert", exact=True)
+    label = next(text for text in alert.locator("option").all_inner_texts() if "COMP-0004" in text)
+    alert.select_option(label=label)
+    page.get_by_label("Name").fill("Dana (field)")
+    page.get_by_label("Note").fill("suction strainer checked'; DROP TABLE alert_history; --")
+    page.get_by_role("button", name="Acknowledge", exact=True).click()
+    page.wait_for_selector("text=acknowledged by Dana", timeout=30_000)
+    stored = db.query("SELECT compressor_id, acknowledged, acknowledged_by, note FROM alert_history "
+                      "WHERE compressor_id = %s", (serving_seed.unit_id(4),), settings=settings)
+    assert stored.values.tolist() == [["COMP-0004", True, "Dana (field)",
+                                       "suction strainer checked'; DROP TABLE alert_history; --"]]
+
+
+def test_a_silent_unit_shows_as_stale(page):
+    assert cards(page) == [f"{COMPRESSORS} Compressors", "8 Healthy", "2 Warning", "1 Critical", "1 Stale",
+                           "1 Critical alerts", "2 Warning alerts"]
+    assert re.search(r"COMP-0012 stale .* 2026-02-09 18:00", body_text(page))
+    assert page.locator("path.altaviz-unit.altaviz-stale").count() == 1
+
+
+def test_as_of_from_the_page_url_moves_every_page(page, dashboard_url):
+    page.goto(dashboard_url + "?as_of=2026-02-09T12:00", timeout=120_000)
+    page.wait_for_selector("text=2026-02-09 12:00 UTC", timeout=120_000)
+    # Twelve hours earlier: unit 12 still reported and unit 4's alert had not opened yet.
+    assert cards(page) == [f"{COMPRESSORS} Compressors", "10 Healthy", "1 Warning", "1 Critical", "0 Stale",
+                           "1 Critical alerts", "1 Warning alerts"]
+    show(page, "Predictive Alerts")
+    assert "showing 2 of 2" in body_text(page) and _alert_units(page) == ["COMP-0002", "COMP-0003"]
+def test_a_stopped_database_gives_plain_words_and_the_page_recovers(page, seeded):
+    _, _, outage = seeded
+    outage.down()
+    try:
+        page.get_by_role("button", name="Refresh").click()
+        page.wait_for_selector("text=Database unavailable", timeout=30_000)
+        assert "127.0.0.1" in body_text(page) and not ERROR_TEXT.search(body_text(page))
+    finally:
+        outage.up()
+    page.get_by_role("button", name="Refresh").click()
+    page.wait_for_selector("text=Refreshed", timeout=30_000)
+    assert "Database unavailable" not in body_text(page)
