@@ -80,10 +80,9 @@ def _text(column: pd.Series) -> pd.Series:
     return column.map(lambda v: DASH if v is None or pd.isna(v) or v == "" else str(v))
 
 
-def open_alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
-    """What an operator scans, one row per open alert in the query's order: peak, limit, latest value, how
-    long it has been open at as-of and who acknowledged it."""
-    return pd.DataFrame({
+def _alert_columns(alerts: pd.DataFrame) -> dict[str, pd.Series | list]:
+    """The columns every alert table starts with: which alert, how bad, where, what and its peak."""
+    return {
         "alert": alerts["id"].map(lambda i: f"#{i}"),
         "severity": alerts["severity"],
         "compressor": alerts["compressor_id"],
@@ -91,6 +90,14 @@ def open_alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
         "type": alerts["alert_type"],
         "signal": alerts["sensor_name"],
         "peak": [alert_value(v, s) for v, s in zip(alerts["peak_value"], alerts["sensor_name"])],
+    }
+
+
+def open_alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
+    """What an operator scans, one row per open alert in the query's order: peak, limit, latest value, how
+    long it has been open at as-of and who acknowledged it."""
+    return pd.DataFrame({
+        **_alert_columns(alerts),
         "threshold": [alert_value(v, s) for v, s in zip(alerts["threshold_value"], alerts["sensor_name"])],
         "latest": [alert_value(v, s) for v, s in zip(alerts["sensor_value"], alerts["sensor_name"])],
         "open for": alerts["open_for"].map(open_duration),
@@ -105,13 +112,7 @@ def resolved_alerts_table(alerts: pd.DataFrame) -> pd.DataFrame:
     """One row per resolved alert, newest resolution first: who resolved it ('auto' or an operator), when,
     and the operator's note."""
     return pd.DataFrame({
-        "alert": alerts["id"].map(lambda i: f"#{i}"),
-        "severity": alerts["severity"],
-        "compressor": alerts["compressor_id"],
-        "station": alerts["station_name"],
-        "type": alerts["alert_type"],
-        "signal": alerts["sensor_name"],
-        "peak": [alert_value(v, s) for v, s in zip(alerts["peak_value"], alerts["sensor_name"])],
+        **_alert_columns(alerts),
         "opened (UTC)": _utc(alerts["alert_timestamp"]),
         "resolved (UTC)": _utc(alerts["resolved_at"]),
         "resolved by": _text(alerts["resolved_by"]),
