@@ -282,7 +282,7 @@ def test_page_acknowledge_unacknowledge_resolve_round_trip(seeded):
     assert operator_state(seeded, 3) == [(True, "m.silva", True, True, "m.silva", "fan belt replaced")]
     assert calls["changes"] == 3
     assert [value for _, value in page.alert_id.options] == [1, 4, 2, 5]
-    assert "showing 3 of 3 resolved" in page.history_count.value and "m.silva" in page.history_box.children[0].value
+    assert "showing 3 of 3 resolved" in page.history.value and "m.silva" in page.history.value
 
     # A resolution is final: un-acknowledging it is refused in plain words and changes nothing.
     stale_page.alert_id.value = 3
@@ -333,7 +333,7 @@ def test_page_errors_are_plain_words(seeded):
     assert page.status.value.startswith('<span class="altaviz-error"><b>Database unavailable.</b> cannot')
     assert "Nothing was changed" in page.status.value and calls["changes"] == 0
     page.show(page.view)
-    assert "Database unavailable" in page.count.value
+    assert "Database unavailable" in page.open_alerts.value
     assert operator_state(seeded, 1) == [(False, None, False, False, None, None)]
 
 

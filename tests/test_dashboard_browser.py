@@ -199,29 +199,24 @@ def test_choosing_a_compressor_redraws_gauges_and_trends(page):
     assert "COMP-0002: 1 h windows" not in body_text(page)
 
 
-def _alert_units(page) -> list[str]:
-    """The units of the open-alerts table, in its order (the resolved history further down is left out)."""
-    # The count and the table are two widgets: wait until the table has as many rows as the count says.
-    for _ in range(60):
-        open_table = body_text(page).split("Resolved in")[0]
-        shown = int(re.search(r"showing (\d+) of", open_table).group(1))
-        units = re.findall(r"#\d+ (?:critical|warning) (COMP-\d{4})", open_table)
-        if len(units) == shown:
-            break
+def _open_alert_units(page, count: str) -> list[str]:
+    """The units of the open-alerts table in its order, once its count reads ``count`` (the resolved history
+    further down has a count of its own and is left out). The count and the rows are one widget."""
+    deadline = time.monotonic() + 60
+    while True:
+        open_section = body_text(page).split("Resolved in")[0]
+        if f"showing {count}" in open_section or time.monotonic() > deadline:
+            return re.findall(r"#\d+ (?:critical|warning) (COMP-\d{4})", open_section)
         page.wait_for_timeout(250)
-    return units
 
 
 def test_a_filter_changes_the_alert_rows_and_the_exact_count(page):
     show(page, "Predictive Alerts")
-    assert "showing 3 of 3" in body_text(page)
-    assert _alert_units(page) == ["COMP-0002", "COMP-0004", "COMP-0003"]  # critical first, then newest
+    assert _open_alert_units(page, "3 of 3") == ["COMP-0002", "COMP-0004", "COMP-0003"]  # critical, then newest
     page.get_by_label("Severity").select_option(label="warning")
-    page.wait_for_selector("text=showing 2 of 2", timeout=30_000)
-    assert _alert_units(page) == ["COMP-0004", "COMP-0003"]
+    assert _open_alert_units(page, "2 of 2") == ["COMP-0004", "COMP-0003"]
     page.get_by_label("Acknowledged").select_option(label="no")
-    page.wait_for_selector("text=showing 1 of 1", timeout=30_000)
-    assert _alert_units(page) == ["COMP-0004"]
+    assert _open_alert_units(page, "1 of 1") == ["COMP-0004"]
 
 
 def test_an_acknowledgement_from_the_page_is_written_to_postgresql(page, seeded):
@@ -254,7 +249,11 @@ def test_as_of_from_the_page_url_moves_every_page(page, dashboard_url):
     assert cards(page) == [f"{COMPRESSORS} Compressors", "10 Healthy", "1 Warning", "1 Critical", "0 Stale",
                            "1 Critical alerts", "1 Warning alerts"]
     show(page, "Predictive Alerts")
-    assert "showing 2 of 2" in body_text(page) and _alert_units(page) == ["COMP-0002", "COMP-0003"]
+    assert _open_alert_units(page, "2 of 2") == ["COMP-0002", "COMP-0003"]
+    show(page, "Data Quality")  # the seeded runs are a day apart, the last one at the seed's as-of
+    assert "Latest run at or before as-of: seed-run-1" in body_text(page) and "2 run(s) drawn" in body_text(page)
+
+
 def test_a_stopped_database_gives_plain_words_and_the_page_recovers(page, seeded):
     _, _, outage = seeded
     outage.down()

@@ -238,9 +238,9 @@ def test_page_draws_the_latest_run_and_opens_a_unit(serving_settings):
     assert "aa-second" in page.heading.value and "2 run(s) drawn" in page.heading.value
     # Worst first in the picker: C-2 failed two checks.
     assert page.unit.options == (("C-2 · completeness, freshness failed", "C-2"), ("C-1", "C-1"))
-    tables = page.quarantine_box.children[0].children
-    assert "missing_id" in tables[0].value and "(no id)" in tables[2].value and "duplicate" not in tables[0].value
-    rejected = page.rejected_box.children[0].value
+    reasons, by_unit = page.quarantine_tables.value.split("<b>Largest by compressor</b>")
+    assert "missing_id" in reasons and "(no id)" in by_unit and "duplicate" not in reasons
+    rejected = page.rejected_table.value
     assert "second.csv" in rejected and "after.csv" not in rejected
     page.unit.value = "C-1"
     page.open_selected()
@@ -252,10 +252,9 @@ def test_page_says_so_when_nothing_is_published(serving_settings):
     page.show(View(as_of=AS_OF, fleet=pd.DataFrame()))
     assert "No data-quality run" in page.heading.value
     assert page.unit.options == () and page.open_button.disabled
-    assert "No landing file was rejected." in page.rejected_box.children[0].value
-    assert "No per-compressor metrics" in page.units_box.children[0].value
-    assert [w.value for w in page.quarantine_box.children[0].children] == [
-        "<p><i>Nothing quarantined in this run (or not published yet).</i></p>"]
+    assert "No landing file was rejected." in page.rejected_table.value
+    assert "No per-compressor metrics" in page.units_table.value
+    assert page.quarantine_tables.value == "<p><i>Nothing quarantined in this run (or not published yet).</i></p>"
 
 
 def test_runs_within_a_day_get_a_day_either_side_runs_further_apart_their_own_span():

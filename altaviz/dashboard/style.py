@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-import ipywidgets as W
 import pandas as pd
 
 from altaviz.plots import HEALTH_COLORS, NEUTRAL  # one palette for the notebooks' figures and the dashboard
@@ -23,8 +22,10 @@ CSS = (
 )
 
 
-def html_table(frame: pd.DataFrame, *, empty: str) -> W.HTML:
-    """A frame as an escaped HTML table, or the ``empty`` message in italics when it has no rows."""
+def html_table(frame: pd.DataFrame, *, empty: str, max_height: int | None = None) -> str:
+    """A frame as an escaped HTML table (scrolling past ``max_height`` pixels), or the ``empty`` message in
+    italics when it has no rows. Pages set it as one HTML widget's value, so a redraw is a single update."""
     if frame.empty:
-        return W.HTML(f"<p><i>{html.escape(empty)}</i></p>")
-    return W.HTML(frame.to_html(index=False, border=0, classes="altaviz-table", na_rep="–", escape=True))
+        return f"<p><i>{html.escape(empty)}</i></p>"
+    table = frame.to_html(index=False, border=0, classes="altaviz-table", na_rep="–", escape=True)
+    return table if max_height is None else f'<div style="overflow:auto;max-height:{max_height}px">{table}</div>'

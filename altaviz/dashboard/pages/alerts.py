@@ -161,8 +161,7 @@ class AlertsPage:
                                        layout=narrow, style={"description_width": "initial"})
         self.filter_widgets = {"severity": self.severity, "alert_type": self.alert_type, "station_id": self.station,
                                "compressor_id": self.compressor, "acknowledged": self.acknowledged}
-        self.count = W.HTML()
-        self.table_box = W.Box(layout=W.Layout(overflow="auto", max_height="360px"))
+        self.open_alerts = W.HTML()  # the count and the rows in one widget: they change together
         self.alert_id = W.Dropdown(description="Alert", layout=W.Layout(width="420px"))
         self.operator = W.Text(description="Name", placeholder="required")
         self.note = W.Textarea(description="Note", placeholder="optional",
@@ -175,8 +174,7 @@ class AlertsPage:
         self.unit_box = W.HTML()
         self.period = W.Dropdown(description="Resolved in", options=list(HISTORY_PERIODS), value="7 d",
                                  layout=narrow)
-        self.history_count = W.HTML()
-        self.history_box = W.Box(layout=W.Layout(overflow="auto", max_height="300px"))
+        self.history = W.HTML()
 
         self.ack_button.on_click(lambda _: self.act("acknowledge"))
         self.unack_button.on_click(lambda _: self.act("unacknowledge"))
@@ -188,12 +186,12 @@ class AlertsPage:
         self.period.observe(lambda _: self.draw_history(), names="value")
         self.widget = W.VBox([
             W.HBox([self.severity, self.alert_type, self.station, self.compressor, self.acknowledged]),
-            self.count, self.table_box,
+            self.open_alerts,
             W.HBox([W.VBox([self.alert_id, self.operator, self.note]),
                     W.VBox([W.HBox([self.ack_button, self.unack_button, self.resolve_button]),
                             self.open_button, self.status])]),
             self.unit_box,
-            W.HBox([W.HTML("<b>Resolved alerts</b>"), self.period]), self.history_count, self.history_box,
+            W.HBox([W.HTML("<b>Resolved alerts</b>"), self.period]), self.history,
         ])
 
     # --- drawing -------------------------------------------------------------------------------------
@@ -242,12 +240,13 @@ class AlertsPage:
             alerts, matching = queries.read_open_alerts(self.settings, self.view.as_of, filters=self.filters(),
                                                         limit=PAGE_ROWS)
         except (db.DatabaseUnavailable, ValueError) as err:
-            self.count.value = self._error(err)
+            self.open_alerts.value = self._error(err)
             return
         as_of = f"{self.view.as_of:%Y-%m-%d %H:%M} UTC"
-        self.count.value = (f"<b>Open alerts at {as_of}</b>: showing {len(alerts)} of {matching}"
-                            + (" (the most severe, newest first)" if matching > len(alerts) else ""))
-        self.table_box.children = (html_table(open_alerts_table(alerts), empty="No open alerts match."),)
+        self.open_alerts.value = (
+            f"<p><b>Open alerts at {as_of}</b>: showing {len(alerts)} of {matching}"
+            + (" (the most severe, newest first)" if matching > len(alerts) else "") + "</p>"
+            + html_table(open_alerts_table(alerts), empty="No open alerts match.", max_height=360))
         self.alert_rows = alerts.set_index("id")
         with self._held():
             self._set_options(self.alert_id, [(f"#{r.id} {r.compressor_id} · {r.sensor_name} ({r.severity})",
@@ -289,11 +288,12 @@ class AlertsPage:
             resolved, matching = queries.read_resolved_alerts(
                 self.settings, self.view.as_of, period=HISTORY_PERIODS[period], filters=filters, limit=PAGE_ROWS)
         except (db.DatabaseUnavailable, ValueError) as err:
-            self.history_count.value = self._error(err)
+            self.history.value = self._error(err)
             return
-        self.history_count.value = f"showing {len(resolved)} of {matching} resolved in the {period} before as-of"
-        self.history_box.children = (html_table(resolved_alerts_table(resolved),
-                                                empty=f"No alert resolved in the {period} before as-of."),)
+        self.history.value = (
+            f"<p>showing {len(resolved)} of {matching} resolved in the {period} before as-of</p>"
+            + html_table(resolved_alerts_table(resolved), empty=f"No alert resolved in the {period} before as-of.",
+                         max_height=300))
 
     @staticmethod
     def _error(err: Exception) -> str:
@@ -349,7 +349,7 @@ def unit_panel(unit: str, prediction: pd.DataFrame, *, horizon_hours: int, warni
     early = (f" · early warning ({horizon(warning_horizon_hours)}): <b>{percent(p['warning_probability'])}</b>"
              if warning_horizon_hours else "")
     drivers = drivers_table(p["features_used"])
-    drivers_html = html_table(drivers.round({"value": 3, "contribution": 3}), empty="No drivers recorded.").value
+    drivers_html = html_table(drivers.round({"value": 3, "contribution": 3}), empty="No drivers recorded.")
     return (
         f"<p><b>{name}</b> · prediction at {pd.Timestamp(p['prediction_timestamp']):%Y-%m-%d %H:%M} UTC "
         f"({html.escape(str(p['model_version']))})<br>"

@@ -386,7 +386,7 @@ class FleetPage:
         self.units.options = options
         self.units.value = None
         summary = station_summary(fleet)
-        self.stations.value = html_table(summary, empty="No compressors published yet: run `make run`.").value
+        self.stations.value = html_table(summary, empty="No compressors published yet: run `make run`.")
         if self.popup_unit in self.units_by_id:
             self._fill_popup(self.popup_unit)  # an open popup follows the refresh
 

@@ -145,19 +145,19 @@ class QualityPage:
         self.open_unit = open_unit
         self.heading = W.HTML()
         self.metrics = W.Output()
-        self.units_box = W.Box()
+        self.units_table = W.HTML()
         self.unit = W.Select(description="Unit", rows=6, layout=W.Layout(width="360px"))
         self.open_button = W.Button(description="Open in monitoring", disabled=open_unit is None,
                                     tooltip="show this compressor's sensor trends")
         self.open_button.on_click(lambda _: self.open_selected())
-        self.quarantine_box = W.Box()
-        self.rejected_box = W.Box()
+        self.quarantine_tables = W.HTML()
+        self.rejected_table = W.HTML()
         self.widget = W.VBox([
             self.heading, self.metrics,
-            W.HTML("<h4>Compressors in the latest run, worst first</h4>"), self.units_box,
+            W.HTML("<h4>Compressors in the latest run, worst first</h4>"), self.units_table,
             W.HBox([self.unit, self.open_button]),
-            W.HTML("<h4>Quarantined rows by reason</h4>"), self.quarantine_box,
-            W.HTML("<h4>Files rejected at bronze</h4>"), self.rejected_box,
+            W.HTML("<h4>Quarantined rows by reason</h4>"), self.quarantine_tables,
+            W.HTML("<h4>Files rejected at bronze</h4>"), self.rejected_table,
         ])
 
     def show(self, view) -> None:
@@ -181,17 +181,16 @@ class QualityPage:
             with self.metrics:
                 display(metric_figure(history))
         self.show_units(units)
-        self.quarantine_box.children = (W.VBox([
-            html_table(reason_counts(quarantine), empty="Nothing quarantined in this run (or not published yet)."),
-            *([] if quarantine.empty else [W.HTML("<b>Largest by compressor</b>"),
-                                           html_table(quarantine_table(quarantine), empty="")]),
-        ]),)
+        self.quarantine_tables.value = (
+            html_table(reason_counts(quarantine), empty="Nothing quarantined in this run (or not published yet).")
+            + ("" if quarantine.empty else "<b>Largest by compressor</b>" + html_table(quarantine_table(quarantine),
+                                                                                       empty="")))
         rejected = queries.read_rejected_files(self.settings, as_of)
-        self.rejected_box.children = (html_table(rejected, empty="No landing file was rejected."),)
+        self.rejected_table.value = html_table(rejected, empty="No landing file was rejected.")
 
     def show_units(self, units: pd.DataFrame) -> None:
         if units.empty:
-            self.units_box.children = (html_table(units, empty="No per-compressor metrics in this run."),)
+            self.units_table.value = html_table(units, empty="No per-compressor metrics in this run.")
             self.unit.options = []
             return
         table = unit_table(units)
@@ -199,7 +198,7 @@ class QualityPage:
         shown_note = "" if len(table) <= TABLE_ROWS else f"The {TABLE_ROWS} worst of {len(table):,} units. "
         note = (f"<p><i>{shown_note}Quarantined rows: duplicates and rows a validity rule rejected (rows a later "
                 "delivery restated are not the unit's fault and not counted).</i></p>")
-        self.units_box.children = (W.VBox([html_table(shown, empty=""), W.HTML(note)]),)
+        self.units_table.value = html_table(shown, empty="") + note
         self.unit.options = [(unit if failed == "–" else f"{unit} · {failed} failed", unit)
                              for unit, failed in zip(table["compressor"], table["failed checks"])]
 
