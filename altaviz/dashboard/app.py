@@ -121,16 +121,8 @@ class Dashboard:
         self.drawn.discard(MONITORING)
         self.show_page(MONITORING)
 
-
     def start(self, query_string: str | None = None) -> None:
         """Fill and display the app; ``?as_of=`` in the page URL overrides the notebook's parameter."""
         self.requested_as_of = as_of_from_query(query_string) or self.requested_as_of
         self.refresh()
         display(self.app)
-
-
-def build_dashboard(as_of: str | datetime | None = None, settings: Settings | None = None) -> Dashboard:
-    """Build, fill and display the dashboard; returns it so a notebook can poke at it."""
-    dashboard = Dashboard(as_of=as_of, settings=settings)
-    dashboard.start()
-    return dashboard
