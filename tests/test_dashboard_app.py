@@ -109,6 +109,35 @@ def test_the_app_follows_as_of_and_says_plain_words_when_the_database_is_down(se
     assert "Traceback" not in down.status.value and down.view is None
 
 
+def test_pages_stay_in_the_browser_and_only_the_one_in_front_shows(seeded):
+    app = Dashboard(settings=seeded)
+    app.refresh()
+    shown = lambda: [page.widget.layout.display for page in app.pages]  # noqa: E731
+    assert (shown(), app.drawn) == ([None, "none", "none", "none"], {0})
+    app.show_page(2)
+    assert (shown(), app.drawn, app.nav.value) == (["none", "none", None, "none"], {0, 2}, "Predictive Alerts")
+    app.refresh()  # the page in front is redrawn, the others when shown
+    assert (shown(), app.drawn) == (["none", "none", None, "none"], {2})
+    app.open_unit(unit_id(5))
+    assert (shown(), app.drawn) == (["none", None, "none", "none"], {1, 2})
+    assert app.pages[1].compressor.value == unit_id(5)
+
+
+@pytest.mark.parametrize("refresh_seconds", [60, 0])
+def test_the_map_drawn_in_the_browser_starts_the_refresh_timer_and_plotly_once(seeded, refresh_seconds):
+    """A Play widget's timer starts in the browser only when `playing` turns true under a drawn view, so the
+    app starts it when the browser reports the map's bounds; the warm-up timer then starts plotly."""
+    settings = replace(seeded, dashboard=replace(seeded.dashboard, refresh_seconds=refresh_seconds))
+    app = Dashboard(settings=settings)
+    app.refresh()
+    assert (app.timer.playing, app.warmup_timer.playing, app.up) == (False, False, False)
+    app.pages[0].map.set_state({"south": 29.0, "west": -101.0, "north": 33.0, "east": -97.0})  # the browser drew it
+    assert (app.timer.playing, app.warmup_timer.playing, app.up) == (refresh_seconds > 0, True, True)
+    app.timer.playing = False  # the engineer's page keeps its own state: a later pan changes nothing
+    app.pages[0].map.set_state({"south": 30.0, "west": -100.0, "north": 32.0, "east": -98.0})
+    assert app.timer.playing is False
+
+
 def test_db_query_reads_through_sqlalchemy_with_parameters(seeded):
     injected = "COMP-0001' OR '1'='1"
     frame = db.query("SELECT compressor_id FROM compressor_metadata WHERE compressor_id = %(id)s ORDER BY 1",

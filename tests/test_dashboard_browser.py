@@ -7,6 +7,8 @@ page are kept under test-artifacts/dashboard/ (the README shows them)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -91,14 +93,13 @@ def seeded(settings):
     yield seeded_settings, url, outage
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(seeded):
-    """`altaviz dashboard` on a free port, serving the seeded database; stopped even when a test fails."""
-    _, url, _ = seeded
+@contextlib.contextmanager
+def serving(database_url: str, *, refresh_seconds: int, log_name: str):
+    """`altaviz dashboard` on a free port, serving this database; stopped even when a test fails."""
     port = free_port()
-    env = {**__import__("os").environ, "DATABASE_URL": url, "ALTAVIZ_DASHBOARD_REFRESH_SECONDS": "0"}
+    env = {**os.environ, "DATABASE_URL": database_url, "ALTAVIZ_DASHBOARD_REFRESH_SECONDS": str(refresh_seconds)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "voila.log", "wb") as log:
+    with open(ARTIFACTS / log_name, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     try:
@@ -112,6 +113,13 @@ def dashboard_url(seeded):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(seeded):
+    """The dashboard with its timer off: a test's clicks are the only refreshes."""
+    with serving(seeded[1], refresh_seconds=0, log_name="voila.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -136,7 +144,7 @@ def page(chromium, dashboard_url, request):
 
 PAGE_READY = {  # what a page shows once it has drawn its data (visible: only the page in front counts)
     "Fleet Overview": "path.altaviz-unit",
-    "Real-Time Monitoring": ".js-plotly-plot",
+    "Real-Time Monitoring": ".js-plotly-plot >> visible=true",
     "Predictive Alerts": "text=showing",
     "Data Quality": "text=Compressors in the latest run",
 }
@@ -177,19 +185,19 @@ def test_one_clickable_marker_per_compressor_the_worst_on_top_and_a_click_opens_
     markers.nth(COMPRESSORS - 1).click()
     page.get_by_role("button", name="Open COMP-0002 in monitoring").click(timeout=60_000)
     page.wait_for_selector("text=COMP-0002: 1 h windows", timeout=120_000)
-    assert page.get_by_label("Compressor").first.evaluate("e => e.options[e.selectedIndex].text").startswith(
-        "COMP-0002")
+    chooser = page.get_by_label("Compressor").filter(visible=True).first
+    assert chooser.evaluate("e => e.options[e.selectedIndex].text").startswith("COMP-0002")
 
 
 def _gauge_numbers(page) -> list[str]:
-    return page.locator(".js-plotly-plot").first.locator("text.number").all_text_contents()
+    return page.locator(".js-plotly-plot >> visible=true").first.locator("text.number").all_text_contents()
 
 
 def test_choosing_a_compressor_redraws_gauges_and_trends(page):
     show(page, "Real-Time Monitoring")
     page.wait_for_selector("text=COMP-0002: 1 h windows", timeout=60_000)
     before = _gauge_numbers(page)
-    chooser = page.locator("select").first
+    chooser = page.locator("select").filter(visible=True).first  # the hidden pages have selects too
     label = next(text for text in chooser.locator("option").all_inner_texts() if text.startswith("COMP-0005"))
     chooser.select_option(label=label)
     page.wait_for_selector("text=COMP-0005: 1 h windows", timeout=60_000)
@@ -266,3 +274,28 @@ def test_a_stopped_database_gives_plain_words_and_the_page_recovers(page, seeded
     page.get_by_role("button", name="Refresh").click()
     page.wait_for_selector("text=Refreshed", timeout=30_000)
     assert "Database unavailable" not in body_text(page)
+
+
+def test_the_timer_refreshes_the_page_through_an_outage_with_no_click(chromium, seeded):
+    """Refreshed every 2 s by the browser's timer: the outage shows, then clears, and nobody clicks. Plotly
+    has started (a hidden figure) while the engineer is still on the fleet page."""
+    from playwright.sync_api import sync_playwright
+
+    _, url, outage = seeded
+    with serving(url, refresh_seconds=2, log_name="voila-timer.log") as dashboard, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(dashboard, timeout=120_000)
+        tab.wait_for_selector("text=Refreshed", timeout=120_000)
+        tab.wait_for_selector(".js-plotly-plot", state="attached", timeout=30_000)
+        assert tab.locator(".js-plotly-plot >> visible=true").count() == 0
+        first = tab.locator("text=Refreshed").inner_text()
+        tab.wait_for_function("t => !document.body.innerText.includes(t)", arg=first, timeout=30_000)
+        outage.down()
+        try:
+            tab.wait_for_selector("text=Database unavailable", timeout=30_000)
+        finally:
+            outage.up()
+        tab.wait_for_selector("text=Database unavailable", state="detached", timeout=30_000)
+        assert "Refreshed" in body_text(tab)
+        browser.close()

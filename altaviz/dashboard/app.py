@@ -9,6 +9,7 @@ from datetime import datetime
 
 import ipywidgets as W
 import pandas as pd
+import plotly.graph_objects as go
 from IPython.display import display
 
 from altaviz.config import Settings, get_settings
@@ -22,7 +23,8 @@ from altaviz.dashboard.view import View
 from altaviz.io import db
 
 PAGES = ("Fleet Overview", "Real-Time Monitoring", "Predictive Alerts", "Data Quality")
-MONITORING = PAGES.index("Real-Time Monitoring")
+FLEET, MONITORING = PAGES.index("Fleet Overview"), PAGES.index("Real-Time Monitoring")
+WARMUP_DELAY_MS = 1000
 
 
 def kpi_cards(fleet: pd.DataFrame, as_of: datetime) -> str:
@@ -77,15 +79,30 @@ class Dashboard:
         )
         self.drawn: set[int] = set()  # pages drawn from the current view
         self.nav = W.ToggleButtons(options=PAGES, style={"button_width": "170px"})
-        self.stack = W.Stack([page.widget for page in self.pages], selected_index=0)
+        # Every page stays in the browser, hidden but for the one in front: a page shown again is not drawn
+        # again. (ipywidgets' Stack rebuilds a page on each switch, and plotly draws its figures four times.)
+        self.body = W.VBox([page.widget for page in self.pages])
+        self.front = FLEET
+        self._show_only(FLEET)
         self.nav.observe(lambda change: self.show_page(PAGES.index(change["new"])), names="value")
-        # A timer in the browser: it stops when the page closes, so a closed tab costs no queries.
+        # A timer in the browser: it stops when the page closes, so a closed tab costs no queries. The browser
+        # starts a Play only when `playing` turns true under a drawn view, so page_up starts it.
         self.timer = W.Play(interval=max(self.settings.dashboard.refresh_seconds, 1) * 1000, max=10**9,
-                            playing=self.settings.dashboard.refresh_seconds > 0, show_repeat=False,
-                            layout=W.Layout(display="none"))
+                            playing=False, show_repeat=False, layout=W.Layout(display="none"))
         self.timer.observe(lambda _: self.refresh(), names="value")
+        # Plotly's JavaScript takes about 1 s to start, on the first figure; a hidden figure starts it a
+        # moment after the page is up (after the map's markers), not when the engineer first opens a chart.
+        self.plotly_warmup = W.Output(layout=W.Layout(display="none"))
+        self.warmup_timer = W.Play(interval=WARMUP_DELAY_MS, max=1, playing=False, show_repeat=False,
+                                   layout=W.Layout(display="none"))
+        self.warmup_timer.observe(lambda _: self.warm_up_plotly(), names="value")
+        self.up = False  # the browser has drawn the page
+        # Nothing tells the kernel that the page is up, but the map sends its bounds each time it is drawn.
+        self.pages[FLEET].map.observe(self.page_up, names="bounds")
         self.app = W.VBox([self.header, W.HBox([self.cards]),
-                           W.HBox([self.nav, self.refresh_button, self.status, self.timer]), self.stack])
+                           W.HBox([self.nav, self.refresh_button, self.status, self.timer, self.warmup_timer,
+                                   self.plotly_warmup]),
+                           self.body])
 
     def refresh(self) -> None:
         """Re-read the fleet at the (re-resolved) as-of, redraw the page in front, mark the rest stale.
@@ -98,7 +115,7 @@ class Dashboard:
             self.view = View(as_of=as_of, fleet=queries.read_fleet(self.settings, as_of))
             self.cards.value = kpi_cards(self.view.fleet, as_of)
             self.drawn.clear()
-            self.show_page(self.stack.selected_index)
+            self.show_page(self.front)
         except db.DatabaseUnavailable as err:
             self.status.value = (f'<span class="altaviz-error"><b>Database unavailable.</b> {html.escape(str(err))}. '
                                  "The page retries on its own; nothing is lost.</span>")
@@ -110,10 +127,28 @@ class Dashboard:
         if self.nav.value != PAGES[index]:
             self.nav.value = PAGES[index]  # observed: comes back here once
             return
-        self.stack.selected_index = index
+        if index != self.front:
+            self.front = index
+            self._show_only(index)
         if self.view is not None and index not in self.drawn:
             self.pages[index].show(self.view)
             self.drawn.add(index)
+
+    def _show_only(self, index: int) -> None:
+        for number, page in enumerate(self.pages):
+            page.widget.layout.display = None if number == index else "none"
+
+    def page_up(self, _=None) -> None:
+        """The browser has drawn the page (once per page load): start the refresh and warm-up timers."""
+        if self.up:
+            return
+        self.up = True
+        self.timer.playing = self.settings.dashboard.refresh_seconds > 0
+        self.warmup_timer.playing = True
+
+    def warm_up_plotly(self) -> None:
+        with self.plotly_warmup:
+            display(go.Figure(layout={"width": 10, "height": 10}))
 
     def open_unit(self, compressor_id: str) -> None:
         """Show one compressor on the monitoring page (from a map marker, a table row or an alert)."""

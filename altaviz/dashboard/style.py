@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from altaviz.plots import HEALTH_COLORS, NEUTRAL  # one palette for the notebooks' figures and the dashboard
 
 # A unit's status: its alerts' health, or stale when it went silent (queries.fleet_status).
 STATUS_COLORS = {**HEALTH_COLORS, "stale": "#6a1b9a"}
-__all__ = ["CSS", "HEALTH_COLORS", "NEUTRAL", "STATUS_COLORS", "html_table"]
+__all__ = ["CSS", "FIGURE_TEMPLATE", "HEALTH_COLORS", "NEUTRAL", "STATUS_COLORS", "html_table"]
 
 # Styles for the KPI cards, tables drawn by html_table and error text; the header carries them once.
 CSS = (
@@ -20,6 +21,16 @@ CSS = (
     ".altaviz-table{font-size:13px}.altaviz-table td,.altaviz-table th{padding:2px 8px;text-align:left}"
     ".altaviz-error{color:#b71c1c}</style>"
 )
+
+# plotly_white's look for the traces the pages draw (scatter, indicator), with fixed margins. The stock
+# template carries defaults for every trace type and grows margins to fit tick labels: together half of
+# the browser's time to draw a page's figures (bench/bench_dashboard.py).
+_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "zerolinewidth": 2, "ticks": "",
+         "automargin": False}
+FIGURE_TEMPLATE = go.layout.Template(layout={
+    "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"}, "hovermode": "closest",
+    "title": {"x": 0.05}, "xaxis": _AXIS, "yaxis": _AXIS,
+})
 
 
 def html_table(frame: pd.DataFrame, *, empty: str, max_height: int | None = None) -> str:

@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 
 from altaviz.config import Settings
 from altaviz.dashboard import queries
-from altaviz.dashboard.style import HEALTH_COLORS, NEUTRAL, STATUS_COLORS
+from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, STATUS_COLORS
 from altaviz.io import db
 from altaviz.registry import WINDOWS, Sensor, SensorRegistry
 
@@ -174,7 +174,7 @@ def gauge_figure(latest: Mapping | None, sensors: Sequence[Panel], *, hour_end: 
         ), row=index // GAUGE_COLUMNS + 1, col=index % GAUGE_COLUMNS + 1)
     when = f"hour ending {hour_end:%Y-%m-%d %H:%M} UTC" if hour_end is not None else "no hourly reading yet"
     figure.update_layout(height=60 + GAUGE_ROW_HEIGHT * rows, title=f"Latest hourly means ({when})",
-                         template="plotly_white", margin={"l": 30, "r": 30, "t": 100, "b": 10})
+                         template=FIGURE_TEMPLATE, margin={"l": 30, "r": 30, "t": 100, "b": 10})
     return figure
 
 
@@ -319,7 +319,7 @@ def trend_figure(
         layout_axes[yref.replace("y", "yaxis", 1)] = {"range": [low, high]}
     figure.add_traces(traces)
     # Only the two risk lines need telling apart; an odd panel count leaves the bottom-right cell for them.
-    figure.update_layout(shapes=shapes, height=80 + TREND_ROW_HEIGHT * rows, title=title, template="plotly_white",
+    figure.update_layout(shapes=shapes, height=80 + TREND_ROW_HEIGHT * rows, title=title, template=FIGURE_TEMPLATE,
                          legend={"x": 0.55, "y": 0, "yanchor": "bottom"}, hovermode="closest",
                          margin={"l": 50, "r": 20, "t": 80, "b": 30}, **layout_axes)
     figure.update_xaxes(range=[start, as_of])

@@ -14,7 +14,7 @@ from IPython.display import display
 
 from altaviz.config import Settings
 from altaviz.dashboard import queries
-from altaviz.dashboard.style import HEALTH_COLORS, NEUTRAL, html_table
+from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, html_table
 
 # The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
 pio.renderers.default = "plotly_mimetype"
@@ -75,7 +75,8 @@ def metric_figure(history: pd.DataFrame) -> go.Figure:
         # Runs within one day (often just one): a day either side, not an axis of milliseconds.
         figure.update_xaxes(range=[stamps.min() - pd.Timedelta(days=1), stamps.max() + pd.Timedelta(days=1)])
     figure.update_annotations(font_size=13)
-    figure.update_layout(height=560, showlegend=False, margin={"l": 60, "r": 20, "t": 60, "b": 30},
+    figure.update_layout(height=560, showlegend=False, template=FIGURE_TEMPLATE,
+                         margin={"l": 60, "r": 20, "t": 60, "b": 30},
                          title="Fleet data quality per run (green: within the limit, red: broke it)")
     return figure
 
