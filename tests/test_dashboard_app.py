@@ -8,8 +8,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
+import psycopg
 import pytest
 from pandas.testing import assert_frame_equal
+from psycopg.conninfo import make_conninfo
 
 import serving_seed
 from altaviz.dashboard import queries
@@ -107,6 +109,21 @@ def test_the_app_follows_as_of_and_says_plain_words_when_the_database_is_down(se
     down.refresh()
     assert "Database unavailable" in down.status.value and "127.0.0.1" in down.status.value
     assert "Traceback" not in down.status.value and down.view is None
+
+
+def test_a_database_without_the_serving_tables_gets_plain_words(seeded):
+    where = db.target(seeded)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS altaviz_no_tables")
+        conn.execute("CREATE DATABASE altaviz_no_tables")
+    url = make_conninfo(where.conninfo, dbname="altaviz_no_tables")
+    empty = replace(seeded, database=replace(seeded.database, url=url))
+    app = Dashboard(settings=empty)
+    app.refresh()
+    assert "has no serving tables yet" in app.status.value and "make run" in app.status.value
+    assert "Traceback" not in app.status.value and app.view is None
+    with pytest.raises(Exception, match="syntax error"):  # any other SQL error is a bug, raised as it is
+        db.query("SELEC 1", settings=seeded)
 
 
 def test_pages_stay_in_the_browser_and_only_the_one_in_front_shows(seeded):

@@ -254,6 +254,11 @@ def query(sql: str | psycopg.sql.Composable, params: tuple | dict | None = None,
             return pd.read_sql_query(text, conn, params=params)
     except sqlalchemy.exc.OperationalError as err:
         raise DatabaseUnavailable(f"cannot query {target(settings).describe()}: {_first_line(err.orig or err)}") from None
+    except sqlalchemy.exc.ProgrammingError as err:
+        if not isinstance(err.orig, psycopg.errors.UndefinedTable):
+            raise
+        raise DatabaseUnavailable(f"{target(settings).describe()} has no serving tables yet ({_first_line(err.orig)}): "
+                                  "run `make run` to create and fill them") from None
 
 
 # --- Bulk loading: COPY into a staging table, then one upsert on the natural key -------------------
