@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -262,3 +266,51 @@ def test_a_read_failure_that_is_not_the_files_fault_is_raised_not_remembered(spa
     with pytest.raises(RetryNextRun, match=r"sensor_readings/moved.csv could not be read, and not because of its content"):
         _profile_one_by_one(spark, per_file, [(landing_file, {}, {})], rejected)
     assert rejected == []
+
+
+# ------------------------------------------------------------------ a run killed between its two commits
+
+KILLED_RUN = """
+import os, sys
+from altaviz.bronze.stage import ingest_landing
+from altaviz.config import get_settings
+from altaviz.io.spark import get_spark
+ingest_landing(get_spark(), sys.argv[1], run_id="killed", settings=get_settings())
+"""
+
+
+def test_a_run_killed_between_the_bronze_append_and_the_ingest_log_is_undone_and_read_again_once(spark, tmp_path):
+    """SIGKILL right after the readings' commit, before the log's: the next run deletes the unlogged rows
+    (their commit is tagged with the run id) and ingests the files again; every reading is stored once."""
+    landing = tmp_path / "landing"
+    write_parquet(landing / "sensor_readings" / "a.parquet", [reading("C1", 0), reading("C1", 10)])
+    write_parquet(landing / "sensor_readings" / "b.parquet", [reading("C2", 0)])
+    settings = lake_settings(tmp_path)
+    env = {**os.environ, "ALTAVIZ_LAKE_ROOT": settings.pipeline.lake_root, "ALTAVIZ_CRASH_AT": "bronze-appended"}
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(landing)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert lake.read_table(spark, "sensors_bronze", settings=settings).count() == 3  # committed...
+    assert not lake.table_exists(spark, "ingest_log", settings=settings)  # ...but never logged
+
+    report = ingest_landing(spark, landing, run_id="next", settings=settings, ingested_at=INGESTED_AT)
+    assert report.files_ingested == ("sensor_readings/a.parquet", "sensor_readings/b.parquet")
+    bronze = lake.read_table(spark, "sensors_bronze", settings=settings)
+    assert sorted((row["compressor_id"], row["run_id"]) for row in bronze.collect()) == [
+        ("C1", "next"), ("C1", "next"), ("C2", "next")]
+    operations = [row["operation"] for row in lake.read_history(spark, "sensors_bronze", settings=settings)
+                  .orderBy("version").collect()]
+    assert operations == ["WRITE", "DELETE", "WRITE"]
+    # Logged now: a third run changes nothing, and undoes nothing.
+    again = ingest_landing(spark, landing, run_id="third", settings=settings, ingested_at=INGESTED_AT)
+    assert again.rows_appended == 0 and lake.read_table(spark, "sensors_bronze", settings=settings).count() == 3
+
+
+def test_delete_rows_quotes_its_values(spark, tmp_path):
+    settings = lake_settings(tmp_path)
+    rows = spark.createDataFrame([("a'b",), ("x' OR '1'='1",), ("c",)], "run_id string")
+    lake.append_table(rows, "quoted", settings=settings)
+    lake.delete_rows(spark, "quoted", "run_id = {run_id}", {"run_id": "a'b"}, settings=settings)
+    lake.delete_rows(spark, "quoted", "run_id = {run_id}", {"run_id": "z' OR '1'='1"}, settings=settings)
+    assert sorted(row["run_id"] for row in lake.read_table(spark, "quoted", settings=settings).collect()) == [
+        "c", "x' OR '1'='1"]

@@ -50,6 +50,7 @@ from altaviz.bronze.transforms import (
     validate_reference_rows,
 )
 from altaviz.config import Settings, get_settings
+from altaviz.faults import crash_point
 from altaviz.io import lake
 from altaviz.schemas import (
     BRONZE_SCHEMA,
@@ -137,10 +138,12 @@ def ingest_landing(
 
     # The log is small (one row per file): read it once, decide everything on the driver.
     logged = (
-        lake.read_table(spark, "ingest_log", settings=settings).select("content_sha256", "status", "rows", "ingested_at").collect()
+        lake.read_table(spark, "ingest_log", settings=settings)
+        .select("content_sha256", "status", "rows", "ingested_at", "run_id").collect()
         if lake.table_exists(spark, "ingest_log", settings=settings)
         else []
     )
+    undo_unlogged_append(spark, {row["run_id"] for row in logged}, settings=settings)
     known = {row["content_sha256"] for row in logged if not row["status"].startswith("reference:")}
 
     skipped, rejected, accepted = [], [], []
@@ -220,9 +223,30 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         good_files.append(name)
     appended = sum(e["rows"] for e in ingested)
     if appended:
-        lake.append_table(bronze_rows.where(F.col("source_file").isin(good_files)), "sensors_bronze", settings=settings)
+        lake.append_table(bronze_rows.where(F.col("source_file").isin(good_files)), "sensors_bronze", settings=settings,
+                          user_metadata=run_id)
+        crash_point("bronze-appended")  # the readings are committed, the ingest log not yet
     bronze_rows.unpersist()
     return ingested, appended
+
+
+def undo_unlogged_append(spark, logged_runs: set[str], *, settings: Settings) -> str | None:
+    """Delete the readings of a run that died between its bronze append and its ingest-log commit.
+
+    The two are separate Delta commits. Each append is tagged with its run id (the commit's userMetadata),
+    so the newest append whose run logged nothing was cut short: its rows go (one DELETE version) and its
+    files, never logged, are read again as new by this run, once. Returns the run id undone, if any."""
+    if not lake.table_exists(spark, "sensors_bronze", settings=settings):
+        return None
+    newest = (lake.read_history(spark, "sensors_bronze", settings=settings)
+              .orderBy(F.desc("version")).select("operation", "userMetadata").first())
+    run_id = newest["userMetadata"]
+    if newest["operation"] != "WRITE" or not run_id or run_id in logged_runs:
+        return None
+    lake.delete_rows(spark, "sensors_bronze", "run_id = {run_id}", {"run_id": run_id}, settings=settings)
+    print(f"bronze: run {run_id} stopped after appending readings and before logging its files; "
+          "its readings were removed and its files are read again now")
+    return run_id
 
 
 class RetryNextRun(RuntimeError):

@@ -104,13 +104,28 @@ def latest_version(spark: SparkSession, name: str, *, settings: Settings | None 
 
 
 def append_table(
-    rows: DataFrame, name: str, *, settings: Settings | None = None, partition_by: Sequence[str] = ()
+    rows: DataFrame,
+    name: str,
+    *,
+    settings: Settings | None = None,
+    partition_by: Sequence[str] = (),
+    user_metadata: str | None = None,
 ) -> None:
-    """Append ``rows`` (creating the table on first use): one version."""
+    """Append ``rows`` (creating the table on first use): one version, whose history entry carries
+    ``user_metadata`` (column ``userMetadata`` of ``read_history``) when given."""
     writer = rows.write.format("delta").mode("append")
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(_path(name, settings))
+
+
+def delete_rows(spark: SparkSession, name: str, condition: str, values: dict, *, settings: Settings | None = None) -> None:
+    """Delete the rows matching ``condition``: one version. Its ``{name}`` fields take ``values`` as quoted SQL
+    literals (pyspark's formatter; Delta's DELETE does not bind ``:parameters``)."""
+    table = _sql_table(name, settings).replace("{", "{{").replace("}", "}}")
+    spark.sql(f"DELETE FROM {table} WHERE {condition}", **values).collect()
 
 
 def write_table(
