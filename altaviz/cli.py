@@ -13,7 +13,7 @@ import yaml
 
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
-from altaviz.runner import RunParams, StageFailed, run_pipeline
+from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
 
 DASHBOARD_PORT = 8866
 
@@ -61,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     except StageFailed as err:
         print(f"\nFAILED: {err}", file=sys.stderr)
         return 1
+    except RunInProgress as err:
+        print(f"REFUSED: {err}", file=sys.stderr)
+        return 2
     from altaviz.summary import run_summary
 
     print()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import re
 import time
 from contextlib import nullcontext
@@ -22,6 +25,37 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
 class StageFailed(RuntimeError):
     """A notebook failed; the message names it, the failing cell and the error."""
+
+
+class RunInProgress(RuntimeError):
+    """Another run holds the data root's run lock; the message names it."""
+
+
+@contextlib.contextmanager
+def run_lock(run_id: str, settings: Settings):
+    """Hold ``<data_dir>/run.lock`` for one run: a second run on the same data root refuses at once, naming the
+    run that holds it, instead of writing the same tables. The operating system drops the lock when its
+    process ends, however it ends (a killed run leaves no stale lock)."""
+    path = settings.pipeline.data_dir / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunInProgress(f"{holder} is using the data root {settings.pipeline.data_dir}; wait for it to "
+                                "finish (or stop it) and start this run again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"run {run_id} (pid {os.getpid()}, started {_now()})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -114,8 +148,15 @@ def run_pipeline(
 ) -> Manifest:
     """Execute the stage notebooks in order; stop at the first failure and raise StageFailed.
 
-    ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's baseline)."""
+    ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's baseline). A run
+    on a data root that another run is using raises RunInProgress before it writes anything."""
     settings = settings or get_settings()
+    with run_lock(params.run_id, settings):
+        return _run_locked(params, settings, progress, stages, notebook_dir, share_spark)
+
+
+def _run_locked(params: RunParams, settings: Settings, progress: Callable[[str], None], stages: tuple[str, ...],
+                notebook_dir: Path, share_spark: bool) -> Manifest:
     out_dir = run_dir(params.run_id, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(params=asdict(params), started_at=_now())

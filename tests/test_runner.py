@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from altaviz.config import load_settings
-from altaviz.runner import RunParams, StageFailed, run_pipeline
+from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
 
 
 def write_notebook(folder: Path, name: str, body: str) -> None:
@@ -106,3 +108,30 @@ def test_simulator_options_reach_every_simulator_knob_and_refuse_unknown_ones():
     for wrong in ("chunk_size", "cadence_minutes=5", "seed=3", "warp_speed=9"):
         with pytest.raises(ValueError, match=f"--simulator '{wrong}': expected KEY=VALUE with KEY one of"):
             simulator_options([wrong])
+
+
+HOLD_THE_LOCK = """
+import sys, time
+from altaviz.config import load_settings
+from altaviz.runner import run_lock
+with run_lock("first", load_settings()):
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_run_on_the_same_data_root_is_refused_by_name_and_a_killed_run_leaves_no_lock(tiny_run):
+    settings, notebooks, params = tiny_run
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(RunInProgress, match=rf"run first \(pid {holder.pid}, started .*\) is using the data root"):
+            run_pipeline(params, settings=settings, progress=lambda _: None, stages=("a_first",),
+                         notebook_dir=notebooks, share_spark=False)
+        assert not (settings.pipeline.runs_dir / params.run_id).exists()  # refused before writing anything
+    finally:
+        holder.kill()  # SIGKILL: no cleanup in the holder
+        holder.wait()
+    manifest = run_pipeline(params, settings=settings, progress=lambda _: None, stages=("a_first",),
+                            notebook_dir=notebooks, share_spark=False)
+    assert manifest.status == "succeeded"
