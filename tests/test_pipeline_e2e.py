@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
@@ -27,6 +29,18 @@ TABLES = ("station_locations", "compressor_metadata", "sensor_readings_agg", "ma
 VIEWS = ("v_latest_readings", "v_active_alerts", "v_fleet_health_summary")
 
 
+SECRET = "e2e-Known-Secret-5f1c"  # the run's database password: it must appear in nothing the run writes
+
+
+def database_with_password(embedded_settings) -> str:
+    """A URL for this data root's embedded server (started now) as a login role with a known password, so
+    the run connects the way a user's external database would, credentials in DATABASE_URL."""
+    where = db.target(embedded_settings)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE altaviz_e2e LOGIN SUPERUSER PASSWORD '{SECRET}'")
+    return make_conninfo(where.conninfo, user="altaviz_e2e", password=SECRET)
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
     """Run the pipeline once into its own data root, on a registry with a seventh sensor (lube oil
@@ -35,6 +49,7 @@ def e2e(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(root / "data"), "ALTAVIZ_RUNS_DIR": str(root / "runs"),
            "ALTAVIZ_SENSOR_REGISTRY": str(registry_with_lube_oil(root))}
+    env["DATABASE_URL"] = database_with_password(load_settings(env=env))
     completed = subprocess.run([sys.executable, "-m", "altaviz.cli", "run", *RUN_ARGS], env=env,
                                capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
     settings = load_settings(env=env)
@@ -183,3 +198,15 @@ def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
     assert acknowledged.iloc[0].tolist() == ["field engineer", "checked on site"]
     runs = db.query("SELECT DISTINCT run_id FROM data_quality_metrics ORDER BY 1", settings=settings)["run_id"]
     assert list(runs) == ["e2e", "e2e-rerun"]
+
+
+def test_the_password_reaches_nothing_the_runs_wrote(e2e):
+    """Both runs (and the rerun above) connected as altaviz_e2e with SECRET in DATABASE_URL: no executed
+    notebook, log, manifest or console line holds it."""
+    env, settings, completed = e2e
+    owner = db.query("SELECT tableowner FROM pg_tables WHERE tablename = 'alert_history'", settings=settings)
+    assert owner["tableowner"].tolist() == ["altaviz_e2e"]  # the run did use the role and its password
+    written = [path for path in settings.pipeline.runs_dir.rglob("*") if path.is_file()]
+    assert len(written) >= 10  # two runs' notebooks, logs and manifests
+    holding = [str(path) for path in written if SECRET in path.read_text(errors="replace")]
+    assert holding == [] and SECRET not in completed.stdout + completed.stderr
