@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
@@ -645,3 +648,45 @@ def test_publish_loads_quarantine_counts_and_rejected_files_and_a_rerun_changes_
         ("sha-bad-2", "sensors/empty.parquet", "parquet", 0, "unreadable: empty",
          datetime(2026, 12, 2, 9, tzinfo=timezone.utc), "bronze-run-2"),
     ]
+
+
+KILLED_PUBLISH = """
+import sys
+from altaviz.config import load_settings
+from altaviz.io.spark import get_spark
+from altaviz.serving import stage
+stage.publish(get_spark(), run_id=sys.argv[1], settings=load_settings())
+"""
+
+
+@pytest.mark.parametrize("crash_at", ["publish-loading", "publish-committed"])
+def test_a_publish_killed_mid_load_or_after_commit_leaves_consistent_tables(spark, serving_settings, crash_at):
+    """SIGKILL inside the load's transaction: nothing of it is visible. After its commit: all of it is. Either
+    way the next publish completes, and the tables then equal those of a publish that was never killed."""
+    write_lake(serving_settings, lake_frames(spark, base_gold()))
+    env = {**os.environ, "DATABASE_URL": serving_settings.database.url,
+           "ALTAVIZ_LAKE_ROOT": serving_settings.pipeline.lake_root, "ALTAVIZ_CRASH_AT": crash_at}
+    killed = subprocess.run([sys.executable, "-c", KILLED_PUBLISH, "run-1"], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    unstable = ("updated_at", "created_at", "id")  # set by the database at insert time
+    after_kill = snapshot(serving_settings, without=unstable)
+
+    serving.publish(spark, run_id="run-1", settings=serving_settings)
+    recovered = snapshot(serving_settings, without=unstable)
+    if crash_at == "publish-loading":
+        assert all(frame.empty for frame in after_kill.values())  # the transaction died with the process
+    else:
+        assert not recovered["sensor_readings_agg"].empty
+        for table in TABLES:  # committed whole: the next publish changes nothing
+            pd.testing.assert_frame_equal(after_kill[table], recovered[table], obj=table)
+    # The same lake published once into a fresh database, never killed:
+    with psycopg.connect(db.target(serving_settings).conninfo, autocommit=True) as conn:
+        conn.execute("DELETE FROM alert_history")  # a clean slate in the same schema
+        for table in ("data_quality_metrics", "ml_predictions", "sensor_readings_agg", "maintenance_events",
+                      "compressor_metadata", "station_locations"):
+            conn.execute(f"DELETE FROM {table}")
+    serving.publish(spark, run_id="run-1", settings=serving_settings)
+    clean = snapshot(serving_settings, without=unstable)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(recovered[table], clean[table], obj=table)

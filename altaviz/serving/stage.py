@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from altaviz.config import Settings, get_settings
+from altaviz.faults import crash_point
 from altaviz.io import db, lake
 from altaviz.model import store
 from altaviz.model.backtest import backtest_model
@@ -248,6 +249,7 @@ def publish(
         counts["alerts_opened"] = evaluation.opened
         counts["alerts_updated"] = evaluation.updated
         counts["alerts_resolved"] = evaluation.resolved
+        crash_point("publish-loading")  # most tables loaded, nothing committed
         backtest = None
         if prediction.trained:  # backtested on its out-of-fold history only (the newest hours are in-sample)
             backtest = backtest_model(
@@ -278,6 +280,7 @@ def publish(
             rejected = to_frame(build_rejected_files(lake.read_table(spark, "ingest_log", settings=settings)),
                                 REJECTED_FILE_COLUMNS)
             load("rejected_files", rejected, ("content_sha256",), untracked=())
+    crash_point("publish-committed")  # every table committed, the model not saved yet
     # Saved only now that its scores are committed: a failed publish leaves no model for later runs to reuse.
     save_trained(prediction, settings=settings, evaluation=backtest.to_json() if backtest else None)
     if backtest is None and not prediction.cold_start:
