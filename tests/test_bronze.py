@@ -17,6 +17,7 @@ from altaviz.io import lake
 from altaviz.bronze.stage import RetryNextRun, _profile_one_by_one, ingest_landing
 from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
 from altaviz.config import ConfigError
+from reliability import reliability
 
 INGESTED_AT = datetime(2026, 2, 1, tzinfo=timezone.utc)
 MAPPING = {
@@ -106,6 +107,19 @@ def landing(spark, tmp_path_factory):
                 bronze_v1=bronze_v1, log_v1=log_v1, metadata_v1=metadata_v1)
 
 
+@reliability("input", "A file named .parquet that is not Parquet",
+             "rejected whole: `unreadable:` with Spark's reason; the good files of the delivery load")
+@reliability("input", "A required sensor column missing",
+             "rejected whole: `missing required column(s): gas_flow_mcf`")
+@reliability("input", "Text in a numeric sensor column (wrong type)",
+             "rejected whole: `wrong type(s): vibration_mms is string`")
+@reliability("input", "Timestamps in no format Spark parses",
+             "rejected whole: `wrong type(s): no value of timestamp parses`")
+@reliability("input", "Nanosecond Parquet timestamps",
+             "rejected whole, naming the nanosecond timestamp")
+@reliability("input", "Naive timestamps, text values in a CSV, extra columns, a historian's own column names and units",
+             "loaded: naive taken as UTC, unparsable values kept as text beside a null, extras kept, "
+             "units converted by the mapping")
 def test_good_files_load_and_bad_files_are_rejected_whole_with_reasons(landing):
     first = landing["first"]
     assert first.files_ingested == (
@@ -147,6 +161,8 @@ def test_bronze_rows_are_typed_converted_and_keep_extras(spark, landing):
     assert {row["run_id"] for row in bronze.select("run_id").collect()} == {"r1"}
 
 
+@reliability("input", "The same deliveries again",
+             "skipped by content hash: no row appended, no table version written")
 def test_rerun_adds_nothing_and_writes_no_version(spark, landing):
     second, settings = landing["second"], landing["settings"]
     assert second.rows_appended == 0 and second.files_ingested == ()
@@ -172,6 +188,8 @@ def test_a_new_file_appends_only_itself_in_one_version(spark, landing):
     assertDataFrameEqual(after.where(F.col("run_id") != "r3"), before, checkRowOrder=False)
 
 
+@reliability("input", "A reference CSV with a bad number, date or an empty id",
+             "bronze stops before appending anything, naming file, line and column")
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -215,6 +233,8 @@ def _corrupt_data_pages(path):
     path.write_bytes(bytes(data))
 
 
+@reliability("input", "Parquet whose footer reads but whose data pages are corrupt",
+             "rejected as unreadable with Spark's reason; the other file loads")
 def test_a_file_whose_rows_spark_cannot_read_is_rejected_and_the_others_load(spark, tmp_path):
     landing = tmp_path / "landing"
     readings = landing / lake.SENSOR_READINGS_DIR
@@ -255,6 +275,8 @@ def test_spark_read_failures_are_the_files_fault_only_when_its_content_is(spark,
     assert not lake.is_bad_file_error(RuntimeError("java.lang.OutOfMemoryError: Java heap space"))
 
 
+@reliability("fault", "A delivery moved away between planning and reading (a failure outside the file)",
+             "the stage stops naming the file; nothing is recorded, the next run reads it again")
 def test_a_read_failure_that_is_not_the_files_fault_is_raised_not_remembered(spark, tmp_path):
     moved = tmp_path / "landing" / lake.SENSOR_READINGS_DIR / "moved.csv"
     write_csv(moved, [reading("C1", 0)])
@@ -279,6 +301,8 @@ ingest_landing(get_spark(), sys.argv[1], run_id="killed", settings=get_settings(
 """
 
 
+@reliability("fault", "SIGKILL after bronze committed the readings, before the ingest log",
+             "the next run deletes the unlogged append and reads the files again: every reading stored once")
 def test_a_run_killed_between_the_bronze_append_and_the_ingest_log_is_undone_and_read_again_once(spark, tmp_path):
     """SIGKILL right after the readings' commit, before the log's: the next run deletes the unlogged rows
     (their commit is tagged with the run id) and ingests the files again; every reading is stored once."""
@@ -306,6 +330,8 @@ def test_a_run_killed_between_the_bronze_append_and_the_ingest_log_is_undone_and
     assert again.rows_appended == 0 and lake.read_table(spark, "sensors_bronze", settings=settings).count() == 3
 
 
+@reliability("security", "SQL-injection text as a value of a Delta delete",
+             "quoted as a literal: only the matching row goes")
 def test_delete_rows_quotes_its_values(spark, tmp_path):
     settings = lake_settings(tmp_path)
     rows = spark.createDataFrame([("a'b",), ("x' OR '1'='1",), ("c",)], "run_id string")

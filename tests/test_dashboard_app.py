@@ -18,6 +18,7 @@ from altaviz.dashboard import queries
 from altaviz.dashboard.app import Dashboard, as_of_from_query, kpi_cards
 from altaviz.io import db
 from serving_seed import AS_OF, unit_id
+from reliability import reliability
 
 
 @pytest.fixture
@@ -99,6 +100,8 @@ def test_as_of_from_the_page_url(query, expected):
     assert as_of_from_query(query) == expected
 
 
+@reliability("fault", "The dashboard's database down",
+             "plain words naming where, no traceback")
 def test_the_app_follows_as_of_and_says_plain_words_when_the_database_is_down(seeded, tmp_path):
     app = Dashboard(as_of="2026-02-09T12:00", settings=seeded)
     app.refresh()
@@ -111,6 +114,8 @@ def test_the_app_follows_as_of_and_says_plain_words_when_the_database_is_down(se
     assert "Traceback" not in down.status.value and down.view is None
 
 
+@reliability("fault", "The dashboard on a database without the serving tables",
+             "plain words: no serving tables yet, run `make run`")
 def test_a_database_without_the_serving_tables_gets_plain_words(seeded):
     where = db.target(seeded)
     with psycopg.connect(where.conninfo, autocommit=True) as conn:
@@ -155,6 +160,8 @@ def test_the_map_drawn_in_the_browser_starts_the_refresh_timer_and_plotly_once(s
     assert app.timer.playing is False
 
 
+@reliability("security", "SQL-injection text as a dashboard query value",
+             "bound as a parameter: matches nothing, changes nothing")
 def test_db_query_reads_through_sqlalchemy_with_parameters(seeded):
     injected = "COMP-0001' OR '1'='1"
     frame = db.query("SELECT compressor_id FROM compressor_metadata WHERE compressor_id = %(id)s ORDER BY 1",

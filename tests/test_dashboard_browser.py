@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import serving_seed
 from altaviz.config import PROJECT_ROOT
 from altaviz.io import db
+from reliability import reliability
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
@@ -164,6 +165,8 @@ def cards(page) -> list[str]:
     return [" ".join(card.split()) for card in page.locator(".kpi").all_inner_texts()]
 
 
+@reliability("security", "A page load on an isolated network",
+             "no request leaves the machine")
 def test_every_page_renders_without_error_text_and_nothing_leaves_the_machine(page):
     for index, name in enumerate((*PAGES[1:], PAGES[0]), start=2):
         show(page, name)
@@ -227,6 +230,8 @@ def test_a_filter_changes_the_alert_rows_and_the_exact_count(page):
     assert _open_alert_units(page, "1 of 1") == ["COMP-0004"]
 
 
+@reliability("security", "SQL-injection text in an acknowledgement note typed in the browser",
+             "stored as text; nothing else changes")
 def test_an_acknowledgement_from_the_page_is_written_to_postgresql(page, seeded):
     settings, _, _ = seeded
     show(page, "Predictive Alerts")
@@ -262,6 +267,8 @@ def test_as_of_from_the_page_url_moves_every_page(page, dashboard_url):
     assert "Latest run at or before as-of: seed-run-1" in body_text(page) and "2 run(s) drawn" in body_text(page)
 
 
+@reliability("fault", "The database goes away under an open page",
+             "plain words, and the page recovers on the next refresh")
 def test_a_stopped_database_gives_plain_words_and_the_page_recovers(page, seeded):
     _, _, outage = seeded
     outage.down()
@@ -276,6 +283,8 @@ def test_a_stopped_database_gives_plain_words_and_the_page_recovers(page, seeded
     assert "Database unavailable" not in body_text(page)
 
 
+@reliability("fault", "An outage while nobody touches the page",
+             "the refresh timer shows it and clears it with no click")
 def test_the_timer_refreshes_the_page_through_an_outage_with_no_click(chromium, seeded):
     """Refreshed every 2 s by the browser's timer: the outage shows, then clears, and nobody clicks. Plotly
     has started (a hidden figure) while the engineer is still on the fleet page."""

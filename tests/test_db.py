@@ -10,6 +10,7 @@ import pytest
 
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
+from reliability import reliability
 
 
 def closed_port() -> int:
@@ -49,6 +50,8 @@ def test_unreachable_database_names_host_port_database_not_password():
     assert f"host=127.0.0.1 port={port} dbname=altaviz" in message and "s3cr3t" not in message
 
 
+@reliability("fault", "`altaviz run` against a stopped database",
+             "non-zero exit before any notebook, naming host, port and database, not the password")
 def test_run_against_a_stopped_database_exits_non_zero(tmp_path):
     """`altaviz run` fails before any notebook runs, with a message an operator can act on."""
     port = closed_port()

@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, load_settings
 from registry_fixtures import registry_with_lube_oil
+from reliability import reliability
 
 pytestmark = pytest.mark.integration
 
@@ -200,6 +201,8 @@ def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
     assert list(runs) == ["e2e", "e2e-rerun"]
 
 
+@reliability("security", "A run with the database password in DATABASE_URL",
+             "the password is in no executed notebook, log, manifest or console line")
 def test_the_password_reaches_nothing_the_runs_wrote(e2e):
     """Both runs (and the rerun above) connected as altaviz_e2e with SECRET in DATABASE_URL: no executed
     notebook, log, manifest or console line holds it."""

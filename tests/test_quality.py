@@ -31,6 +31,7 @@ from altaviz.silver.transforms import (
     with_rule_reason,
 )
 from altaviz.schemas import BRONZE_SCHEMA
+from reliability import reliability
 
 SETTINGS = load_settings()
 AS_OF = T0 + timedelta(days=1)
@@ -45,6 +46,9 @@ def bronze_row(cid, minutes, *, unparsed=None, file="f.parquet", ingested=EARLY,
 # ------------------------------------------------------------------ rules
 
 
+@reliability("input", "Missing or blank compressor ids, unparsable timestamps and values, NaN, infinity, "
+                      "negative and absurd values",
+             "each row quarantined with its own reason; critical but real readings and dead channels (null) stay")
 def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     rows = [
         bronze_row("C1", 0),                                                   # valid
@@ -198,6 +202,8 @@ def freshness_gate(frame):
     ]
 
 
+@reliability("input", "One unit silent while the others report",
+             "the freshness gate fails, naming the silent unit")
 def test_one_silent_unit_fails_the_freshness_gate_however_many_others_report():
     gate = freshness_gate(units(("C1", 10.0, False), ("C2", 10.0, False), ("C3", 130.0, False)))
     assert (gate.passed, gate.value) == (False, 130.0)
@@ -228,6 +234,8 @@ def test_a_unit_without_a_valid_reading_fails_the_freshness_gate_by_name():
     )
 
 
+@reliability("input", "A quality rate over zero rows",
+             "unmeasured and failing, never 0 % passing")
 def test_rates_over_no_rows_are_unmeasured_and_fail_their_gates():
     gates = gates_for(rows=0, expected=0, received=0, freshness=None)
     assert {name: (gate.value, gate.passed) for name, gate in gates.items()} == {
@@ -285,6 +293,8 @@ def test_silver_stage_quarantines_measures_and_gates(spark, silver_lake):
     assert metrics.count() == 12  # 4 metrics x (2 compressors + fleet)
 
 
+@reliability("input", "Late and out-of-order readings",
+             "merged in place by compressor and time, one MERGE")
 def test_late_out_of_order_data_lands_in_place_with_one_merge(spark, silver_lake):
     _, landing, settings, _ = silver_lake
     version = lake.latest_version(spark, "sensors_silver", settings=settings)

@@ -12,6 +12,7 @@ import pytest
 
 from altaviz.config import load_settings
 from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
+from reliability import reliability
 
 
 def write_notebook(folder: Path, name: str, body: str) -> None:
@@ -120,6 +121,8 @@ with run_lock("first", load_settings()):
 """
 
 
+@reliability("fault", "Two runs at once on one data root",
+             "the second is refused before writing, naming the run holding the lock; a killed run holds none")
 def test_a_second_run_on_the_same_data_root_is_refused_by_name_and_a_killed_run_leaves_no_lock(tiny_run):
     settings, notebooks, params = tiny_run
     holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK], stdout=subprocess.PIPE, text=True)

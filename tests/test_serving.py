@@ -27,6 +27,7 @@ from altaviz.io import db, lake
 from altaviz.registry import WINDOWS
 from altaviz.serving import stage as serving
 from altaviz.serving import transforms as serving_transforms
+from reliability import reliability
 
 T0 = datetime(2026, 1, 14, 0, 0)  # naive = UTC (the Spark session runs in UTC)
 STEP = timedelta(minutes=10)
@@ -270,6 +271,8 @@ def test_aggregates_with_nulls_gaps_and_several_windows_match_the_reference(spar
 # --------------------------------------------------------------------------- publish end to end
 
 
+@reliability("fault", "A second publish of the same data",
+             "identical tables; acknowledgements and resolutions survive")
 def test_publish_twice_identical_and_operator_state_survives(spark, serving_settings, monkeypatch):
     write_lake(serving_settings, lake_frames(spark, base_gold()))
     statements = record_statements(monkeypatch)
@@ -425,6 +428,8 @@ def test_health_is_the_worst_open_severity_by_rank(serving_settings):
     assert rows(serving_settings, "SELECT max(severity) FROM alert_history WHERE compressor_id = 'A'") == [("warning",)]
 
 
+@reliability("fault", "PostgreSQL unreachable during publish",
+             "DatabaseUnavailable naming host, port and database, never the password")
 def test_unreachable_database_names_host_port_database_not_password(spark, settings):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -444,6 +449,8 @@ def test_unreachable_database_names_host_port_database_not_password(spark, setti
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+@reliability("fault", "A load refused halfway (foreign key)",
+             "rolled back whole, naming the table; nothing half written")
 def test_failing_load_leaves_nothing_half_written(spark, serving_settings):
     # A maintenance event for a compressor nobody knows breaks the foreign key after the stations
     # and compressors were already loaded in the same transaction.
@@ -659,6 +666,8 @@ stage.publish(get_spark(), run_id=sys.argv[1], settings=load_settings())
 """
 
 
+@reliability("fault", "SIGKILL inside the publish transaction, and after its commit",
+             "nothing visible, or everything; the next publish ends with the tables of one never killed")
 @pytest.mark.parametrize("crash_at", ["publish-loading", "publish-committed"])
 def test_a_publish_killed_mid_load_or_after_commit_leaves_consistent_tables(spark, serving_settings, crash_at):
     """SIGKILL inside the load's transaction: nothing of it is visible. After its commit: all of it is. Either
