@@ -11,6 +11,7 @@ import pandas as pd
 import psycopg
 import pytest
 from pandas.testing import assert_frame_equal
+from reliability import reliability
 
 from altaviz.dashboard import queries
 from altaviz.dashboard.pages.alerts import (
@@ -166,6 +167,8 @@ def test_the_count_is_every_match_while_the_table_holds_a_page(seeded):
         assert_frame_equal(alerts, expected_open([3, 1]))
 
 
+@reliability("security", "A filter name the page never offered (a crafted widget value)",
+             "refused by the allow-list of filters before any SQL is built")
 def test_an_unknown_filter_is_refused():
     with pytest.raises(ValueError, match="unknown alert filter"):
         queries.alert_filter_params(AS_OF, {"severity; DROP TABLE alert_history": "x"})
@@ -209,6 +212,8 @@ def snapshot(settings) -> list[tuple]:
     return run(settings, "SELECT * FROM alert_history ORDER BY id")
 
 
+@reliability("security", "SQL-injection text as an alert filter value",
+             "bound as a parameter: matches nothing, changes nothing")
 def test_injection_text_in_a_filter_matches_nothing_and_changes_nothing(seeded):
     before = snapshot(seeded)
     for text in ("C1' OR '1'='1", "S1'; DROP TABLE alert_history; --"):
@@ -221,6 +226,7 @@ def test_injection_text_in_a_filter_matches_nothing_and_changes_nothing(seeded):
     assert checked_choice("station", "S1", ["", "S1", "S2"]) == "S1"
 
 
+@reliability("security", "SQL-injection text in an operator's note", "stored as text; nothing else changes")
 def test_injection_text_in_a_note_is_stored_as_text_and_changes_nothing_else(seeded):
     before = snapshot(seeded)
     note = "'); UPDATE alert_history SET resolved = TRUE; --"
