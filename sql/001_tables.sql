@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS alert_history (
     compressor_id       TEXT NOT NULL REFERENCES compressor_metadata (compressor_id),
     alert_timestamp     TIMESTAMPTZ NOT NULL,              -- when the condition was first seen
     last_seen_at        TIMESTAMPTZ NOT NULL,
-    alert_type          TEXT NOT NULL CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction')),
+    alert_type          TEXT NOT NULL CONSTRAINT alert_history_alert_type_check
+                        CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction', 'stale')),
     severity            TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
     sensor_name         TEXT NOT NULL,
     sensor_value        DOUBLE PRECISION,                  -- the latest abnormal value
@@ -122,6 +123,16 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
 ALTER TABLE data_quality_metrics ADD COLUMN IF NOT EXISTS metric_name TEXT NOT NULL DEFAULT '';
 -- When an open warning became critical (NULL: opened as critical, or never escalated).
 ALTER TABLE alert_history ADD COLUMN IF NOT EXISTS escalated_at TIMESTAMPTZ;
+-- 'stale' (a silent unit) joined the alert types later: widen the check of databases made before it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'alert_history_alert_type_check'
+                   AND pg_get_constraintdef(oid) LIKE '%stale%') THEN
+        ALTER TABLE alert_history DROP CONSTRAINT IF EXISTS alert_history_alert_type_check;
+        ALTER TABLE alert_history ADD CONSTRAINT alert_history_alert_type_check
+            CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction', 'stale'));
+    END IF;
+END $$;
 -- A unit with no valid reading has no freshness: the metric is recorded, unmeasured and failing.
 ALTER TABLE data_quality_metrics ALTER COLUMN metric_value DROP NOT NULL;
 -- NULLS NOT DISTINCT needs PostgreSQL 15; a sentinel in the key keeps this on 14.

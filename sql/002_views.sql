@@ -31,13 +31,15 @@ JOIN station_locations AS s ON s.station_id = c.station_id
 WHERE NOT h.resolved
 ORDER BY severity_rank DESC, h.alert_timestamp DESC;
 
--- Health is the worst open severity by rank (critical > warning > healthy), never by string order.
+-- Health is the worst open severity by rank (critical > warning > healthy), never by string order; a unit
+-- with an open stale alert (silent past the freshness limit outside logged downtime) is 'stale' unless critical.
 CREATE VIEW v_fleet_health_summary AS
 SELECT c.compressor_id, c.model, c.horsepower, c.station_id, s.station_name,
        c.latitude, c.longitude,
        latest.agg_timestamp AS last_reading_time,
        COALESCE(open_alerts.alert_count, 0) AS active_alert_count,
-       health_status(COALESCE(open_alerts.worst_rank, 0)) AS health_status,
+       CASE WHEN open_alerts.stale_alert AND open_alerts.worst_rank < severity_rank('critical') THEN 'stale'
+            ELSE health_status(COALESCE(open_alerts.worst_rank, 0)) END AS health_status,
        COALESCE(open_alerts.worst_rank, 0) AS health_rank,
        prediction.failure_probability, prediction.warning_probability, prediction.rul_days,
        prediction.prediction_timestamp, prediction.rul_p10_hours, prediction.rul_p50_hours, prediction.rul_p90_hours,
@@ -51,7 +53,7 @@ LEFT JOIN LATERAL (
 ) AS latest ON TRUE
 LEFT JOIN LATERAL (
     SELECT count(*) AS alert_count,
-           max(severity_rank(h.severity)) AS worst_rank
+           max(severity_rank(h.severity)) AS worst_rank, bool_or(h.alert_type = 'stale') AS stale_alert
     FROM alert_history AS h
     WHERE h.compressor_id = c.compressor_id AND NOT h.resolved
 ) AS open_alerts ON TRUE

@@ -402,3 +402,68 @@ def test_a_low_alert_level_keeps_a_clear_band_so_its_alerts_can_resolve():
     assert len(alerts.prediction_episodes(stream, alerting=low)) == 2
     stuck = replace(low, prediction_resolve_margin=0.1)
     assert len(alerts.prediction_episodes(stream, alerting=stuck)) == 1
+
+
+# --------------------------------------------------------------------------- stale alerts (silent units)
+
+SLA = 15.0
+
+
+def freshness(*runs: tuple[datetime, str, float | None, bool]) -> pd.DataFrame:
+    """Silver's per-unit freshness rows: (as-of, compressor, minutes since its newest reading, gate passed)."""
+    return pd.DataFrame([{"run_id": f"run-{as_of:%d%H%M}", "metric_timestamp": as_of, "compressor_id": unit,
+                          "metric_type": "freshness", "metric_value": minutes, "threshold_value": SLA,
+                          "pass_threshold": passed} for as_of, unit, minutes, passed in runs])
+
+
+def stale(**fields) -> alerts.Alert:
+    values = dict(compressor_id="COMP-0002", sensor_name="freshness", alert_type="stale", severity="warning",
+                  threshold_value=SLA, resolved=False)
+    values.update(fields)
+    return alerts.Alert(**values)
+
+
+def silent_message(since: datetime, minutes: float) -> str:
+    return (f"COMP-0002 has sent no valid reading since {since:%Y-%m-%d %H:%M} UTC ({minutes:,.0f} min before the "
+            f"run's as-of; the limit is 15 min) and no downtime is logged: check its link and the historian export.")
+
+
+def test_a_silent_unit_opens_a_stale_alert_that_updates_and_resolves_when_it_reports_again():
+    runs = freshness((T0, "COMP-0001", 5.0, True), (T0, "COMP-0002", 40.0, False),
+                     (T0 + HOUR, "COMP-0002", 100.0, False), (T0 + 2 * HOUR, "COMP-0002", 3.0, True))
+    evaluation = alerts.evaluate_stale_alerts(runs, freshness_sla_minutes=SLA)
+    silent_since = T0 - timedelta(minutes=40)
+    assert evaluation.alerts == (stale(
+        alert_timestamp=silent_since, last_seen_at=T0 + HOUR, sensor_value=100.0, peak_value=100.0,
+        message=silent_message(silent_since, 100.0), resolved=True, resolved_at=T0 + 2 * HOUR, resolved_by="auto"),)
+    assert (evaluation.opened, evaluation.updated, evaluation.resolved) == (1, 0, 1)
+    # Failing case: a fresh unit, or one excused by logged downtime (the gate passed), opens nothing.
+    assert alerts.evaluate_stale_alerts(freshness((T0, "COMP-0002", 3.0, True), (T0 + HOUR, "COMP-0002", 70.0, True)),
+                                        freshness_sla_minutes=SLA).alerts == ()
+
+
+def test_a_stale_alert_resumes_from_the_stored_one_and_a_rerun_changes_nothing():
+    first_run = freshness((T0, "COMP-0002", 40.0, False))
+    (opened,) = alerts.evaluate_stale_alerts(first_run, freshness_sla_minutes=SLA).alerts
+    stored = [opened.__dict__]
+    assert alerts.evaluate_stale_alerts(first_run, stored, freshness_sla_minutes=SLA).alerts == ()  # same run again
+    both = pd.concat([first_run, freshness((T0 + HOUR, "COMP-0002", 100.0, False))])
+    (updated,) = alerts.evaluate_stale_alerts(both, stored, freshness_sla_minutes=SLA).alerts
+    assert updated == replace(opened, last_seen_at=T0 + HOUR, sensor_value=100.0, peak_value=100.0,
+                              message=silent_message(opened.alert_timestamp, 100.0))
+
+
+def test_an_operator_resolution_of_a_stale_alert_sticks_and_later_silence_opens_a_new_one_at_its_run():
+    silent = freshness((T0, "COMP-0002", 40.0, False))
+    (opened,) = alerts.evaluate_stale_alerts(silent, freshness_sla_minutes=SLA).alerts
+    by_operator = [dict(opened.__dict__, resolved=True, resolved_by="a.chen", resolved_at=T0 + timedelta(minutes=5))]
+    (reopened,) = alerts.evaluate_stale_alerts(freshness((T0 + HOUR, "COMP-0002", 100.0, False)), by_operator,
+                                               freshness_sla_minutes=SLA).alerts
+    assert (reopened.alert_timestamp, reopened.resolved, reopened.sensor_value) == (T0 + HOUR, False, 100.0)
+
+
+def test_a_unit_with_no_valid_reading_at_all_is_stale_with_no_value():
+    (alert,) = alerts.evaluate_stale_alerts(freshness((T0, "COMP-0002", None, False)), freshness_sla_minutes=SLA).alerts
+    assert alert == stale(alert_timestamp=T0, last_seen_at=T0, sensor_value=None, peak_value=None,
+                          message="COMP-0002 has no valid reading at all and no downtime is logged: check its link "
+                                  "and the historian export.")

@@ -68,19 +68,21 @@ def test_logged_downtime_is_not_stale(seeded):
 
 
 def test_fleet_status_rules():
-    """Critical outranks silence; silence outranks warning and healthy; downtime excuses silence."""
+    """Critical outranks silence; silence outranks warning and healthy; downtime excuses silence; an open
+    stale alert (the pipeline's freshness gate) is silence even when the hourly view looks recent."""
     fleet = pd.DataFrame({
-        "compressor_id": ["A", "B", "C", "D", "E", "F"],
+        "compressor_id": ["A", "B", "C", "D", "E", "F", "G", "H"],
         "last_reading_time": [AS_OF, AS_OF - timedelta(hours=2), AS_OF - timedelta(hours=2),
-                              AS_OF - timedelta(hours=2), None, AS_OF - timedelta(minutes=59)],
-        "alert_rank": [1, 2, 1, 0, 0, 0],
-        "in_downtime": [False, False, False, True, False, False],
+                              AS_OF - timedelta(hours=2), None, AS_OF - timedelta(minutes=59), AS_OF, AS_OF],
+        "alert_rank": [1, 2, 1, 0, 0, 0, 1, 1],
+        "stale_alert": [False, False, False, False, False, False, True, True],
+        "in_downtime": [False, False, False, True, False, False, False, True],
     })
     marked = queries.fleet_status(fleet, AS_OF, stale_after=timedelta(hours=1))
     assert_frame_equal(marked[["compressor_id", "stale", "status"]], pd.DataFrame({
-        "compressor_id": ["A", "B", "C", "D", "E", "F"],
-        "stale": [False, True, True, False, True, False],
-        "status": ["warning", "critical", "stale", "healthy", "stale", "healthy"]}))
+        "compressor_id": ["A", "B", "C", "D", "E", "F", "G", "H"],
+        "stale": [False, True, True, False, True, False, True, False],
+        "status": ["warning", "critical", "stale", "healthy", "stale", "healthy", "stale", "warning"]}))
 
 
 def test_kpi_cards_count_units_by_status_and_alerts_by_severity(seeded):

@@ -253,11 +253,16 @@ def test_validate_quality_gates_names_gate_value_and_limit():
     def report(**kwargs):
         return SilverReport("r", AS_OF, 1000, 1000, {}, 0, {}, pd.DataFrame(), tuple(gates_for(**kwargs).values()))
 
-    validate_quality_gates(report())  # passes silently
+    assert validate_quality_gates(report()) == ()  # passes silently
     with pytest.raises(QualityGateError, match=r"max_missing_rate \(completeness\): fleet missing rate 10\.00% is above the limit 5\.00%"):
         validate_quality_gates(report(received=900))
-    with pytest.raises(QualityGateError, match=r"freshness_sla_minutes .*45\.0 min before as_of, beyond the SLA of 15 min"):
-        validate_quality_gates(report(freshness=45.0))
+    # A silent unit does not stop the run: the failed freshness gate is said, and alerted on by 05_publish.
+    (said,) = validate_quality_gates(report(freshness=45.0))
+    assert said == ("quality gate freshness_sla_minutes (freshness): stalest unit C1's newest reading is 45.0 min before "
+                    "as_of, beyond the SLA of 15 min (1 unit(s) silent: C1); 0 unit(s) in logged downtime excused; "
+                    "the run goes on and 05_publish alerts the silent unit(s) as stale")
+    with pytest.raises(QualityGateError, match=r"1 data-quality gate\(s\) failed.*\n- quality gate gates.max_missing_rate"):
+        validate_quality_gates(report(received=900, freshness=45.0))
 
 
 # ------------------------------------------------------------------ the stage on Delta: late data lands in place

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,7 +96,8 @@ def lake_frames(spark, gold: list[dict], *, maintenance=None, quality=None) -> d
                 ("lake", T0, "COMP-0002", "completeness", 1.0, 0.95, True, '{"expected": 108}'),
                 ("lake", T0, None, "accuracy", 0.0, 0.05, True, '{"metric": "rejection_rate"}'),
                 ("lake", T0, None, "accuracy", 0.01, 0.05, True, '{"metric": "outlier_rate"}'),
-                ("lake", T0, "COMP-0003", "freshness", None, 15.0, False, '{"unit": "minutes"}'),
+                # An id silver saw in bronze but the fleet does not have: measured, never a stale alert.
+                ("lake", T0, "COMP-0099", "freshness", None, 15.0, False, '{"unit": "minutes"}'),
             ],
             schemas.DQ_METRICS_SCHEMA),
         "sensors_gold": gold_frame(spark, gold),
@@ -285,7 +287,7 @@ def test_publish_twice_identical_and_operator_state_survives(spark, serving_sett
     inserts = [s for s in statements if s.upper().startswith("INSERT")]
     assert len(inserts) == len(copies) and all("SELECT" in s and "VALUES" not in s for s in inserts)
     assert first.counts["sensor_readings_agg"] == first.staged["sensor_readings_agg"] == 3 * (6 + 2 + 1)
-    assert (first.counts["alerts_opened"], first.counts["alerts_resolved"]) == (3, 1)
+    assert (first.counts["alerts_opened"], first.counts["alerts_resolved"]) == (3, 1)  # no unit silent
     assert first.counts["data_quality_metrics"] == 5
     assert list(first.to_frame().columns) == ["item", "rows_staged", "rows_written"]
     # The whole aggregate table, every statistic of every window, is what the reference computes.
@@ -307,7 +309,7 @@ def test_publish_twice_identical_and_operator_state_survives(spark, serving_sett
         ("accuracy", "rejection_rate", None, {"metric": "rejection_rate"}),
         ("completeness", "", "COMP-0002", {"expected": 108}),
         ("completeness", "", None, {"expected": 324}),
-        ("freshness", "", "COMP-0003", {"unit": "minutes"}),  # unmeasured: metric_value NULL, failing
+        ("freshness", "", "COMP-0099", {"unit": "minutes"}),  # unmeasured: metric_value NULL, failing
     ]
 
     # The operator acknowledges COMP-0003's alert; then 05 runs again on the same lake.
@@ -407,6 +409,72 @@ def test_persisting_condition_escalates_then_resolves_and_operator_resolution_st
     with pytest.raises(db.LoadFailed, match="message"):
         with db.transaction(serving_settings) as conn:
             db.upsert_alerts(conn, frame.assign(message=None, resolved=True))
+
+
+def freshness_row(run_id: str, as_of: datetime, compressor_id: str, minutes: float | None, passed: bool) -> tuple:
+    return (run_id, as_of, compressor_id, "freshness", minutes, 15.0, passed, '{"unit": "minutes"}')
+
+
+@reliability("fault", "A unit that stops reporting, outside logged downtime",
+             "silver's freshness gate names it and the run goes on; publish opens a stale alert, the health view "
+             "shows the unit stale; the alert resolves when the unit reports again, its acknowledgement kept")
+def test_a_silent_unit_raises_a_stale_alert_the_health_view_shows_until_it_reports_again(spark, serving_settings):
+    from altaviz.dashboard import queries
+
+    silent_at = T0 + timedelta(hours=6, minutes=25)  # COMP-0003's newest reading is 05:50: 35 min before
+    quality = [freshness_row("silver-1", silent_at, "COMP-0001", 5.0, True),
+               freshness_row("silver-1", silent_at, "COMP-0003", 35.0, False)]
+    write_lake(serving_settings, lake_frames(spark, base_gold(), quality=quality))
+    serving.publish(spark, run_id="run-1", settings=serving_settings)
+    columns = "compressor_id, severity, alert_timestamp, last_seen_at, sensor_value, resolved, resolved_by, message"
+    stale = f"SELECT {columns} FROM alert_history WHERE alert_type = 'stale'"
+    newest = (T0 + 35 * STEP).replace(tzinfo=timezone.utc)
+    opened = ("COMP-0003", "warning", newest, silent_at.replace(tzinfo=timezone.utc), 35.0, False, None,
+              "COMP-0003 has sent no valid reading since 2026-01-14 05:50 UTC (35 min before the run's as-of; the "
+              "limit is 15 min) and no downtime is logged: check its link and the historian export.")
+    assert rows(serving_settings, stale) == [opened]
+    # The hourly view alone finds COMP-0003 recent (its last window ends at 06:00); the open alert makes it stale.
+    fleet = queries.read_fleet(serving_settings, silent_at.replace(tzinfo=timezone.utc)).set_index("compressor_id")
+    assert fleet["status"].to_dict() == {"COMP-0001": "healthy", "COMP-0002": "warning", "COMP-0003": "stale"}
+    assert rows(serving_settings, "SELECT compressor_id, health_status FROM v_fleet_health_summary ORDER BY 1") == [
+        ("COMP-0001", "healthy"), ("COMP-0002", "warning"), ("COMP-0003", "stale")]
+    (alert_id,) = rows(serving_settings, "SELECT id FROM alert_history WHERE alert_type = 'stale'")[0]
+    serving.acknowledge_alert(alert_id, by="j.ortiz", note="radio link down", settings=serving_settings)
+
+    # The next silver run finds COMP-0003 reporting again: the alert resolves automatically, at that run's as-of.
+    back_at = silent_at + timedelta(hours=1)
+    quality += [freshness_row("silver-2", back_at, "COMP-0001", 5.0, True),
+                freshness_row("silver-2", back_at, "COMP-0003", 4.0, True)]
+    gold = base_gold() + [row for cid in COMPRESSORS for row in readings(cid, T0 + timedelta(hours=6), 9)]
+    write_lake(serving_settings, {"data_quality_metrics": spark.createDataFrame(quality, schemas.DQ_METRICS_SCHEMA),
+                                  "sensors_gold": gold_frame(spark, gold)})
+    report = serving.publish(spark, run_id="run-2", settings=serving_settings)
+    assert (report.counts["alerts_opened"], report.counts["alerts_resolved"]) == (0, 1)
+    assert rows(serving_settings, stale) == [opened[:5] + (True, "auto", opened[7])]
+    assert rows(serving_settings, "SELECT acknowledged_by, note FROM alert_history WHERE id = %s", (alert_id,)) == [
+        ("j.ortiz", "radio link down")]
+    fleet = queries.read_fleet(serving_settings, back_at.replace(tzinfo=timezone.utc)).set_index("compressor_id")
+    assert fleet.loc["COMP-0003", ["stale", "status"]].tolist() == [False, "warning"]  # its temperature alert
+    assert rows(serving_settings, "SELECT health_status FROM v_fleet_health_summary WHERE compressor_id = 'COMP-0003'"
+                ) == [("warning",)]
+    # A rerun over the same lake changes nothing.
+    assert serving.publish(spark, run_id="run-3", settings=serving_settings).counts["alert_history"] == 0
+
+
+def test_an_older_database_gains_the_stale_alert_type_and_it_matches_the_dashboards_filter(serving_settings):
+    from altaviz.dashboard.pages.alerts import ALERT_TYPES
+
+    constraint = ("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                  "WHERE conname = 'alert_history_alert_type_check'")
+    with db.connect(serving_settings) as conn:  # the check as databases made before stale alerts have it
+        conn.execute("ALTER TABLE alert_history DROP CONSTRAINT alert_history_alert_type_check")
+        conn.execute("ALTER TABLE alert_history ADD CONSTRAINT alert_history_alert_type_check "
+                     "CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction'))")
+    assert "stale" not in rows(serving_settings, constraint)[0][0]  # failing case
+    db.apply_schema(serving_settings)
+    db.apply_schema(serving_settings)  # any number of times
+    (definition,) = rows(serving_settings, constraint)[0]
+    assert sorted(re.findall(r"'(\w+)'::text", definition)) == sorted(ALERT_TYPES)
 
 
 def test_health_is_the_worst_open_severity_by_rank(serving_settings):

@@ -33,7 +33,7 @@ SELECT c.compressor_id, c.model, c.horsepower, c.station_id, s.station_name, c.l
        COALESCE(open_alerts.alert_count, 0) AS active_alert_count,
        COALESCE(open_alerts.critical_count, 0) AS critical_alert_count,
        COALESCE(open_alerts.alert_count - open_alerts.critical_count, 0) AS warning_alert_count,
-       COALESCE(open_alerts.worst_rank, 0) AS alert_rank,
+       COALESCE(open_alerts.worst_rank, 0) AS alert_rank, COALESCE(open_alerts.stale_alert, FALSE) AS stale_alert,
        COALESCE(downtime.in_downtime, FALSE) AS in_downtime,
        p.failure_probability, p.warning_probability, p.rul_days, p.prediction_timestamp,
        p.rul_p10_hours, p.rul_p50_hours, p.rul_p90_hours, p.message AS prediction_message
@@ -46,7 +46,7 @@ LEFT JOIN LATERAL (
 ) AS latest ON TRUE
 LEFT JOIN LATERAL (
     SELECT count(*) AS alert_count, count(*) FILTER (WHERE h.severity = 'critical') AS critical_count,
-           max(severity_rank(h.severity)) AS worst_rank
+           max(severity_rank(h.severity)) AS worst_rank, COALESCE(bool_or(h.alert_type = 'stale'), FALSE) AS stale_alert
     FROM alert_history AS h
     WHERE h.compressor_id = c.compressor_id AND {OPEN_AT_AS_OF}
 ) AS open_alerts ON TRUE
@@ -90,12 +90,13 @@ def read_fleet(settings: Settings, as_of: datetime) -> pd.DataFrame:
 def fleet_status(fleet: pd.DataFrame, as_of: datetime, *, stale_after: timedelta) -> pd.DataFrame:
     """Add ``stale`` and ``status`` to fleet rows.
 
-    Stale: no reading, or the newest is older than ``stale_after`` at ``as_of``, and not in logged
-    downtime. ``status`` is the worst of the open alerts' health and staleness: critical > stale > warning >
+    Stale: no reading, or the newest is older than ``stale_after`` at ``as_of``, or a stale alert open
+    (the pipeline's freshness gate failed for the unit), and not in logged downtime. ``status`` is the
+    worst of the open alerts' health and staleness: critical > stale > warning >
     healthy (STATUS_RANK), so a silent unit never shows as healthy, and a critical one stays critical.
     """
     last = pd.to_datetime(fleet["last_reading_time"], utc=True)
-    silent = last.isna() | (pd.Timestamp(as_of) - last > stale_after)
+    silent = last.isna() | (pd.Timestamp(as_of) - last > stale_after) | fleet["stale_alert"].astype(bool)
     stale = silent & ~fleet["in_downtime"].astype(bool)
     alert_health = fleet["alert_rank"].map(HEALTH_BY_RANK).fillna("healthy")
     status = alert_health.where(~stale | (alert_health == "critical"), "stale")

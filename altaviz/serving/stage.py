@@ -169,6 +169,16 @@ def evaluate_prediction_alerts(
     return alerts.evaluate_prediction_alerts(scores, latest, alerting=settings.alerts, events=events)
 
 
+def evaluate_stale_alerts(
+    conn, quality: pd.DataFrame, *, known: set[str], settings: Settings
+) -> alerts.AlertEvaluation:
+    """Stale alerts from the per-unit freshness rows of every data-quality run (``DQ_COLUMNS``), resuming
+    from the stored ones; ids not in ``compressor_metadata`` are silver's quarantine business, not a unit."""
+    freshness = quality[(quality["metric_type"] == "freshness") & quality["compressor_id"].isin(known)]
+    return alerts.evaluate_stale_alerts(freshness, db.latest_alerts(conn, ("stale",)),
+                                        freshness_sla_minutes=settings.pipeline.freshness_sla_minutes)
+
+
 def publish(
     spark: SparkSession, *, run_id: str, settings: Settings | None = None, since: datetime | None = None,
     retrain: bool = False, landing_dir: str | None = None,
@@ -176,7 +186,8 @@ def publish(
     """Load the serving tables from the lake in one transaction and return what changed.
 
     Order follows the foreign keys: stations, compressors, maintenance events, aggregates, predictions,
-    alerts, data-quality metrics, then the quarantine counts of the newest data-quality run and the files
+    alerts (threshold, rate of change, anomaly, prediction, and stale from silver's per-unit freshness
+    gate), data-quality metrics, then the quarantine counts of the newest data-quality run and the files
     bronze rejected (each skipped while its lake table does not exist yet). ``since`` makes the run
     incremental: only aggregate windows ending after it are recomputed and reloaded; alerts always resume
     from their own per-problem watermark.
@@ -243,6 +254,10 @@ def publish(
                                             per_unit=settings.alerts.prediction_resolve_after_scores)
             scores = predictions if context.empty else pd.concat([context, predictions], ignore_index=True)
             evaluation += evaluate_prediction_alerts(conn, scores, settings=settings)
+        quality = to_frame(
+            build_quality_metrics(lake.read_table(spark, "data_quality_metrics", settings=settings)), DQ_COLUMNS
+        )
+        evaluation += evaluate_stale_alerts(conn, quality, known=set(compressors["compressor_id"]), settings=settings)
         alert_rows = evaluation.to_frame(run_id)
         staged["alert_history"] = len(alert_rows)
         counts["alert_history"] = db.upsert_alerts(conn, alert_rows)
@@ -260,9 +275,6 @@ def publish(
                 settings=settings)
 
         # DQ rows carry the run that measured them (their own run_id), which is part of their key.
-        quality = to_frame(
-            build_quality_metrics(lake.read_table(spark, "data_quality_metrics", settings=settings)), DQ_COLUMNS
-        )
         load("data_quality_metrics", quality, ("run_id", "metric_type", "metric_name", "compressor_id"),
              conflict="run_id, metric_type, metric_name, (COALESCE(compressor_id, '*fleet*'))", untracked=())
 

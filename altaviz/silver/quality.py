@@ -192,11 +192,19 @@ def _freshness_message(stalest_minutes: float | None, details: Mapping) -> str:
     return head + f"stalest unit {details['stalest_compressor']}'s newest reading is {stalest_minutes:.1f} min before as_of, {verdict}" + excused
 
 
-def validate_quality_gates(report: SilverReport) -> None:
-    """Raise QualityGateError naming every failed gate with its value and limit."""
-    failed = [gate.message for gate in report.gates if not gate.passed]
+# A silent unit must not hold back the others' data: its failed freshness gate is reported and becomes a
+# stale alert in 05_publish (altaviz.serving.alerts); it does not stop the run.
+ALERTING_GATES = ("freshness_sla_minutes",)
+
+
+def validate_quality_gates(report: SilverReport) -> tuple[str, ...]:
+    """Raise QualityGateError naming every failed gate with its value and limit; return the messages of
+    failed ``ALERTING_GATES``, which let the run go on."""
+    failed = [gate.message for gate in report.gates if not gate.passed and gate.gate not in ALERTING_GATES]
     if failed:
         raise QualityGateError(f"{len(failed)} data-quality gate(s) failed for run {report.run_id}:\n- " + "\n- ".join(failed))
+    return tuple(f"{gate.message}; the run goes on and 05_publish alerts the silent unit(s) as stale"
+                 for gate in report.gates if not gate.passed)
 
 
 def _per_compressor_frame(by_reason: pd.DataFrame, per_unit_silver: pd.DataFrame) -> pd.DataFrame:

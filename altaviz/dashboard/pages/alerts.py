@@ -20,7 +20,7 @@ from altaviz.io import db
 PAGE_ROWS = 50  # rows per table; the counts above each table are exact whatever the page holds
 DASH = "–"
 SEVERITIES = ("critical", "warning")  # worst first; alert_history's CHECK allows these two
-ALERT_TYPES = ("threshold", "rate_of_change", "anomaly", "prediction")  # alert_history's CHECK constraint
+ALERT_TYPES = ("threshold", "rate_of_change", "anomaly", "prediction", "stale")  # alert_history's CHECK constraint
 HISTORY_PERIODS = {"7 d": timedelta(days=7), "30 d": timedelta(days=30), "90 d": timedelta(days=90)}
 ANY = ""  # a dropdown's "any": ipywidgets reads a None value as "nothing selected"
 ACKNOWLEDGED = {ANY: None, "yes": True, "no": False}

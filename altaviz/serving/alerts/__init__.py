@@ -1,12 +1,14 @@
 """Alert evaluation: which readings (or model scores) breach which limit, and the one state machine that
 turns them into one alert per problem.
 
-A *problem* is (compressor, sensor, alert type). Four kinds share the lifecycle:
+A *problem* is (compressor, sensor, alert type). Five kinds share the lifecycle:
 
 - ``threshold`` (every registry sensor and the pressure differential) and ``rate_of_change`` (the
   discharge temperature's °F/h): a reading at or beyond the warning level breaches;
 - ``anomaly``: a sensor keeps producing *spikes* (below), a sensor-health problem;
-- ``prediction``: the model's failure probability per unit and scoring time (``build_prediction_steps``).
+- ``prediction``: the model's failure probability per unit and scoring time (``build_prediction_steps``);
+- ``stale``: a unit silent beyond the freshness limit outside logged downtime, judged by silver's
+  per-unit freshness gate at each run's as-of (``build_stale_steps``).
 
 Each reading is first judged on its own and against the readings just before it (a *step*, the rows of
 ``build_alert_steps`` / ``build_prediction_steps``); ``advance`` then runs the state machine over one
@@ -62,6 +64,7 @@ from altaviz.serving.alerts.lifecycle import (
     at_level,
     evaluate_alerts,
     evaluate_prediction_alerts,
+    evaluate_stale_alerts,
     prediction_episodes,
     watermark_rows,
 )
@@ -73,16 +76,18 @@ from altaviz.serving.alerts.signals import (
     clear_level,
     evaluation_lookback,
     prediction_signal,
+    stale_signal,
 )
 from altaviz.serving.alerts.steps import (
     STEP_COLUMNS,
     build_alert_steps,
     build_prediction_steps,
+    build_stale_steps,
 )
 
 __all__ = [
     "ALERT_COLUMNS", "EPISODE_COLUMNS", "PROBLEM_KEY", "RESOLVING_EVENT_TYPES", "STEP_COLUMNS", "Alert", "AlertEvaluation", "Signal",
     "alert_from_row", "alert_signals", "at_level", "anomaly_signals", "build_alert_steps", "build_prediction_steps",
-    "clear_level", "evaluate_alerts", "evaluate_prediction_alerts", "evaluation_lookback", "prediction_episodes",
-    "prediction_signal", "watermark_rows",
+    "clear_level", "evaluate_alerts", "evaluate_prediction_alerts", "evaluate_stale_alerts", "evaluation_lookback",
+    "prediction_episodes", "prediction_signal", "build_stale_steps", "stale_signal", "watermark_rows",
 ]

@@ -14,8 +14,8 @@ import pandas as pd
 from altaviz.config import Alerting
 from altaviz.registry import SEVERITY_RANK, Sensor
 from altaviz.runs import as_utc
-from altaviz.serving.alerts.signals import AUTO, PROBLEM_KEY, Signal, prediction_signal
-from altaviz.serving.alerts.steps import build_prediction_steps
+from altaviz.serving.alerts.signals import AUTO, PROBLEM_KEY, Signal, prediction_signal, stale_signal
+from altaviz.serving.alerts.steps import build_prediction_steps, build_stale_steps
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,10 @@ def anomaly_message(limit: Sensor, compressor_id: str, count: int, window_minute
 
 
 def _message(signal: Signal, alert: Alert, step: Step) -> str:
+    if step.note:  # the steps wrote the sentence: a model's drivers, a silent unit
+        return step.note
     if signal.alert_type == "prediction":
-        return step.note or (
+        return (
             f"Failure probability {alert.sensor_value:.2f} on {alert.compressor_id} (peak {alert.peak_value:.2f}), "
             f"at or above the {alert.severity} level of {alert.threshold_value:.2f}."
         )
@@ -233,6 +235,18 @@ def evaluate_prediction_alerts(
     latest = [row for row in latest if row["alert_type"] == "prediction"]
     steps = build_prediction_steps(scores, alerting=alerting, latest=latest, events=events)
     return evaluate_alerts(steps, latest, signals=[prediction_signal(alerting)])
+
+
+def evaluate_stale_alerts(
+    freshness: pd.DataFrame, latest: Iterable[Mapping] = (), *, freshness_sla_minutes: float
+) -> AlertEvaluation:
+    """Stale alerts (``alert_type='stale'``, ``sensor_name='freshness'``) from silver's per-unit freshness
+    gate, one step per unit and quality run (``build_stale_steps``), through the same state machine: a unit
+    that went silent outside logged downtime opens a warning; it resolves at the first run that finds it
+    reporting (or in logged downtime) again. Values are minutes of silence."""
+    signal = stale_signal(freshness_sla_minutes)
+    latest = [row for row in latest if row["alert_type"] == signal.alert_type]
+    return evaluate_alerts(build_stale_steps(freshness, signal=signal, latest=latest), latest, signals=[signal])
 
 
 EPISODE_COLUMNS = ("compressor_id", "opened_at", "raised_at", "resolved_at", "severity")

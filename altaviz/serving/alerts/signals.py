@@ -13,6 +13,7 @@ PROBLEM_KEY = ("compressor_id", "sensor_name", "alert_type")
 AUTO = "auto"
 THRESHOLD_TYPES = ("threshold", "rate_of_change")
 PREDICTION_SENSOR = "failure_probability"
+STALE_SENSOR = "freshness"  # minutes from a unit's newest valid reading to a run's as-of
 
 
 # Derived signals and the measured sensors they are computed from (altaviz/gold/transforms.py).
@@ -50,6 +51,8 @@ class Signal:
 
     def worse(self, a: float, b: float) -> float:
         """The more abnormal of two values: past the limit for levels, farther from normal for spikes."""
+        if a is None or b is None:  # a silent unit with no valid reading at all has no value
+            return b if a is None else a
         if self.alert_type != "anomaly":
             return self.limit.worse(a, b)
         center = _center(self.limit)
@@ -80,6 +83,16 @@ def prediction_signal(alerting: Alerting) -> Signal:
         warning=alerting.prediction_warning_probability, critical=alerting.prediction_critical_probability,
     )
     return Signal(PREDICTION_SENSOR, "prediction", PREDICTION_SENSOR, limit)
+
+
+def stale_signal(freshness_sla_minutes: float) -> Signal:
+    """A silent unit as a signal: silver's per-unit freshness gate (``quality.freshness_sla_minutes``).
+    Warning only: silence says the data stopped, not how the machine is."""
+    limit = Sensor(
+        name=STALE_SENSOR, label="Time since the newest reading", unit="min", short=STALE_SENSOR, direction="high",
+        warning=float(freshness_sla_minutes), critical=None,
+    )
+    return Signal(STALE_SENSOR, "stale", "freshness_minutes", limit)
 
 
 def _center(limit: Sensor) -> float:

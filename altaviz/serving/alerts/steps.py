@@ -284,3 +284,45 @@ def build_prediction_steps(
     # An event at a scoring time applies after that score.
     steps["_event"] = steps["value"].isna()
     return steps.sort_values(["compressor_id", "timestamp", "_event"], kind="mergesort").drop(columns="_event")
+
+
+def build_stale_steps(freshness: pd.DataFrame, *, signal: Signal, latest: Iterable[Mapping] = ()) -> pd.DataFrame:
+    """Silver's per-unit freshness gate judged as steps (``STEP_COLUMNS``), one per unit and quality run.
+
+    ``freshness``: compressor_id, metric_timestamp (the run's as-of), metric_value (minutes since the
+    unit's newest valid reading, null when it has none), threshold_value (the run's limit) and
+    pass_threshold (fresh, or excused by logged downtime). The gate's limit is the persistence already, so a
+    failed gate breaches and opens at once and a passed one resolves. ``since`` is the newest reading (the
+    unit is silent from then on); after a resolved alert (``latest``) only runs past its watermark count,
+    and silence it already covered opens the next alert at the run's as-of, never under the resolved key.
+    """
+    stored = {row["compressor_id"]: row for row in latest if row["alert_type"] == signal.alert_type}
+    frame = freshness.assign(metric_timestamp=pd.to_datetime(freshness["metric_timestamp"], utc=True))
+    # A rerun of silver at the same as-of measures again: its newest run speaks for that moment.
+    frame = frame.sort_values(["compressor_id", "metric_timestamp", "run_id"], kind="mergesort")
+    frame = frame.drop_duplicates(["compressor_id", "metric_timestamp"], keep="last")
+    rows = []
+    for row in frame.itertuples(index=False):
+        moment = as_utc(row.metric_timestamp)
+        before = stored.get(row.compressor_id)
+        if before is not None and moment <= as_utc(before["last_seen_at"]):
+            continue
+        minutes = None if pd.isna(row.metric_value) else float(row.metric_value)
+        silent = not bool(row.pass_threshold)
+        newest = None if minutes is None else moment - pd.Timedelta(minutes=minutes)
+        floor = as_utc(before["last_seen_at"]) if before is not None and before["resolved"] else None
+        since = newest if newest is not None and (floor is None or newest > floor) else moment
+        rows.append((row.compressor_id, signal.sensor_name, signal.alert_type, moment, minutes, silent, silent, False,
+                     not silent, since if silent else None, minutes if silent else None, None,
+                     stale_message(row.compressor_id, newest, minutes, float(row.threshold_value)) if silent else None))
+    return pd.DataFrame(rows, columns=list(STEP_COLUMNS))
+
+
+def stale_message(compressor_id: str, newest: datetime | None, minutes: float | None, limit_minutes: float) -> str:
+    """E.g. "COMP-0003 has sent no valid reading since 2026-01-14 06:10 UTC (95 min before the run's as-of;
+    the limit is 15 min) and no downtime is logged: check its link and the historian export." """
+    check = "no downtime is logged: check its link and the historian export."
+    if newest is None:
+        return f"{compressor_id} has no valid reading at all and {check}"
+    return (f"{compressor_id} has sent no valid reading since {as_utc(newest):%Y-%m-%d %H:%M} UTC ({minutes:,.0f} min "
+            f"before the run's as-of; the limit is {limit_minutes:g} min) and {check}")
