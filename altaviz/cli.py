@@ -119,22 +119,31 @@ def _spark(args: argparse.Namespace) -> int:
     return 0
 
 
+CULL_IDLE_SECONDS = 300
 VOILA_TEMPLATES = PROJECT_ROOT / "altaviz" / "dashboard" / "jupyter"  # holds voila/templates/altaviz
 
 
-def voila_command(notebook: Path, *, port: int, ip: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+def voila_command(notebook: Path, *, port: int, ip: str = "127.0.0.1",
+                  cull_idle_seconds: int = CULL_IDLE_SECONDS) -> tuple[list[str], dict[str, str]]:
     """How the dashboard is served (by `altaviz dashboard` and the browser tests): the command and its env.
 
     - Template ``altaviz``: no request leaves the machine; the notebook's developer notes stay in JupyterLab.
     - One preheated kernel: a page opens on a kernel that has imported everything and built the app.
-    - Kernels of closed pages are culled after 5 idle minutes (an open page's timer keeps its kernel busy).
+    - A closed tab's kernel is shut down by the page's unload (the template gives the page the cookie that
+      request needs); kernels of pages that went without a word (a crash, a lost network) are culled after
+      ``cull_idle_seconds`` idle and unconnected (5 minutes), checked every fifth of that (at most a minute).
+      A page's websocket keeps its kernel. It must exceed the time a page takes, on a busy server, from its
+      kernel's last output to its websocket: a kernel culled in between leaves the page without an app.
+    - A busy server waits up to 30 s (not nbclient's 4 s) for a cell's outputs after the kernel's reply:
+      past that the executor drops them, and a page can load without its app.
     - Tracebacks stay in the server log; the browser gets no way to run code (Voila runs only the notebook).
     """
     command = [
         sys.executable, "-m", "voila", str(notebook),
         "--no-browser", f"--port={port}", f"--Voila.ip={ip}", "--template=altaviz",
-        "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=False",
-        "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300",
+        "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=False", "--VoilaExecutor.iopub_timeout=30",
+        f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
+        f"--MappingKernelManager.cull_interval={max(1, min(60, cull_idle_seconds // 5))}",
     ]
     paths = os.pathsep.join(filter(None, [str(VOILA_TEMPLATES), os.environ.get("JUPYTER_PATH")]))
     return command, {**os.environ, "JUPYTER_PATH": paths}
@@ -145,7 +154,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     db.target(settings)  # start the embedded server before Voila's kernel needs it
     notebook = PROJECT_ROOT / "notebooks" / "06_dashboard.ipynb"
     print(f"Altaviz dashboard: http://{args.ip}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    command, env = voila_command(notebook, port=args.port, ip=args.ip)
+    command, env = voila_command(notebook, port=args.port, ip=args.ip, cull_idle_seconds=args.cull_idle_seconds)
     server = subprocess.Popen(command, env=env, cwd=str(notebook.parent))
     # A stop signal sent to `altaviz dashboard` stops Voila too, instead of leaving it running as an orphan.
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
@@ -188,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="serve notebooks/06_dashboard.ipynb with Voila")
     dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT)
     dashboard.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    dashboard.add_argument("--cull-idle-seconds", type=int, default=CULL_IDLE_SECONDS,
+                           help="how long the kernel of a closed page lives on, idle (default 300)")
     dashboard.set_defaults(handler=_dashboard)
     return parser
 

@@ -86,6 +86,7 @@ class Pipeline:
     gates: QualityGates
     outlier_mad_threshold: float
     column_mapping: Mapping[str, Mapping[str, str]]
+    settle_seconds: float  # a landing file changing within this long is left for the next run
 
     @property
     def landing_dir(self) -> Path:
@@ -189,6 +190,7 @@ def _pipeline(reader: Reader) -> Pipeline:
         ),
         outlier_mad_threshold=reader.number("quality.outlier_mad_threshold", low=1),
         column_mapping=mapping,
+        settle_seconds=reader.number("ingest.settle_seconds", low=0),
     )
 
 

@@ -21,6 +21,7 @@ REASON_CODES = (
     "physically_impossible",
     "future_timestamp",
     "unknown_compressor",
+    "before_installation",
     "duplicate",
     "restated",
 )
@@ -69,7 +70,7 @@ INGEST_LOG_SCHEMA = T.StructType(
         T.StructField("file_format", T.StringType()),
         T.StructField("size_bytes", T.LongType()),
         T.StructField("status", T.StringType()),  # 'ingested' | 'rejected' | 'reference:<table>'
-        T.StructField("reason", T.StringType()),
+        T.StructField("reason", T.StringType()),  # rejected: why; ingested: a note (an empty sensor column)
         T.StructField("rows", T.LongType()),
         T.StructField("run_id", T.StringType()),
         T.StructField("ingested_at", T.TimestampType()),

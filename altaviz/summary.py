@@ -31,9 +31,10 @@ def layer_lines(row_counts: dict[str, dict[str, int]]) -> list[str]:
     if landing:
         lines.append(f"  landing   {landing.get('landing_readings', 0):>10,} readings simulated")
     if bronze:
+        waiting = f", {bronze['files_deferred']} still being written" if bronze.get("files_deferred") else ""
         lines.append(f"  bronze    {bronze.get('sensors_bronze', 0):>10,}  ({bronze.get('files_ingested', 0)} new file(s), "
                      f"{bronze.get('files_skipped_already_ingested', 0)} already ingested, "
-                     f"{bronze.get('files_rejected', 0)} rejected)")
+                     f"{bronze.get('files_rejected', 0)} rejected{waiting})")
     if silver:
         lines.append(f"  silver    {silver.get('sensors_silver', 0):>10,}  ({silver.get('sensors_quarantine', 0):,} quarantined"
                      f"{': ' + quarantined if quarantined else ''}; {silver.get('outliers_flagged', 0):,} outliers flagged)")

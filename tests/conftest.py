@@ -11,6 +11,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from dashboard_fixtures import seeded  # noqa: F401  (the browser tests' seeded database, behind an Outage front)
+
 _databases = itertools.count()
 
 

@@ -26,8 +26,10 @@ COMPRESSORS = ("C1", "C2")
 
 
 def lake_settings(root: Path, **pipeline_changes) -> Settings:
-    """The project settings with the lake under ``root`` (and any pipeline fields replaced)."""
+    """The project settings with the lake under ``root`` (and any pipeline fields replaced). A test writes
+    its landing files whole before bronze runs: bronze need not wait for them to settle."""
     settings = load_settings()
+    pipeline_changes = {"settle_seconds": 0, **pipeline_changes}
     pipeline = dataclasses.replace(settings.pipeline, lake_root=str(root / "lake"), **pipeline_changes)
     return dataclasses.replace(settings, pipeline=pipeline)
 

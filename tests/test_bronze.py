@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from pyspark.sql import functions as F
@@ -17,6 +17,7 @@ from altaviz.io import lake
 from altaviz.bronze.stage import RetryNextRun, _profile_one_by_one, ingest_landing
 from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
 from altaviz.config import ConfigError
+from altaviz.runs import as_utc
 from reliability import reliability
 
 INGESTED_AT = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -328,6 +329,24 @@ def test_a_run_killed_between_the_bronze_append_and_the_ingest_log_is_undone_and
     # Logged now: a third run changes nothing, and undoes nothing.
     again = ingest_landing(spark, landing, run_id="third", settings=settings, ingested_at=INGESTED_AT)
     assert again.rows_appended == 0 and lake.read_table(spark, "sensors_bronze", settings=settings).count() == 3
+
+
+@reliability("fault", "The wall clock set back between two runs",
+             "the later run's deliveries are still ingested later (a second after the last run), so silver lets "
+             "its restatement win")
+def test_a_clock_set_back_between_runs_never_makes_a_later_delivery_older(spark, tmp_path):
+    landing = tmp_path / "landing"
+    settings = lake_settings(tmp_path)
+    write_parquet(landing / "sensor_readings" / "a.parquet", [reading("C1", 0)])
+    ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=INGESTED_AT)
+    write_parquet(landing / "sensor_readings" / "b.parquet", [reading("C1", 0, vibration_mms=3.3)])  # a restatement
+    ingest_landing(spark, landing, run_id="r2", settings=settings, ingested_at=INGESTED_AT - timedelta(days=1))
+    write_parquet(landing / "sensor_readings" / "c.parquet", [reading("C1", 10)])
+    ingest_landing(spark, landing, run_id="r3", settings=settings, ingested_at=INGESTED_AT + timedelta(days=2))
+    stamps = {row["run_id"]: as_utc(row["ingested_at"])
+              for row in lake.read_table(spark, "sensors_bronze", settings=settings).collect()}
+    assert stamps == {"r1": INGESTED_AT, "r2": INGESTED_AT + timedelta(seconds=1),  # set back: after r1 all the same
+                      "r3": INGESTED_AT + timedelta(days=2)}  # a clock that moves on is taken as it is
 
 
 @reliability("security", "SQL-injection text as a value of a Delta delete",

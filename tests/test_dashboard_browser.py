@@ -6,121 +6,24 @@ page are kept under test-artifacts/dashboard/ (the README shows them)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
-from dataclasses import replace
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import serving_seed
-from altaviz.config import PROJECT_ROOT
 from altaviz.io import db
+from dashboard_fixtures import ARTIFACTS, COMPRESSORS, ERROR_TEXT, PAGES, body_text, serving, show
 from reliability import reliability
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "dashboard"
-PAGES = ("Fleet Overview", "Real-Time Monitoring", "Predictive Alerts", "Data Quality")
-COMPRESSORS = 12
-ERROR_TEXT = re.compile(r"Traceback|Exception|Error:|KeyError|NameError")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Outage:
-    """A TCP front for the embedded PostgreSQL's socket that can be cut and restored: a database outage as
-    the dashboard sees it, without stopping the server every other test uses."""
-
-    def __init__(self, socket_path: str, port: int):
-        self.socket_path, self.port = socket_path, port
-        self.loop = asyncio.new_event_loop()
-        self.server = None
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-    async def _pipe(self, reader, writer):
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _serve(self, client_reader, client_writer):
-        server_reader, server_writer = await asyncio.open_unix_connection(self.socket_path)
-        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
-
-    def up(self):
-        async def start():
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-    def down(self):
-        async def stop():
-            self.server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
-
-
-@pytest.fixture(scope="module")
-def seeded(settings):
-    """A database of its own with the seeded fleet, reached through an Outage front on a TCP port."""
-    where = db.target(settings)
-    with psycopg.connect(where.conninfo, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS altaviz_browser")
-        conn.execute("CREATE DATABASE altaviz_browser")
-    outage = Outage(f"{where.host}/.s.PGSQL.{where.port}", free_port())
-    outage.up()
-    parts = conninfo_to_dict(where.conninfo)
-    url = make_conninfo(user=parts.get("user", "postgres"), host="127.0.0.1", port=str(outage.port),
-                        dbname="altaviz_browser")
-    seeded_settings = replace(settings, database=replace(settings.database, url=url))
-    serving_seed.seed(seeded_settings, compressors=COMPRESSORS)
-    yield seeded_settings, url, outage
-
-
-@contextlib.contextmanager
-def serving(database_url: str, *, refresh_seconds: int, log_name: str):
-    """`altaviz dashboard` on a free port, serving this database; stopped even when a test fails."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ALTAVIZ_DASHBOARD_REFRESH_SECONDS": str(refresh_seconds)}
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / log_name, "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "altaviz.cli", "dashboard", "--port", str(port)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def dashboard_url(seeded):
     """The dashboard with its timer off: a test's clicks are the only refreshes."""
-    with serving(seeded[1], refresh_seconds=0, log_name="voila.log") as url:
-        yield url
+    with serving(seeded[1], refresh_seconds=0, log_name="voila.log") as served:
+        yield served.url
 
 
 @pytest.fixture
@@ -141,24 +44,6 @@ def page(chromium, dashboard_url, request):
         if failed is not None and failed.failed:
             tab.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
         browser.close()
-
-
-PAGE_READY = {  # what a page shows once it has drawn its data (visible: only the page in front counts)
-    "Fleet Overview": "path.altaviz-unit",
-    "Real-Time Monitoring": ".js-plotly-plot >> visible=true",
-    "Predictive Alerts": "text=showing",
-    "Data Quality": "text=Compressors in the latest run",
-}
-
-
-def show(page, name: str):
-    page.get_by_role("button", name=name, exact=True).click()
-    page.wait_for_selector(PAGE_READY[name], timeout=60_000)
-    page.wait_for_timeout(300)
-
-
-def body_text(page) -> str:
-    return " ".join(page.locator("body").inner_text().split())
 
 
 def cards(page) -> list[str]:
@@ -294,7 +179,7 @@ def test_the_timer_refreshes_the_page_through_an_outage_with_no_click(chromium, 
     with serving(url, refresh_seconds=2, log_name="voila-timer.log") as dashboard, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.goto(dashboard, timeout=120_000)
+        tab.goto(dashboard.url, timeout=120_000)
         tab.wait_for_selector("text=Refreshed", timeout=120_000)
         tab.wait_for_selector(".js-plotly-plot", state="attached", timeout=30_000)
         assert tab.locator(".js-plotly-plot >> visible=true").count() == 0

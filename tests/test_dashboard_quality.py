@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 from pandas.testing import assert_frame_equal
@@ -21,6 +22,7 @@ from altaviz.dashboard.pages.quality import (
 from altaviz.dashboard.style import HEALTH_COLORS
 from altaviz.dashboard.view import View
 from altaviz.io import db
+from reliability import reliability
 
 GREEN, RED = HEALTH_COLORS["healthy"], HEALTH_COLORS["critical"]
 R1, R2 = pd.Timestamp("2026-02-08", tz="UTC"), pd.Timestamp("2026-02-09", tz="UTC")
@@ -245,6 +247,21 @@ def test_page_draws_the_latest_run_and_opens_a_unit(serving_settings):
     page.unit.value = "C-1"
     page.open_selected()
     assert opened == ["C-1"]
+
+
+@reliability("fault", "The database down when the Data Quality page is brought up",
+             "plain words on the page; the rest of what it showed stays")
+def test_page_says_plain_words_when_the_database_is_down_and_keeps_what_it_showed(serving_settings):
+    _seed(serving_settings)
+    page = QualityPage(serving_settings, open_unit=None)
+    page.show(View(as_of=AS_OF, fleet=pd.DataFrame()))
+    shown = [page.units_table.value, page.quarantine_tables.value, page.rejected_table.value]
+    gone = replace(serving_settings, database=replace(serving_settings.database,
+                                                      url="postgresql://postgres@127.0.0.1:9/altaviz"))
+    page.settings = gone
+    page.show(View(as_of=AS_OF, fleet=pd.DataFrame()))
+    assert "Database unavailable" in page.heading.value and "127.0.0.1" in page.heading.value
+    assert [page.units_table.value, page.quarantine_tables.value, page.rejected_table.value] == shown
 
 
 def test_page_says_so_when_nothing_is_published(serving_settings):

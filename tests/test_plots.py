@@ -155,18 +155,21 @@ FILES = pd.DataFrame(
     [("sensor_readings/a.parquet", "ingested", ""), ("sensor_readings/b.parquet", "ingested", ""),
      ("sensor_readings/c.csv", "skipped: already ingested", ""),
      ("sensor_readings/d.csv", "rejected", "missing required columns: timestamp"),
-     ("sensor_readings/e.csv", "rejected", "missing required columns: timestamp")],
+     ("sensor_readings/e.csv", "rejected", "missing required columns: timestamp"),
+     ("sensor_readings/f.csv.part", "deferred: still being written", "still being written: a temporary name (*.part)")],
     columns=["source_file", "status", "reason"])
 
 
 def test_deliveries_by_status_and_rejection_reason():
     figure = bronze.deliveries(FILES)
     by_status, by_reason = figure.axes
-    assert figure.get_suptitle() == "Bronze: 5 sensor file(s) seen by this run"
+    assert figure.get_suptitle() == "Bronze: 6 sensor file(s) seen by this run"
     assert titles(figure) == ["Files by status", "Rejection reasons (2 file(s))"]
-    assert ytick_labels(by_status) == ["ingested", "skipped: already ingested", "rejected"]
-    assert bar_widths(by_status) == [2, 1, 2]
-    assert hex_colors(by_status.patches) == [HEALTH_COLORS["healthy"], "#546e7a", HEALTH_COLORS["critical"]]
+    assert ytick_labels(by_status) == [
+        "ingested", "skipped: already ingested", "rejected", "deferred: still being written"]
+    assert bar_widths(by_status) == [2, 1, 2, 1]
+    assert hex_colors(by_status.patches) == [HEALTH_COLORS["healthy"], "#546e7a", HEALTH_COLORS["critical"],
+                                             HEALTH_COLORS["warning"]]
     assert ytick_labels(by_reason) == ["missing required columns: timestamp"]
     assert bar_widths(by_reason) == [2]
 
@@ -174,19 +177,19 @@ def test_deliveries_by_status_and_rejection_reason():
 def test_deliveries_without_rejections_say_so():
     figure = bronze.deliveries(FILES.iloc[:3])
     assert titles(figure) == ["Files by status", "Rejection reasons"]
-    assert bar_widths(figure.axes[0]) == [2, 1, 0]
+    assert bar_widths(figure.axes[0]) == [2, 1, 0, 0]
     assert drawn_text(figure.axes[1]) == ["no file rejected"]
 
 
 # ---------------------------------------------------------------------------------------------- 03
 
 def test_quarantine_lists_every_rule_in_judging_order():
-    counts = pd.DataFrame({"reason": REASON_CODES, "rows": [0, 0, 0, 0, 3, 0, 0, 12, 0]})
+    counts = pd.DataFrame({"reason": REASON_CODES, "rows": [0, 0, 0, 0, 3, 0, 0, 0, 12, 0]})
     figure = silver.quarantine_by_reason(counts)
     (ax,) = figure.axes
     assert titles(figure) == ["Quarantined rows by reason (15 in all)"]
     assert ytick_labels(ax) == [code.replace("_", " ") for code in REASON_CODES]
-    assert bar_widths(ax) == [0, 0, 0, 0, 3, 0, 0, 12, 0]
+    assert bar_widths(ax) == [0, 0, 0, 0, 3, 0, 0, 0, 12, 0]
     assert titles(silver.quarantine_by_reason(counts.assign(rows=0))) == ["Quarantined rows by reason: none"]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -47,7 +47,7 @@ def bronze_row(cid, minutes, *, unparsed=None, file="f.parquet", ingested=EARLY,
 
 
 @reliability("input", "Missing or blank compressor ids, unparsable timestamps and values, NaN, infinity, "
-                      "negative and absurd values",
+                      "negative and absurd values, times after as_of or before the unit's installation, unknown ids",
              "each row quarantined with its own reason; critical but real readings and dead channels (null) stay")
 def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     rows = [
@@ -64,16 +64,18 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
         bronze_row("C1", 90, vibration_mms=250.0),                             # beyond any real machine
         bronze_row("C1", 24 * 60 + 10),                                        # after as_of
         bronze_row("C9", 0),                                                   # not in metadata
+        bronze_row("C2", -60 * 24 * 365),                                      # a year before C2 was installed
         bronze_row("C2", 0, file="old.parquet", ingested=EARLY),               # superseded by a later ingest
         bronze_row("C2", 0, file="new.parquet", ingested=LATE, vibration_mms=3.3),
         bronze_row("C2", 10, file="same.parquet", ingested=EARLY),             # re-exported under its name
         bronze_row("C2", 10, file="same.parquet", ingested=LATE, vibration_mms=3.4),
     ]
     bronze = spark.createDataFrame(rows, BRONZE_SCHEMA)
-    known = spark.createDataFrame([("C1",), ("C2",)], "compressor_id string")
-    classified = bronze.transform(with_rule_reason, registry=SETTINGS.registry, as_of=AS_OF, known_ids=known).transform(
-        with_duplicate_reason
-    )
+    known = spark.createDataFrame([("C1", date(2020, 5, 1)), ("C2", T0.date())],
+                                  "compressor_id string, install_date date")
+    classified = bronze.transform(
+        with_rule_reason, registry=SETTINGS.registry, as_of=AS_OF, compressors=known
+    ).transform(with_duplicate_reason)
     expected = spark.createDataFrame(
         [
             ("C1", 0.0, None, None), ("C1", 10.0, None, None), ("C1", 20.0, None, None),
@@ -85,6 +87,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
             ("C1", 90.0, "physically_impossible", "vibration_mms"),
             ("C1", 1450.0, "future_timestamp", f"after as_of {AS_OF.isoformat()}"),
             ("C9", 0.0, "unknown_compressor", "not in compressor_metadata"),
+            ("C2", -525600.0, "before_installation", "before install_date 2026-01-05"),
             ("C2", 0.0, "restated", "restated by new.parquet"), ("C2", 0.0, None, None),
             ("C2", 10.0, "restated", "restated by same.parquet"), ("C2", 10.0, None, None),
         ],

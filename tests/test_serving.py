@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pyspark.testing import assertDataFrameEqual
 
 from altaviz import schemas
@@ -119,6 +120,9 @@ def gold_frame(spark, gold: list[dict]):
 
 TABLES = ("station_locations", "compressor_metadata", "maintenance_events", "sensor_readings_agg",
           "alert_history", "data_quality_metrics", "ml_predictions")
+
+
+UNSTABLE = ("updated_at", "created_at", "id")  # set by the database at insert time
 
 
 def snapshot(settings, *, without=("updated_at",)) -> dict[str, pd.DataFrame]:
@@ -746,24 +750,59 @@ def test_a_publish_killed_mid_load_or_after_commit_leaves_consistent_tables(spar
     killed = subprocess.run([sys.executable, "-c", KILLED_PUBLISH, "run-1"], env=env, capture_output=True,
                             text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    unstable = ("updated_at", "created_at", "id")  # set by the database at insert time
-    after_kill = snapshot(serving_settings, without=unstable)
+    after_kill = snapshot(serving_settings, without=UNSTABLE)
 
     serving.publish(spark, run_id="run-1", settings=serving_settings)
-    recovered = snapshot(serving_settings, without=unstable)
+    recovered = snapshot(serving_settings, without=UNSTABLE)
     if crash_at == "publish-loading":
         assert all(frame.empty for frame in after_kill.values())  # the transaction died with the process
     else:
         assert not recovered["sensor_readings_agg"].empty
         for table in TABLES:  # committed whole: the next publish changes nothing
             pd.testing.assert_frame_equal(after_kill[table], recovered[table], obj=table)
-    # The same lake published once into a fresh database, never killed:
-    with psycopg.connect(db.target(serving_settings).conninfo, autocommit=True) as conn:
-        conn.execute("DELETE FROM alert_history")  # a clean slate in the same schema
-        for table in ("data_quality_metrics", "ml_predictions", "sensor_readings_agg", "maintenance_events",
-                      "compressor_metadata", "station_locations"):
+    assert_same_tables(recovered, published_once(spark, serving_settings, run_id="run-1", without=UNSTABLE))
+
+
+def published_once(spark, settings, *, run_id: str, without: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The tables of the lake published once, never interrupted: emptied (a clean slate in the same schema), then
+    published."""
+    with db.connect(settings) as conn:
+        for table in ("alert_history", "data_quality_metrics", "ml_predictions", "sensor_readings_agg",
+                      "maintenance_events", "compressor_metadata", "station_locations"):
             conn.execute(f"DELETE FROM {table}")
-    serving.publish(spark, run_id="run-1", settings=serving_settings)
-    clean = snapshot(serving_settings, without=unstable)
-    for table in TABLES:
-        pd.testing.assert_frame_equal(recovered[table], clean[table], obj=table)
+    serving.publish(spark, run_id=run_id, settings=settings)
+    return snapshot(settings, without=without)
+
+
+@reliability("fault", "PostgreSQL going away in the middle of 05_publish, then coming back",
+             "the publish fails naming host, port and database, nothing of it visible; a rerun after the restart "
+             "completes with the tables of a publish never interrupted")
+def test_a_database_lost_mid_publish_is_named_and_a_rerun_after_the_restart_completes(
+        spark, serving_settings, monkeypatch):
+    from dashboard_fixtures import Outage, free_port
+
+    write_lake(serving_settings, lake_frames(spark, base_gold()))
+    where, parts = db.target(serving_settings), conninfo_to_dict(serving_settings.database.url)
+    outage = Outage(f"{where.host}/.s.PGSQL.{where.port}", free_port())  # a TCP front that can be cut
+    outage.up()
+    url = make_conninfo(user=parts.get("user", "postgres"), host="127.0.0.1", port=str(outage.port),
+                        dbname=parts["dbname"])
+    fronted = replace(serving_settings, database=replace(serving_settings.database, url=url))
+
+    def cut(name: str) -> None:  # the server goes away while the publish is loading (its tables staged)
+        if name == "publish-loading":
+            outage.down()
+
+    monkeypatch.setattr(serving, "crash_point", cut)
+    with pytest.raises(db.DatabaseUnavailable) as lost:
+        serving.publish(spark, run_id="run-1", settings=fronted)
+    assert str(lost.value).startswith(
+        f"lost the connection to PostgreSQL at host=127.0.0.1 port={outage.port} dbname={parts['dbname']}: ")
+    assert all(frame.empty for frame in snapshot(serving_settings, without=UNSTABLE).values())
+
+    monkeypatch.undo()
+    outage.up()  # the restart
+    serving.publish(spark, run_id="run-1", settings=fronted)
+    recovered = snapshot(serving_settings, without=UNSTABLE)
+    assert not recovered["sensor_readings_agg"].empty
+    assert_same_tables(recovered, published_once(spark, serving_settings, run_id="run-1", without=UNSTABLE))

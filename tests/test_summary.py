@@ -26,3 +26,11 @@ def test_layer_lines_name_each_layer_and_what_was_set_aside():
 def test_a_run_without_the_simulator_has_no_landing_line():
     lines = layer_lines({"02_bronze": {"sensors_bronze": 5}})
     assert [line.split()[0] for line in lines] == ["bronze"]
+
+
+def test_files_left_for_the_next_run_are_counted_only_when_there_are_some():
+    bronze = {"sensors_bronze": 5, "files_ingested": 1, "files_skipped_already_ingested": 0, "files_rejected": 0}
+    assert layer_lines({"02_bronze": {**bronze, "files_deferred": 0}}) == [
+        "  bronze             5  (1 new file(s), 0 already ingested, 0 rejected)"]
+    assert layer_lines({"02_bronze": {**bronze, "files_deferred": 2}}) == [
+        "  bronze             5  (1 new file(s), 0 already ingested, 0 rejected, 2 still being written)"]

@@ -5,7 +5,10 @@ file (relative to the landing folder), ingest time and run id.
 
 - Each file is identified by its content hash in Delta ``ingest_log``: rerunning over the same
   folder appends nothing (no new version at all); a new file appends only itself; a file that was
-  re-exported byte for byte under the same name is not ingested twice.
+  re-exported byte for byte, under the same name or another, is not ingested twice (the report names
+  the file it copies).
+- A file still being written (a temporary name such as ``day3.csv.part``, or bytes that change while
+  the run waits ``ingest.settle_seconds`` for them to settle) is left for the next run: not read, not logged.
 - ``ingest.column_mapping`` in ``config/pipeline.yaml`` renames historian columns and converts
   their units before the schema is applied (``schemas.UNIT_CONVERSIONS``), e.g.::
 
@@ -15,9 +18,11 @@ file (relative to the landing folder), ingest time and run id.
 
 - CSV columns are read as text and typed with ``try_cast`` (Spark 4 runs in ANSI mode); text that is
   not a number or a time is kept verbatim in ``unparsed_values`` for silver to quarantine.
-- A file that cannot be read, lacks a contract column or has the wrong types (a Parquet column of the
-  wrong type, or a CSV column none of whose values parse) is rejected whole: the ingest log keeps its
-  name and the reason, and the other files still load. Columns the contract does not know are kept
+- A file that cannot be read, is empty, is cut short, is not comma-separated with '.' decimals, lacks a
+  contract column, has no sensor value at all or has the wrong types (a Parquet column of the wrong type,
+  or a CSV column none of whose values parse) is rejected whole: the ingest log keeps its name and the
+  reason, and the other files still load. A file with one sensor column empty loads (a dead channel; silver
+  keeps its nulls) and the log notes the column. Columns the contract does not know are kept
   as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
   export has a new hash and loads on the next run). A failure that is not the file's fault (the JVM out
   of memory, the file moved while it was read) stops the stage with ``RetryNextRun`` before any reading is
@@ -31,7 +36,7 @@ file (relative to the landing folder), ingest time and run id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import reduce
 from pathlib import Path
 from typing import Mapping
@@ -41,8 +46,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from altaviz.bronze.transforms import (
-    _unparsable_reason,
     file_profiles,
+    judge_file_profile,
     resolve_columns,
     to_bronze_rows,
     to_reference_table,
@@ -52,6 +57,7 @@ from altaviz.bronze.transforms import (
 from altaviz.config import Settings, get_settings
 from altaviz.faults import crash_point
 from altaviz.io import lake
+from altaviz.runs import as_utc
 from altaviz.schemas import (
     BRONZE_SCHEMA,
     INGEST_LOG_SCHEMA,
@@ -69,12 +75,16 @@ class BronzeReport:
     rows_appended: int
     reference_rows: Mapping[str, int]
     counts: Mapping[str, int] = field(default_factory=dict)
+    files_deferred: tuple[tuple[str, str], ...] = ()  # (source file, why it waits for the next run)
+    notes: Mapping[str, str] = field(default_factory=dict)  # ingested or skipped file -> what to know about it
 
     def to_frame(self) -> pd.DataFrame:
         """One row per landing file seen by this run: file, status, reason."""
-        rows = [(name, "ingested", "") for name in self.files_ingested]
-        rows += [(name, "skipped: already ingested", "") for name in self.files_skipped_already_ingested]
+        rows = [(name, "ingested", self.notes.get(name, "")) for name in self.files_ingested]
+        rows += [(name, "skipped: already ingested", self.notes.get(name, ""))
+                 for name in self.files_skipped_already_ingested]
         rows += [(name, "rejected", reason) for name, reason in self.files_rejected]
+        rows += [(name, "deferred: still being written", reason) for name, reason in self.files_deferred]
         return pd.DataFrame(rows, columns=["source_file", "status", "reason"]).sort_values(
             "source_file", ignore_index=True
         )
@@ -91,6 +101,12 @@ def validate_bronze_run(report: BronzeReport) -> None:
         reasons = "\n- ".join(f"{name}: {reason}" for name, reason in report.files_rejected)
         raise NoReadingsIngested(
             f"all {len(report.files_rejected)} new sensor file(s) in {report.landing_dir} were rejected:\n- {reasons}"
+        )
+    if not (report.files_ingested or report.files_skipped_already_ingested) and report.files_deferred:
+        waiting = "\n- ".join(f"{name}: {reason}" for name, reason in report.files_deferred)
+        raise NoReadingsIngested(
+            f"every new sensor file in {report.landing_dir} is still being written; run again once they are "
+            f"complete:\n- {waiting}"
         )
     if not (report.files_ingested or report.files_skipped_already_ingested):
         raise NoReadingsIngested(
@@ -139,20 +155,35 @@ def ingest_landing(
     # The log is small (one row per file): read it once, decide everything on the driver.
     logged = (
         lake.read_table(spark, "ingest_log", settings=settings)
-        .select("content_sha256", "status", "rows", "ingested_at", "run_id").collect()
+        .select("content_sha256", "source_file", "status", "rows", "ingested_at", "run_id").collect()
         if lake.table_exists(spark, "ingest_log", settings=settings)
         else []
     )
     undo_unlogged_append(spark, {row["run_id"] for row in logged}, settings=settings)
-    known = {row["content_sha256"] for row in logged if not row["status"].startswith("reference:")}
+    # Silver lets the latest ingested copy of a restated reading win: a wall clock set back between runs must
+    # not make this run's deliveries older than the last run's, so ingest time never goes backwards.
+    last = max((row["ingested_at"] for row in logged if row["ingested_at"] is not None), default=None)
+    if last is not None:
+        ingested_at = max(ingested_at, as_utc(last) + timedelta(seconds=1))
+    # content hash -> the file first seen with it, so a copy under another name is named as one
+    known = {row["content_sha256"]: f"{row['source_file']} ({row['status']}, run {row['run_id']})"
+             for row in logged if not row["status"].startswith("reference:")}
 
-    skipped, rejected, accepted = [], [], []
-    for path in lake.list_landing_files(landing_dir):
+    skipped, rejected, accepted, deferred, notes = [], [], [], [], {}
+    paths = lake.list_landing_files(landing_dir)
+    busy = lake.files_still_being_written(paths, settle_seconds=settings.pipeline.settle_seconds)
+    for path in paths:
+        if path in busy:
+            deferred.append((path.relative_to(landing_dir).as_posix(), busy[path]))
+            continue
         landing_file = lake.inspect_landing_file(path, landing_dir)
         if landing_file.content_sha256 in known:
             skipped.append(landing_file.source_file)
+            original = known[landing_file.content_sha256]
+            if not original.startswith(f"{landing_file.source_file} ("):
+                notes[landing_file.source_file] = f"same content as {original}"
             continue
-        known.add(landing_file.content_sha256)
+        known[landing_file.content_sha256] = f"{landing_file.source_file} (this run)"
         columns = dict(landing_file.columns)
         sources, reason = ({}, landing_file.error) if landing_file.error else resolve_columns(columns, mapping)
         if reason:
@@ -163,6 +194,7 @@ def ingest_landing(
     # References first: a broken reference file stops the stage before any reading is appended.
     references, reference_rows = _refresh_reference_tables(spark, landing_dir, logged, settings)
     ingested, appended = _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings)
+    notes.update({e["file"].source_file: e["reason"] for e in ingested if e["reason"]})
     log_entries = ingested + rejected + references
     if log_entries:
         lake.merge_table(
@@ -175,6 +207,7 @@ def ingest_landing(
         "files_ingested": len(ingested),
         "files_skipped_already_ingested": len(skipped),
         "files_rejected": len(rejected),
+        "files_deferred": len(deferred),
         **reference_rows,
     }
     return BronzeReport(
@@ -186,6 +219,8 @@ def ingest_landing(
         rows_appended=appended,
         reference_rows=reference_rows,
         counts=counts,
+        files_deferred=tuple(sorted(deferred)),
+        notes=notes,
     )
 
 
@@ -214,12 +249,11 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         name = landing_file.source_file
         if name not in per_file:
             continue
-        profile = profiles.get(name) or {"rows": 0}
-        reason = _unparsable_reason(profile) if profile["rows"] else None
+        reason, note = judge_file_profile(profiles.get(name))
         if reason:
             rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
             continue
-        ingested.append({"file": landing_file, "status": "ingested", "rows": profile["rows"]})
+        ingested.append({"file": landing_file, "status": "ingested", "rows": profiles[name]["rows"], "reason": note})
         good_files.append(name)
     appended = sum(e["rows"] for e in ingested)
     if appended:

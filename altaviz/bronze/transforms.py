@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from altaviz.config import ConfigError
+from altaviz.registry import SENSOR_COLUMNS
 from altaviz.schemas import (
     BRONZE_SCHEMA,
     READING_COLUMNS,
@@ -145,13 +146,23 @@ def file_profiles(bronze_rows: DataFrame) -> DataFrame:
     return bronze_rows.groupBy("source_file").agg(*aggregates)
 
 
-def _unparsable_reason(profile: Mapping[str, int]) -> str | None:
+def judge_file_profile(profile: Mapping[str, int] | None) -> tuple[str | None, str | None]:
+    """(why to reject the file, a note on a file that loads) from its ``file_profiles`` row; None: no rows."""
+    if not profile:
+        return "empty: no rows", None
     bad = [
         name
         for name in READING_COLUMNS[1:]
         if profile[f"{name}__present"] > 0 and profile[f"{name}__unparsed"] == profile[f"{name}__present"]
     ]
-    return f"wrong type(s): no value of {', '.join(bad)} parses" if bad else None
+    if bad:
+        return f"wrong type(s): no value of {', '.join(bad)} parses", None
+    empty = [name for name in SENSOR_COLUMNS if profile[f"{name}__present"] == 0]
+    if len(empty) == len(SENSOR_COLUMNS):
+        # Rows of ids and times alone would count as readings received and make the unit look fresh.
+        return f"no sensor values: every sensor column is empty in all {profile['rows']} row(s)", None
+    # One dead channel is not the file's fault: its other sensors load (silver keeps the null), and the log says so.
+    return None, f"empty column(s): {', '.join(empty)}" if empty else None
 
 
 def to_reference_table(raw: DataFrame, schema: T.StructType) -> DataFrame:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,8 @@ class LandingFile:
     """What the driver learns about a landing file without Spark: its format, columns and hash.
 
     ``columns`` maps column name -> kind: 'string', 'numeric', 'timestamp', 'timestamp_ns', 'null',
-    'other:<type>' for Parquet; every CSV column is 'text'. ``error`` is set when the file cannot be read.
+    'other:<type>' for Parquet; every CSV column is 'text'. ``error`` is why the file is refused before Spark
+    reads it: unreadable, empty, or a CSV not laid out as bronze reads it (``_csv_layout_problem``).
     """
 
     path: Path
@@ -203,13 +205,53 @@ class LandingFile:
     spark_schema: T.StructType | None = None  # Parquet: the footer's schema, so Spark need not infer it
 
 
+SENSOR_SUFFIXES = (".parquet", ".csv")
+# What copy tools and exporters call a file until it is complete (curl/wget/rsync .part, browsers,
+# WinSCP, `hdfs dfs -put`): listed so the run can say it waits for them, never read.
+TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", "._copying_")
+
+
 def list_landing_files(landing_dir: Path) -> list[Path]:
-    """Sensor files under ``<landing>/sensor_readings`` (any depth), sorted for a stable order."""
+    """Sensor files under ``<landing>/sensor_readings`` (any depth), sorted for a stable order, including
+    those still under a temporary name (``day3.csv.part``)."""
     root = Path(landing_dir) / SENSOR_READINGS_DIR
     if not root.is_dir():
         return []
-    found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".csv")]
-    return sorted(found)
+
+    def is_sensor_file(path: Path) -> bool:
+        name = path.name.lower()
+        name = next((name.removesuffix(s) for s in TEMP_SUFFIXES if name.endswith(s)), name)
+        return name.endswith(SENSOR_SUFFIXES)
+
+    return sorted(p for p in root.rglob("*") if p.is_file() and is_sensor_file(p))
+
+
+def files_still_being_written(paths: Iterable[Path], *, settle_seconds: float) -> dict[Path, str]:
+    """The files among ``paths`` that are not complete yet, each with why: a temporary name, or bytes that
+    changed while this run watched them.
+
+    A file changed less than ``settle_seconds`` ago may still be growing: the run waits (once) until the
+    youngest is that old and looks again. One that changed meanwhile is being written: read now it would
+    be rejected, and remembered by the hash of its first half; left alone, the next run reads it whole.
+    One that did not (an export that ended just before the run, as 01_simulate's do) is read now."""
+    busy, watched = {}, {}
+    for path in paths:
+        suffix = next((path.name[-len(s):] for s in TEMP_SUFFIXES if path.name.lower().endswith(s)), None)
+        if suffix:
+            busy[path] = f"still being written: a temporary name (*{suffix})"
+        else:
+            watched[path] = path.stat()
+    now = time.time()
+    fresh = {path: now - stat.st_mtime for path, stat in watched.items() if now - stat.st_mtime < settle_seconds}
+    if not fresh:
+        return busy
+    wait = settle_seconds - max(0.0, min(fresh.values()))  # a clock-skewed future mtime waits the full time
+    time.sleep(wait)
+    for path in fresh:
+        before, after = watched[path], path.stat()
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+            busy[path] = f"still being written: it changed during the {wait:.1f} s this run watched it"
+    return busy
 
 
 def _sha256(path: Path) -> str:
@@ -266,6 +308,8 @@ def inspect_landing_file(path: Path, landing_dir: Path) -> LandingFile:
         size_bytes=path.stat().st_size,
         content_sha256=_sha256(path),
     )
+    if not base["size_bytes"]:
+        return LandingFile(**base, columns=(), error="empty: 0 bytes")
     try:
         if file_format == "parquet":
             schema = pq.read_schema(path)
@@ -273,13 +317,52 @@ def inspect_landing_file(path: Path, landing_dir: Path) -> LandingFile:
             return LandingFile(**base, columns=columns, spark_schema=_spark_schema(schema))
         else:
             with path.open(newline="", encoding="utf-8") as handle:
-                header = next(csv.reader(handle), None)
+                rows = csv.reader(handle)
+                header, first_row = next(rows, None), next(rows, None)
             if not header:
-                return LandingFile(**base, columns=(), error="unreadable: empty file, no header")
+                return LandingFile(**base, columns=(), error="empty: no header")
             columns = tuple((name.strip().lstrip("\ufeff"), "text") for name in header)
+            return LandingFile(**base, columns=columns, error=_csv_layout_problem(path, header, first_row))
     except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException) as err:
         return LandingFile(**base, columns=(), error=f"unreadable: {type(err).__name__}: {err}")
-    return LandingFile(**base, columns=columns)
+
+
+_OTHER_DELIMITERS = (";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def _csv_layout_problem(path: Path, header: list[str], first_row: list[str] | None) -> str | None:
+    """Why a CSV is not what ``_read_csv_as_text`` reads (',' between fields, '.' as the decimal point,
+    every row ended by a line break), judged on its header, second line and last bytes; None when it is.
+
+    Read anyway, such a file goes wrong quietly or with the wrong reason: a ';' file is one column ("missing
+    required columns"), unquoted decimal commas shift every value one field right, quoted ones do not parse,
+    and a file cut short loads its last value cut short (1400.0 as 14). Other delimiters and decimal commas
+    are refused by name until ingest profiles can read them."""
+    line = ",".join(header)  # the header line, give or take quoting
+    delimiter = max(_OTHER_DELIMITERS, key=line.count)
+    if line.count(delimiter) + 1 > len(header):
+        cells = ",".join(first_row or []).split(delimiter)
+        commas = [cell.strip() for cell in cells if _DECIMAL_COMMA.match(cell.strip())]
+        decimals = f", and line 2 writes decimals with a comma ({commas[0]!r})" if commas else ""
+        return (f"delimiter: the header splits on {delimiter!r} into {line.count(delimiter) + 1} columns{decimals}; "
+                "only comma-separated CSV with '.' decimals is read")
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        tail = handle.read()
+    if not tail.endswith((b"\n", b"\r")):
+        last = tail.splitlines()[-1].decode("utf-8", "replace")
+        return f"truncated: the last line ends without a line break, cut short: {last[-80:]!r}"
+    if first_row is None:
+        return None
+    commas = [(name, value) for name, value in zip(header, first_row) if _DECIMAL_COMMA.match(value.strip())]
+    if commas:
+        name, value = commas[0]
+        return f"decimal comma: line 2 has {name} = {value!r}; only '.' is read as the decimal point"
+    if len(first_row) != len(header):
+        return (f"field count: line 2 has {len(first_row)} fields and the header {len(header)} (a decimal comma or "
+                "an unquoted ',' inside a value splits one)")
+    return None
 
 
 def inspect_reference_file(path: Path, landing_dir: Path) -> LandingFile | None:

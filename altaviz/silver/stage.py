@@ -7,8 +7,9 @@ Rules (``schemas.REASON_CODES``, judged in this order; a row gets the first one 
 ``missing_id``, ``missing_timestamp`` (absent or unparsable), ``non_numeric`` (a sensor cell that is
 text), ``non_finite`` (NaN or ±inf), ``physically_impossible`` (outside ``physical`` in
 ``config/sensors.yaml``), ``future_timestamp`` (after the run's ``as_of``), ``unknown_compressor`` (not in
-``compressor_metadata``), ``duplicate`` (the same file repeats a compressor and timestamp),
-``restated`` (a later-delivered file holds the same key: the newer value wins, the data is not at fault).
+``compressor_metadata``), ``before_installation`` (before the unit's ``install_date``), ``duplicate`` (the
+same file repeats a compressor and timestamp), ``restated`` (a later-delivered file holds the same key: the
+newer value wins, the data is not at fault).
 A sensor that is simply null (a stuck or dead channel) is not a reason: the row is kept with its null.
 Rejected rows go to ``sensors_quarantine`` with the reason, a detail and the source file.
 
@@ -74,13 +75,15 @@ def build_silver(
         if not lake.table_exists(spark, table, settings=settings):
             raise RuntimeError(f"Delta table {table} does not exist: {hint}")
     bronze = lake.read_table(spark, "sensors_bronze", settings=settings)
-    known_ids = lake.read_table(spark, "compressor_metadata", settings=settings).select("compressor_id")
+    compressors = lake.read_table(spark, "compressor_metadata", settings=settings).select(
+        "compressor_id", "install_date"
+    )
     downtime = lake.read_table_or_empty(spark, "maintenance_logs", MAINTENANCE_LOGS_SCHEMA, settings=settings).select(
         "compressor_id", "event_date", "downtime_hours"
     )
 
     classified = (
-        bronze.transform(with_rule_reason, registry=settings.registry, as_of=as_of, known_ids=known_ids)
+        bronze.transform(with_rule_reason, registry=settings.registry, as_of=as_of, compressors=compressors)
         .transform(with_duplicate_reason)
         .persist()
     )

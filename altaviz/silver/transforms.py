@@ -22,9 +22,14 @@ def _sensor_list(condition_for) -> Column:
     return F.array_compact(F.array(*[F.when(condition_for(name), F.lit(name)) for name in SENSOR_COLUMNS]))
 
 
-def with_rule_reason(bronze: DataFrame, *, registry: SensorRegistry, as_of: datetime, known_ids: DataFrame) -> DataFrame:
-    """Add ``reason`` (null = valid so far) and ``reason_detail`` for the row-level rules."""
-    known = known_ids.select(F.col("compressor_id").alias("_known_id")).distinct()
+def with_rule_reason(
+    bronze: DataFrame, *, registry: SensorRegistry, as_of: datetime, compressors: DataFrame
+) -> DataFrame:
+    """Add ``reason`` (null = valid so far) and ``reason_detail`` for the row-level rules; ``compressors`` is
+    compressor_metadata (compressor_id, install_date)."""
+    known = compressors.groupBy(F.col("compressor_id").alias("_known_id")).agg(
+        F.min("install_date").alias("_installed")
+    )
 
     def is_non_finite(name: str) -> Column:
         return F.isnan(name) | F.col(name).isin(float("inf"), float("-inf"))
@@ -40,6 +45,9 @@ def with_rule_reason(bronze: DataFrame, *, registry: SensorRegistry, as_of: date
     is_missing_timestamp = F.col("timestamp").isNull()
     is_future = F.col("timestamp") > F.lit(as_utc(as_of))
     is_unknown = F.col("_known_id").isNull()
+    # A unit reports nothing before it is installed: such a time is a wrong clock or a wrong unit id.
+    is_before_installation = F.col("timestamp") < F.col("_installed").cast("timestamp")
+    installed_on = F.concat(F.lit("before install_date "), F.col("_installed").cast("string"))
     def verdict(code: str, detail: Column) -> Column:
         return F.struct(F.lit(code).alias("code"), detail.cast("string").alias("detail"))
 
@@ -52,13 +60,14 @@ def with_rule_reason(bronze: DataFrame, *, registry: SensorRegistry, as_of: date
         .when(F.size(impossible) > 0, verdict("physically_impossible", F.array_join(impossible, ",")))
         .when(is_future, verdict("future_timestamp", F.lit(f"after as_of {as_utc(as_of).isoformat()}")))
         .when(is_unknown, verdict("unknown_compressor", F.lit("not in compressor_metadata")))
+        .when(is_before_installation, verdict("before_installation", installed_on))
     )
     return (
         bronze.join(known, on=bronze["compressor_id"] == known["_known_id"], how="left")
         .withColumn("_reason", reason)
         .withColumn("reason", F.col("_reason").getField("code"))
         .withColumn("reason_detail", F.col("_reason").getField("detail"))
-        .drop("_reason", "_known_id")
+        .drop("_reason", "_known_id", "_installed")
     )
 
 

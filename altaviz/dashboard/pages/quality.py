@@ -15,6 +15,7 @@ from IPython.display import display
 from altaviz.config import Settings
 from altaviz.dashboard import queries
 from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, html_table
+from altaviz.io import db
 
 # The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
 pio.renderers.default = "plotly_mimetype"
@@ -162,22 +163,32 @@ class QualityPage:
         ])
 
     def show(self, view) -> None:
-        """Redraw every part from PostgreSQL at ``view.as_of``."""
+        """Redraw every part from PostgreSQL at ``view.as_of``. Everything is read before anything is drawn:
+        with the database down the heading says so in plain words and the parts keep what they showed (the
+        error used to escape the page switch, and the browser showed no word of it)."""
         as_of = view.as_of
-        run = queries.read_quality_run(self.settings, as_of)
-        history = queries.read_quality_history(self.settings, as_of)
+        try:
+            run = queries.read_quality_run(self.settings, as_of)
+            history = queries.read_quality_history(self.settings, as_of)
+            if run is None:
+                units = quarantine = pd.DataFrame()
+            else:
+                units = queries.read_unit_quality(self.settings, run["run_id"])
+                quarantine = queries.read_quarantine(self.settings, run["run_id"])
+            rejected = queries.read_rejected_files(self.settings, as_of)
+        except db.DatabaseUnavailable as err:
+            self.heading.value = (f'<p><span class="altaviz-error"><b>Database unavailable.</b> '
+                                  f"{html.escape(str(err))}. Try again in a moment.</span></p>")
+            return
         self.metrics.clear_output(wait=True)
         if run is None:
             self.heading.value = (f"<p><i>No data-quality run at or before {as_of:%Y-%m-%d %H:%M} UTC yet: "
                                   "03_silver measures quality, 05_publish loads it.</i></p>")
-            units = quarantine = pd.DataFrame()
         else:
             self.heading.value = (f"<p>Latest run at or before as-of: <b>{html.escape(run['run_id'])}</b>, measured at "
                                   f"{pd.Timestamp(run['metric_timestamp']):%Y-%m-%d %H:%M} UTC; "
                                   f"{history['run_id'].nunique()} run(s) drawn.</p>"
                                   + ("" if not history.empty else "<p><i>No fleet-wide metrics to draw yet.</i></p>"))
-            units = queries.read_unit_quality(self.settings, run["run_id"])
-            quarantine = queries.read_quarantine(self.settings, run["run_id"])
         if not history.empty:
             with self.metrics:
                 display(metric_figure(history))
@@ -186,7 +197,6 @@ class QualityPage:
             html_table(reason_counts(quarantine), empty="Nothing quarantined in this run (or not published yet).")
             + ("" if quarantine.empty else "<b>Largest by compressor</b>" + html_table(quarantine_table(quarantine),
                                                                                        empty="")))
-        rejected = queries.read_rejected_files(self.settings, as_of)
         self.rejected_table.value = html_table(rejected, empty="No landing file was rejected.")
 
     def show_units(self, units: pd.DataFrame) -> None:
