@@ -31,7 +31,8 @@ Data-quality metrics (fleet rows have compressor_id null; details is JSON):
   (an offline unit is not expected to report); gaps inside count as missing. Gate: missing rate.
 - freshness = minutes from the newest valid reading to ``as_of``. A unit in logged downtime at ``as_of``
   is excused; every other unit must be within ``freshness_sla_minutes``, and the fleet row holds the
-  stalest of them, so one silent unit fails the gate however many others report.
+  stalest of them, so one silent unit fails the gate however many others report. The run goes on (the
+  others' data is good): the failed gate names the unit and 05_publish raises a stale alert for it.
 - consistency = 1 − duplicate rate (duplicate rows / bronze rows). Gate: ``max_duplicate_rate``.
 - accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
   or restatements, / bronze rows). Gate: ``max_rejection_rate``.
