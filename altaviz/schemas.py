@@ -12,8 +12,12 @@ from altaviz.registry import SENSOR_COLUMNS, SensorRegistry, get_registry
 ID_COLUMNS = ("compressor_id", "timestamp")
 READING_COLUMNS = (*ID_COLUMNS, *SENSOR_COLUMNS)
 
+# The unparsed_values key under which bronze keeps a CSV row whose field count is not the header's.
+MALFORMED_ROW = "_malformed_row"
+
 # Silver rule reason codes, in the order they are judged: a row gets the first one it breaks.
 REASON_CODES = (
+    "malformed_row",
     "missing_id",
     "missing_timestamp",
     "non_numeric",

@@ -57,7 +57,9 @@ def run_summary(manifest: Manifest, settings: Settings) -> str:
     lines.append("Data quality (fleet):")
     for row in quality.itertuples():
         verdict = "pass" if row.pass_threshold else "FAIL"
-        value = "unmeasured" if pd.isna(row.metric_value) else f"{row.metric_value:.4f}"
+        # Unmeasured and passing: no delivery new since the last passing run (silver.quality.JudgedSpan).
+        unmeasured = "nothing new" if row.pass_threshold else "unmeasured"
+        value = unmeasured if pd.isna(row.metric_value) else f"{row.metric_value:.4f}"
         lines.append(f"  {row.metric_type:<13} {value:>10}  limit {row.threshold_value}  {verdict}")
     lines.append("Stage timings: " + ", ".join(f"{s.notebook} {s.seconds:.0f}s" for s in manifest.stages))
     folder = settings.pipeline.runs_dir / run_id

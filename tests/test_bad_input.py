@@ -31,6 +31,10 @@ HEADER = ",".join(("compressor_id", "timestamp", *NORMAL))
 # Pressures exported in psi, declared as bar: 1000 "bar" is 14,504 psi, beyond any real discharge pressure.
 MAPPING = {"DischBar": {"column": "discharge_pressure_psi", "unit": "bar"}}
 READINGS = "sensor_readings/"
+IDLE = {"vibration_mms": 0.2, "discharge_temp_f": 90.0, "suction_pressure_psi": 55.0, "discharge_pressure_psi": 70.0,
+        "horsepower_consumption": 20.0, "gas_flow_mcf": 0.0}
+SHIFTED_RIGHT = "C2,2026-01-05 02:50:00,3,5,200.0,60.0,1000.0,1400.0,10000.0"
+SHIFTED_LEFT = "C2,2026-01-05 03:00:00,3.0,200.0,60.0,1000.0,10000.0"
 
 
 def line(cid: str, when: int | str, **values) -> str:
@@ -103,9 +107,16 @@ def deliver_bad_and_good_files(readings) -> None:
         line("C1", "2099-01-01 00:00:00"), line("C1", "9999-12-31 23:50:00"),
         line("C2", "2019-06-01 00:00:00"),                         # before C2's install_date (2020-05-01)
         line("C9", 0)))
+    # Mid-file, one row gained a field (an unquoted decimal comma) and one lost one: their values sit one column off.
+    (readings / "shifted.csv").write_text(csv_text(line("C2", 160), SHIFTED_RIGHT, SHIFTED_LEFT))
+    # Unit mix-ups: psi declared as bar (impossible values), °C in the °F column (possible, quietly wrong).
     (readings / "historian_bar.csv").write_text(csv_text(
         line("C1", 140, discharge_pressure_psi=1000.0), line("C1", 150, discharge_pressure_psi=1000.0),
         header=HEADER.replace("discharge_pressure_psi", "DischBar")))
+    (readings / "celsius.csv").write_text(csv_text(line("C1", 190, discharge_temp_f=93.3), line("C2", 190,
+                                                                                              discharge_temp_f=93.5)))
+    # A unit idling reads low on every sensor: nothing is mixed up, and it loads.
+    (readings / "idle.csv").write_text(csv_text(line("C2", 200, **IDLE), line("C2", 210, **IDLE)))
     # ---- files that wait: under a temporary name, and one an exporter is still writing
     write_parquet(readings / "late.parquet.part", [reading("C2", 600)])
     shutil.copy(readings / "day1.parquet", readings / "copy_of_day1.parquet")  # r1's file again, renamed
@@ -167,6 +178,12 @@ REJECTED = {
     "decimal_comma_unquoted.csv": "field count: line 2 has 10 fields and the header 8 (a decimal comma or an "
                                   "unquoted ',' inside a value splits one)",
     "no_sensor_values.csv": "no sensor values: every sensor column is empty in all 2 row(s)",
+    "historian_bar.csv": "units: DischBar reads 14503.8 psi at the median, far outside the normal 900-1200 while the "
+                         "other sensors are in theirs; read as psi it would be 1000 psi: declare its unit in "
+                         "ingest.column_mapping",
+    "celsius.csv": "units: discharge_temp_f reads 93.3 °F at the median, far outside the normal 180-220 while the "
+                   "other sensors are in theirs; read as degC it would be 199.94 °F: declare its unit in "
+                   "ingest.column_mapping",
 }
 
 
@@ -181,6 +198,10 @@ REJECTED = {
 @reliability("input", "A comma-separated CSV with decimal commas, quoted or not",
              "rejected whole: `decimal comma:` naming the column and value, or the line whose fields the commas split; "
              "never loaded with values shifted one column")
+@reliability("input", "A unit mix-up: pressures in psi declared as bar in ingest.column_mapping",
+             "rejected whole: `units:` the median is far outside the normal band and psi would put it inside")
+@reliability("input", "A physically possible unit mix-up: °C values in the °F column",
+             "rejected whole: `units:` naming the column, its median and the unit (degC) that explains it")
 @reliability("input", "All-null columns: every sensor column empty",
              "rejected whole: `no sensor values` (rows of ids and times alone would make a unit look fresh)")
 @pytest.mark.parametrize("name", REJECTED)
@@ -195,18 +216,19 @@ def test_a_bad_file_is_rejected_whole_with_a_reason_naming_it(spark, runs, name)
              "loaded, the log noting `empty column(s): gas_flow_mcf`; silver keeps the other sensors and the nulls")
 def test_the_good_files_load_and_nothing_stored_earlier_changes(spark, runs):
     second = runs["second"]
-    loaded = ["dead_channel.csv", "dst_naive.csv", "dst_offsets.csv", "good.parquet", "historian_bar.csv",
-              "offsets.csv", "rows.csv"]
+    loaded = ["dead_channel.csv", "dst_naive.csv", "dst_offsets.csv", "good.parquet", "idle.csv", "offsets.csv",
+              "rows.csv", "shifted.csv"]
+    notes = {"dead_channel.csv": "empty column(s): gas_flow_mcf",
+             "shifted.csv": "2 row(s) with another field count than the header, quarantined by silver"}
     assert second.files_ingested == tuple(READINGS + name for name in loaded)
     logged = table(spark, runs, "ingest_log").where(F.col("run_id") == "r2").select("source_file", "status", "reason")
-    expected = [(READINGS + name, "ingested", None) for name in loaded if name != "dead_channel.csv"]
-    expected += [(READINGS + "dead_channel.csv", "ingested", "empty column(s): gas_flow_mcf")]
+    expected = [(READINGS + name, "ingested", notes.get(name)) for name in loaded]
     expected += [(READINGS + name, "rejected", reason) for name, reason in REJECTED.items()]
     assertDataFrameEqual(logged, spark.createDataFrame(expected, logged.schema), checkRowOrder=False)
     assert second.to_frame().set_index("source_file").loc[READINGS + "dead_channel.csv", "reason"] == (
         "empty column(s): gas_flow_mcf")
     bronze = table(spark, runs, "sensors_bronze", version=runs["after_r2"]["sensors_bronze"])
-    assert second.rows_appended == bronze.where(F.col("run_id") == "r2").count() == 25
+    assert second.rows_appended == bronze.where(F.col("run_id") == "r2").count() == 28
     # What r1 stored is untouched: its bronze rows and log rows, its silver rows, the reference table.
     before = runs["before"]
     for name, run_column in (("sensors_bronze", "run_id"), ("ingest_log", "run_id"), ("sensors_silver", "run_id")):
@@ -259,6 +281,8 @@ def test_the_same_delivery_under_another_name_is_skipped_naming_the_original(spa
 @reliability("input", "Timestamps with offsets (+02:00, -06:00, Z)", "loaded at the UTC instants they name")
 @reliability("input", "Local times with offsets across both daylight-saving changes",
              "each reading at its instant: ten minutes apart across the spring gap, none doubled in the autumn")
+@reliability("input", "A unit idling: every sensor low, far below its normal band",
+             "loaded as measured: low everywhere is a stopped machine, not a unit mix-up")
 def test_silver_keeps_the_good_rows_of_the_delivery_at_their_instants(spark, runs):
     silver = table(spark, runs, "sensors_silver").where(F.col("run_id") == "r2")
     actual = silver.select(F.regexp_extract("source_file", r"[^/]+$", 0).alias("file"), "compressor_id", "timestamp",
@@ -277,7 +301,9 @@ def test_silver_keeps_the_good_rows_of_the_delivery_at_their_instants(spark, run
         ("dst_naive.csv", "C1", utc("2026-11-01 01:50"), 3.4, 10000.0),
         ("rows.csv", "C1", at[13], 3.0, 10000.0),
         ("rows.csv", "C2", at[13], 3.0, 10000.0), ("rows.csv", "C2", at[14], 3.0, 10000.0),
-        ("rows.csv", "C2", at[15], 3.0, 10000.0),
+        ("rows.csv", "C2", at[15], 3.0, 10000.0), ("shifted.csv", "C2", T0 + timedelta(minutes=160), 3.0, 10000.0),
+        ("idle.csv", "C2", T0 + timedelta(minutes=200), 0.2, 0.0),
+        ("idle.csv", "C2", T0 + timedelta(minutes=210), 0.2, 0.0),
     ]
     assertDataFrameEqual(actual, spark.createDataFrame(expected, actual.schema), checkRowOrder=False)
 
@@ -290,9 +316,9 @@ def test_silver_keeps_the_good_rows_of_the_delivery_at_their_instants(spark, run
 @reliability("input", "Unknown compressor ids, a row repeated within a delivery, rows out of order",
              "quarantined `unknown_compressor`; the repeat quarantined `duplicate`, one copy kept; the out-of-order "
              "rows land in place")
-@reliability("input", "A unit mix-up: pressures in psi declared as bar in ingest.column_mapping",
-             "the converted values are beyond the physical range: each row quarantined `physically_impossible` "
-             "naming discharge_pressure_psi")
+@reliability("input", "A CSV row mid-file with a field more or less than its header (an unquoted decimal comma, a "
+                      "lost value)", "quarantined `malformed_row` quoting the row, never loaded one column off; the "
+                      "file's other rows load and the ingest log counts the malformed rows")
 def test_bad_rows_are_quarantined_with_a_reason_naming_them(spark, runs):
     quarantine = table(spark, runs, "sensors_quarantine")
     actual = quarantine.select(F.regexp_extract("source_file", r"[^/]+$", 0).alias("file"), "compressor_id",
@@ -305,15 +331,15 @@ def test_bad_rows_are_quarantined_with_a_reason_naming_them(spark, runs):
         ("rows.csv", "C1", utc("9999-12-31 23:50"), "future_timestamp", future),
         ("rows.csv", "C2", utc("2019-06-01 00:00"), "before_installation", "before install_date 2020-05-01"),
         ("rows.csv", "C9", T0, "unknown_compressor", "not in compressor_metadata"),
-        ("historian_bar.csv", "C1", T0 + timedelta(minutes=140), "physically_impossible", "discharge_pressure_psi"),
-        ("historian_bar.csv", "C1", T0 + timedelta(minutes=150), "physically_impossible", "discharge_pressure_psi"),
+        ("shifted.csv", "C2", T0 + timedelta(minutes=170), "malformed_row",
+         "9 fields where the header has 8: " + SHIFTED_RIGHT),
+        ("shifted.csv", "C2", T0 + timedelta(minutes=180), "malformed_row",
+         "7 fields where the header has 8: " + SHIFTED_LEFT),
     ]
     assertDataFrameEqual(actual, spark.createDataFrame(expected, actual.schema), checkRowOrder=False)
     assert {code: n for code, n in runs["silver"].quarantine_counts.items() if n} == {
         "duplicate": 2, "future_timestamp": 2, "before_installation": 1, "unknown_compressor": 1,
-        "physically_impossible": 2}
-    pressure = quarantine.where(F.col("reason") == "physically_impossible").select("discharge_pressure_psi").collect()
-    assert [row[0] for row in pressure] == pytest.approx([14503.8, 14503.8])
+        "malformed_row": 2}
 
 
 # ------------------------------------------------------------------ before anything is read

@@ -184,12 +184,12 @@ def test_deliveries_without_rejections_say_so():
 # ---------------------------------------------------------------------------------------------- 03
 
 def test_quarantine_lists_every_rule_in_judging_order():
-    counts = pd.DataFrame({"reason": REASON_CODES, "rows": [0, 0, 0, 0, 3, 0, 0, 0, 12, 0]})
+    counts = pd.DataFrame({"reason": REASON_CODES, "rows": [0, 0, 0, 0, 0, 3, 0, 0, 0, 12, 0]})
     figure = silver.quarantine_by_reason(counts)
     (ax,) = figure.axes
     assert titles(figure) == ["Quarantined rows by reason (15 in all)"]
     assert ytick_labels(ax) == [code.replace("_", " ") for code in REASON_CODES]
-    assert bar_widths(ax) == [0, 0, 0, 0, 3, 0, 0, 0, 12, 0]
+    assert bar_widths(ax) == [0, 0, 0, 0, 0, 3, 0, 0, 0, 12, 0]
     assert titles(silver.quarantine_by_reason(counts.assign(rows=0))) == ["Quarantined rows by reason: none"]
 
 

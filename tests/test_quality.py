@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime, timedelta, timezone
 
@@ -16,9 +17,11 @@ from altaviz.bronze.stage import ingest_landing
 from altaviz.config import load_settings
 from altaviz.registry import SENSOR_COLUMNS
 from altaviz.silver.quality import (
+    JudgedSpan,
     QualityGateError,
     SilverReport,
     check_quality_gates,
+    judged_through,
     metric_rows,
     validate_quality_gates,
 )
@@ -252,6 +255,42 @@ def test_rates_over_no_rows_are_unmeasured_and_fail_their_gates():
     )
 
 
+def fleet_rate_rows(run_id, passed, through):
+    details = json.dumps({} if through is None else {"judged_through": through})
+    return [{"run_id": run_id, "compressor_id": None, "metric_type": metric_type, "pass_threshold": passed,
+             "details": details} for metric_type in ("completeness", "consistency", "accuracy")]
+
+
+def test_the_next_run_judges_what_came_after_the_last_run_whose_rate_gates_passed():
+    metrics = pd.DataFrame(
+        fleet_rate_rows("old", True, None)  # written before judged spans: judges everything
+        + fleet_rate_rows("r1", True, "2026-02-01T00:00:00+00:00")
+        + fleet_rate_rows("r2", False, "2026-02-03T00:00:00+00:00")  # failed: its deliveries are judged again
+    )
+    metrics.loc[len(metrics) - 1, "pass_threshold"] = True  # one rate passing does not make the run pass
+    assert judged_through(metrics, run_id="r3") == datetime(2026, 2, 1, tzinfo=timezone.utc)
+    assert judged_through(metrics, run_id="r1") is None  # a rerun of r1 does not start after itself
+    assert judged_through(metrics.iloc[:0], run_id="r1") is None
+
+
+def test_a_run_with_nothing_new_after_a_passing_run_has_nothing_to_judge_and_passes():
+    judged = JudgedSpan(EARLY, EARLY)
+    metrics = metric_rows(per_compressor(rows=0, expected=0, received=0), run_id="r", as_of=AS_OF, settings=SETTINGS,
+                          judged=judged)
+    gates = {g.gate: (g.value, g.passed) for g in check_quality_gates(metrics, SETTINGS)}
+    assert gates == {"gates.max_missing_rate": (None, True), "gates.max_duplicate_rate": (None, True),
+                     "gates.max_rejection_rate": (None, True), "freshness_sla_minutes": (10.0, True)}
+    message = {g.gate: g.message for g in check_quality_gates(metrics, SETTINGS)}["gates.max_rejection_rate"]
+    assert message.startswith("quality gate gates.max_rejection_rate (accuracy): no deliveries new since "
+                              "2026-02-01T00:00:00+00:00, nothing to judge [")
+    # New rows that are all bad still fail: only an empty judged span passes unmeasured.
+    bad = metric_rows(per_compressor(rows=10, rejected=10, expected=0, received=0), run_id="r", as_of=AS_OF,
+                      settings=SETTINGS, judged=judged)
+    assert {g.gate: g.passed for g in check_quality_gates(bad, SETTINGS)} == {
+        "gates.max_missing_rate": False, "gates.max_duplicate_rate": True, "gates.max_rejection_rate": False,
+        "freshness_sla_minutes": True}
+
+
 def test_validate_quality_gates_names_gate_value_and_limit():
     def report(**kwargs):
         return SilverReport("r", AS_OF, 1000, 1000, {}, 0, {}, pd.DataFrame(), tuple(gates_for(**kwargs).values()))
@@ -331,3 +370,44 @@ def test_missing_inputs_fail_loudly(spark, tmp_path):
     with pytest.raises(RuntimeError, match="sensors_bronze does not exist"):
         build_silver(spark, run_id="x", as_of=AS_OF, settings=lake_settings(tmp_path))
 
+
+
+@reliability("input", "One bad new delivery after a long good history",
+             "its rejection rate is judged on its own and fails the gate; it is judged again until a run passes")
+def test_a_bad_new_delivery_is_judged_on_its_own_not_diluted_by_the_history(spark, tmp_path):
+    landing, settings = tmp_path / "landing", lake_settings(tmp_path)
+    write_reference(landing)
+    history = [reading(cid, 10 * i) for cid in ("C1", "C2") for i in range(300)]
+    write_parquet(landing / "sensor_readings" / "history.parquet", history)
+    ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=EARLY)
+    as_of = T0 + timedelta(minutes=3000)
+    first = build_silver(spark, run_id="r1", as_of=as_of, settings=settings)
+    assert first.passed, [g.message for g in first.gates if not g.passed]
+
+    # 20 new readings, 8 of them physically impossible: 40 % of the delivery, 1.3 % of all of bronze.
+    new = [reading(cid, 3000 + 10 * i, vibration_mms=-5.0 if i < 4 else 2.0) for cid in ("C1", "C2") for i in range(10)]
+    write_parquet(landing / "sensor_readings" / "new.parquet", new)
+    ingest_landing(spark, landing, run_id="r2", settings=settings, ingested_at=LATE)
+    as_of = T0 + timedelta(minutes=3100)
+    second = build_silver(spark, run_id="r2", as_of=as_of, settings=settings)
+    rejection = {g.gate: g for g in second.gates}["gates.max_rejection_rate"]
+    assert (rejection.passed, rejection.value) == (False, pytest.approx(0.4))
+    span = '"judged_after": "2026-02-01T00:00:00+00:00", "judged_through": "2026-02-02T00:00:00+00:00"'
+    assert span in rejection.message
+    with pytest.raises(QualityGateError, match=r"fleet rejection rate 40\.00% is above the limit 5\.00%"):
+        validate_quality_gates(second)
+
+    # The failed run did not move the span: the next run judges the same delivery and fails again.
+    third = build_silver(spark, run_id="r3", as_of=as_of, settings=settings)
+    failed = [(g.gate, g.value) for g in third.gates if not g.passed]
+    assert failed == [("gates.max_rejection_rate", pytest.approx(0.4))]
+    metrics = lake.read_table(spark, "data_quality_metrics", settings=settings).where(F.col("compressor_id").isNull())
+    passed = {r["run_id"]: r["pass_threshold"] for r in metrics.where(F.col("metric_type") == "accuracy").collect()}
+    assert passed == {"r1": True, "r2": False, "r3": False}
+
+    # An operator accepts the delivery by raising the gate for one run; the run after has nothing new to judge.
+    lenient = lake_settings(tmp_path, gates=dataclasses.replace(settings.pipeline.gates, max_rejection_rate=0.5))
+    assert build_silver(spark, run_id="r4", as_of=as_of, settings=lenient).passed
+    fifth = build_silver(spark, run_id="r5", as_of=as_of, settings=settings)
+    assert fifth.passed and fifth.rows_read == 620 and fifth.counts["quarantine_physically_impossible"] == 8
+    assert {g.gate: g.value for g in fifth.gates}["gates.max_rejection_rate"] is None

@@ -245,11 +245,11 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         bronze_rows.unpersist()
         bronze_rows, profiles = _profile_one_by_one(spark, per_file, accepted, rejected)
     ingested, good_files = [], []
-    for landing_file, _, _ in accepted:
+    for landing_file, _, sources in accepted:
         name = landing_file.source_file
         if name not in per_file:
             continue
-        reason, note = judge_file_profile(profiles.get(name))
+        reason, note = judge_file_profile(profiles.get(name), sources=sources, registry=settings.registry)
         if reason:
             rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
             continue

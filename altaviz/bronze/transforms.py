@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from altaviz.config import ConfigError
-from altaviz.registry import SENSOR_COLUMNS
+from altaviz.registry import SENSOR_COLUMNS, SensorRegistry
 from altaviz.schemas import (
     BRONZE_SCHEMA,
+    MALFORMED_ROW,
     READING_COLUMNS,
     UNIT_CONVERSIONS,
 )
@@ -122,6 +123,9 @@ def to_bronze_rows(
         for name, src in sources.items()
         if is_text[name] and name != "compressor_id"
     ]
+    if "_fields" in raw.columns:  # a CSV row with another field count than the header: kept whole for silver
+        malformed = F.format_string(f"%d fields where the header has {len(columns)}: %s", "_fields", "_line")
+        unparsed.append((MALFORMED_ROW, F.when(F.col("_fields") != len(columns), malformed)))
     used = {src.source for src in sources.values()}
     extras = [(name, F.col(f"`{name}`")) for name in columns if name not in used]
     return raw.select(
@@ -136,20 +140,27 @@ def to_bronze_rows(
 
 def file_profiles(bronze_rows: DataFrame) -> DataFrame:
     """One row per source file: rows, and per contract column the values present and unparsable."""
-    aggregates = [F.count(F.lit(1)).alias("rows")]
+    aggregates = [F.count(F.lit(1)).alias("rows"),
+                  F.count(F.when(F.map_contains_key("unparsed_values", F.lit(MALFORMED_ROW)), 1)).alias("malformed")]
     for name in READING_COLUMNS[1:]:
         is_unparsed = F.map_contains_key("unparsed_values", F.lit(name))
         aggregates += [
             F.count(F.when(is_unparsed, 1)).alias(f"{name}__unparsed"),
             F.count(F.when(is_unparsed | F.col(name).isNotNull(), 1)).alias(f"{name}__present"),
         ]
+    aggregates += [F.percentile_approx(name, 0.5).alias(f"{name}__median") for name in SENSOR_COLUMNS]
     return bronze_rows.groupBy("source_file").agg(*aggregates)
 
 
-def judge_file_profile(profile: Mapping[str, int] | None) -> tuple[str | None, str | None]:
+def judge_file_profile(
+    profile: Mapping[str, int] | None, *, sources: Mapping[str, ColumnSource], registry: SensorRegistry
+) -> tuple[str | None, str | None]:
     """(why to reject the file, a note on a file that loads) from its ``file_profiles`` row; None: no rows."""
     if not profile:
         return "empty: no rows", None
+    mix_up = unit_mix_up(profile, sources=sources, registry=registry)
+    if mix_up:
+        return mix_up, None
     bad = [
         name
         for name in READING_COLUMNS[1:]
@@ -162,7 +173,39 @@ def judge_file_profile(profile: Mapping[str, int] | None) -> tuple[str | None, s
         # Rows of ids and times alone would count as readings received and make the unit look fresh.
         return f"no sensor values: every sensor column is empty in all {profile['rows']} row(s)", None
     # One dead channel is not the file's fault: its other sensors load (silver keeps the null), and the log says so.
-    return None, f"empty column(s): {', '.join(empty)}" if empty else None
+    notes = [f"empty column(s): {', '.join(empty)}"] if empty else []
+    if profile["malformed"]:
+        notes.append(f"{profile['malformed']} row(s) with another field count than the header, quarantined by silver")
+    return None, "; ".join(notes) or None
+
+
+def unit_mix_up(profile: Mapping, *, sources: Mapping[str, ColumnSource], registry: SensorRegistry) -> str | None:
+    """Why a sensor column looks declared in the wrong unit, or None.
+
+    A column exported in °C but read as °F (or bar as psi, in/s as mm/s) may stay physically possible and
+    load quietly wrong. Its file median then sits far outside the sensor's normal band (beyond the band's
+    own width) while another unit of ``UNIT_CONVERSIONS`` puts it inside. Judged only when most of the
+    other sensors are in their bands: a stopped or idling unit reads low everywhere and is not mixed up."""
+    medians = {name: profile.get(f"{name}__median") for name in SENSOR_COLUMNS}
+    banded = [name for name in SENSOR_COLUMNS if registry.sensors[name].normal and medians[name] is not None]
+
+    def in_band(name: str, value: float, widen: float = 0.0) -> bool:
+        low, high = registry.sensors[name].normal
+        return low - widen * (high - low) <= value <= high + widen * (high - low)
+
+    for name in banded:
+        others = [other for other in banded if other != name]
+        if in_band(name, medians[name], widen=1.0) or 2 * sum(in_band(o, medians[o]) for o in others) <= len(others):
+            continue
+        declared, sensor = sources[name], registry.sensors[name]
+        raw = (medians[name] - declared.offset) / declared.scale
+        for unit, (scale, offset) in UNIT_CONVERSIONS.get(name, {}).items():
+            if (scale, offset) != (declared.scale, declared.offset) and in_band(name, raw * scale + offset):
+                low, high = sensor.normal
+                return (f"units: {declared.source} reads {medians[name]:g} {sensor.unit} at the median, far outside "
+                        f"the normal {low:g}-{high:g} while the other sensors are in theirs; read as {unit} it would be "
+                        f"{raw * scale + offset:g} {sensor.unit}: declare its unit in ingest.column_mapping")
+    return None
 
 
 def to_reference_table(raw: DataFrame, schema: T.StructType) -> DataFrame:

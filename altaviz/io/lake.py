@@ -413,18 +413,22 @@ def read_landing_file(spark: SparkSession, landing_file: LandingFile) -> DataFra
 
 
 def _read_csv_as_text(spark: SparkSession, path: str, columns: Iterable[str]) -> DataFrame:
-    # Explicit all-string schema in header order; types are applied later with try_cast (ANSI mode).
-    schema = T.StructType([T.StructField(f"_c{i}", T.StringType()) for i, _ in enumerate(columns)])
+    """Every column as a string by header position, plus ``_fields`` (the row's field count) and ``_line``.
+
+    Spark's CSV reader pads a short row with nulls and drops a long row's extra fields without a word, so a
+    row that lost or gained a ',' mid-file would load its values one column off. Read as lines and parsed
+    with the same CSV parser, each row keeps its field count, and bronze marks a mismatched row."""
     names = list(columns)
-    text = (
-        spark.read.schema(schema)
-        .option("header", "true")
-        .option("mode", "PERMISSIVE")
-        .option("ignoreLeadingWhiteSpace", "true")
-        .option("ignoreTrailingWhiteSpace", "true")
-        .csv(path)
-    )
-    return text.select(*[F.col(f"_c{i}").alias(name) for i, name in enumerate(names)])
+    schema = ", ".join(f"_c{i} STRING" for i in range(len(names)))
+    options = {"ignoreLeadingWhiteSpace": "true", "ignoreTrailingWhiteSpace": "true"}
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\r\n")
+    lines = spark.read.text(path).where((F.col("value") != F.lit(header)) & (F.trim("value") != ""))
+    # Quoted text may hold commas: count the separators outside quotes.
+    fields = F.size(F.split(F.regexp_replace("value", '"[^"]*"', ""), ",", -1))
+    parsed = lines.select(F.from_csv("value", schema, options).alias("_row"), fields.alias("_fields"),
+                          F.col("value").alias("_line"))
+    return parsed.select(*[F.col(f"_row._c{i}").alias(name) for i, name in enumerate(names)], "_fields", "_line")
 
 
 def read_reference_csv(spark: SparkSession, path: Path) -> DataFrame | None:

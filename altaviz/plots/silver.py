@@ -105,7 +105,8 @@ def quality_against_gates(metrics: pd.DataFrame) -> Figure:
         values = shown["metric_value"].astype(float).fillna(0.0)
         colors = [HEALTH_COLORS["healthy"] if passed else HEALTH_COLORS["critical"] for passed in shown["pass_threshold"]]
         # The value goes in the row label: near 100 % a bar-end label would leave the axes.
-        names = [f"{unit}  {'n/a' if pd.isna(v) else fmt.format(v)}" for unit, v in zip(shown["compressor_id"], shown["metric_value"])]
+        names = [f"{unit}  {('nothing new' if passed else 'n/a') if pd.isna(v) else fmt.format(v)}"
+                 for unit, v, passed in zip(shown["compressor_id"], shown["metric_value"], shown["pass_threshold"])]
         ax.barh(names, values, color=colors)
         ax.invert_yaxis()
         if not fleet.empty:

@@ -80,14 +80,46 @@ def _fleet_freshness(named: pd.DataFrame, sla: float) -> tuple[float | None, boo
     return value, value is not None and not beyond and not unmeasured, details
 
 
+# The rates judge the deliveries new since the last run whose rate gates all passed (see JudgedSpan).
+RATE_METRICS = ("completeness", "consistency", "accuracy")
+
+
+@dataclass(frozen=True)
+class JudgedSpan:
+    """Which bronze deliveries a run's rates judge: those ingested after ``after`` (None: all of bronze)
+    through ``through``. One bad new delivery is not diluted by a long good history, and a run that
+    failed a gate does not advance ``after``: the next run judges the same deliveries again."""
+
+    after: datetime | None = None
+    through: datetime | None = None
+
+    def details(self) -> dict:
+        return {f"judged_{k}": None if v is None else as_utc(v).isoformat()
+                for k, v in (("after", self.after), ("through", self.through))}
+
+
+def judged_through(fleet_rates: pd.DataFrame, *, run_id: str) -> datetime | None:
+    """The ``JudgedSpan.through`` of the last other run whose fleet rate gates all passed: the next run
+    judges the deliveries after it (None when no run passed, or it predates judged spans)."""
+    rates = fleet_rates[fleet_rates["compressor_id"].isna() & fleet_rates["metric_type"].isin(RATE_METRICS)
+                        & fleet_rates["run_id"].ne(run_id)]
+    passed = rates.groupby("run_id")["pass_threshold"].all()
+    throughs = [json.loads(details).get("judged_through")
+                for details in rates.loc[rates["run_id"].isin(passed[passed].index), "details"]]
+    stamps = [pd.Timestamp(t) for t in throughs if t]
+    return max(stamps).to_pydatetime() if stamps else None
+
+
 def metric_rows(
-    per_compressor: pd.DataFrame, *, run_id: str, as_of: datetime, settings: Settings
+    per_compressor: pd.DataFrame, *, run_id: str, as_of: datetime, settings: Settings,
+    judged: JudgedSpan = JudgedSpan(),
 ) -> pd.DataFrame:
     """Rows of ``data_quality_metrics`` for each compressor and the fleet (compressor_id None).
 
-    ``per_compressor`` has compressor_id, rows_read, duplicates, rejected, expected, received,
-    freshness_minutes and in_logged_downtime (one row per compressor id seen in bronze, None for rows
-    without an id).
+    ``per_compressor`` has compressor_id, rows_read, duplicates, rejected, expected, received (counted over
+    the ``judged`` deliveries), freshness_minutes and in_logged_downtime (one row per compressor id seen in
+    bronze, None for rows without an id). A rate with no judged rows after an earlier judged span has
+    nothing new to judge: unmeasured and passing. Without an earlier span it fails (nothing was measured).
     """
     gates = settings.pipeline.gates
     sla = float(settings.pipeline.freshness_sla_minutes)
@@ -110,6 +142,7 @@ def metric_rows(
             fresh = _excused(unit) or (freshness is not None and freshness <= sla)
             extra = {"in_logged_downtime": _excused(unit)}
         counts = {k: int(unit[k] or 0) for k in ("rows_read", "duplicates", "rejected", "expected", "received")}
+        nothing_new = judged.after is not None and counts["rows_read"] == 0
         metrics = [
             ("completeness", missing_rate, gates.max_missing_rate,
              {"missing_rate": missing_rate, "expected": counts["expected"], "received": counts["received"],
@@ -120,7 +153,8 @@ def metric_rows(
              {"rejection_rate": rejection_rate, "rejected": counts["rejected"], "rows_read": counts["rows_read"]}),
         ]
         measured = [
-            (metric_type, None if rate is None else 1 - rate, 1 - limit, rate is not None and rate <= limit, details)
+            (metric_type, None if rate is None else 1 - rate, 1 - limit,
+             nothing_new or (rate is not None and rate <= limit), {**details, **judged.details()})
             for metric_type, rate, limit, details in metrics
         ]
         measured.insert(1, ("freshness", freshness, sla, fresh, {**freshness_details, **extra}))
@@ -154,6 +188,11 @@ def check_quality_gates(fleet_metrics: pd.DataFrame, settings: Settings) -> tupl
         details = json.loads(by_type[metric_type]["details"])
         value = details[key]
         context = json.dumps({k: v for k, v in details.items() if k != key}, sort_keys=True)
+        if value is None and by_type[metric_type]["pass_threshold"]:
+            results.append(GateResult(gate, metric_type, None, limit, True,
+                                      f"quality gate {gate} ({metric_type}): no deliveries new since "
+                                      f"{details['judged_after']}, nothing to judge [{context}]"))
+            continue
         if value is None:
             results.append(GateResult(gate, metric_type, None, limit, False,
                                       f"quality gate {gate} ({metric_type}): no rows to measure the fleet {label} on [{context}]"))
@@ -208,8 +247,9 @@ def validate_quality_gates(report: SilverReport) -> tuple[str, ...]:
 
 
 def _per_compressor_frame(by_reason: pd.DataFrame, per_unit_silver: pd.DataFrame) -> pd.DataFrame:
-    """One row per compressor id seen in bronze (None for rows without an id), counts and silver stats."""
-    reason, rows = by_reason["reason"], by_reason["rows"].astype("int64")
+    """One row per compressor id seen in bronze (None for rows without an id), counts and silver stats;
+    ``by_reason`` has compressor_id, reason, judged and rows: only judged rows are counted."""
+    reason, rows = by_reason["reason"], by_reason["rows"].astype("int64").where(by_reason["judged"], 0)
     is_duplicate = reason.eq("duplicate")
     is_rejected = reason.notna() & ~is_duplicate & ~reason.eq("restated")
     grouped = (

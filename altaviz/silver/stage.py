@@ -4,8 +4,9 @@ Grain of silver: one row per (compressor_id, timestamp) that passed every rule; 
 bronze values unchanged. Columns: ``schemas.SILVER_SCHEMA``.
 
 Rules (``schemas.REASON_CODES``, judged in this order; a row gets the first one it breaks):
-``missing_id``, ``missing_timestamp`` (absent or unparsable), ``non_numeric`` (a sensor cell that is
-text), ``non_finite`` (NaN or ±inf), ``physically_impossible`` (outside ``physical`` in
+``malformed_row`` (a CSV row with more or fewer fields than its header: its values sit in the wrong
+columns; the detail quotes the row), ``missing_id``, ``missing_timestamp`` (absent or unparsable),
+``non_numeric`` (a sensor cell that is text), ``non_finite`` (NaN or ±inf), ``physically_impossible`` (outside ``physical`` in
 ``config/sensors.yaml``), ``future_timestamp`` (after the run's ``as_of``), ``unknown_compressor`` (not in
 ``compressor_metadata``), ``before_installation`` (before the unit's ``install_date``), ``duplicate`` (the
 same file repeats a compressor and timestamp), ``restated`` (a later-delivered file holds the same key: the
@@ -24,18 +25,22 @@ rows bronze no longer supports (e.g. a timestamp now valid under a later as_of) 
 The quarantine table is rewritten with the run's result; metrics are merged on
 (run_id, metric_type, compressor_id). Time travel: see ``altaviz.io.lake``.
 
-Data-quality metrics (fleet rows have compressor_id null; details is JSON):
+Data-quality metrics (fleet rows have compressor_id null; details is JSON). The three rates judge the
+deliveries ingested since the last run whose rate gates all passed (``quality.JudgedSpan``, in details
+as judged_after/judged_through): a bad new delivery is not diluted by a long good history, a failed run's
+deliveries are judged again by the next run, and a run with nothing new has nothing to judge (passes).
 
 - completeness = received / expected readings. Expected: the ``cadence_minutes`` grid slots between
-  a unit's first and last valid reading, minus slots inside downtime logged in ``maintenance_logs``
-  (an offline unit is not expected to report); gaps inside count as missing. Gate: missing rate.
+  a unit's first and last judged valid reading, minus slots inside downtime logged in ``maintenance_logs``
+  (an offline unit is not expected to report); gaps inside count as missing, and a slot filled by any
+  delivery counts as received. Gate: missing rate.
 - freshness = minutes from the newest valid reading to ``as_of``. A unit in logged downtime at ``as_of``
   is excused; every other unit must be within ``freshness_sla_minutes``, and the fleet row holds the
   stalest of them, so one silent unit fails the gate however many others report. The run goes on (the
   others' data is good): the failed gate names the unit and 05_publish raises a stale alert for it.
-- consistency = 1 − duplicate rate (duplicate rows / bronze rows). Gate: ``max_duplicate_rate``.
+- consistency = 1 − duplicate rate (duplicate rows / judged bronze rows). Gate: ``max_duplicate_rate``.
 - accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
-  or restatements, / bronze rows). Gate: ``max_rejection_rate``.
+  or restatements, / judged bronze rows). Gate: ``max_rejection_rate``.
 """
 
 from __future__ import annotations
@@ -51,9 +56,11 @@ from altaviz.io import lake
 from altaviz.runs import as_utc
 from altaviz.schemas import DQ_METRICS_SCHEMA, MAINTENANCE_LOGS_SCHEMA, REASON_CODES
 from altaviz.silver.quality import (
+    JudgedSpan,
     SilverReport,
     _per_compressor_frame,
     check_quality_gates,
+    judged_through,
     metric_rows,
 )
 from altaviz.silver.transforms import (
@@ -89,13 +96,28 @@ def build_silver(
         .persist()
     )
     silver_rows = build_silver_rows(classified, mad_threshold=settings.pipeline.outlier_mad_threshold).persist()
+    judged_after = judged_through(
+        lake.read_table_or_empty(spark, "data_quality_metrics", DQ_METRICS_SCHEMA, settings=settings)
+        .where(F.col("compressor_id").isNull()).toPandas(),
+        run_id=run_id,
+    )
+    is_judged = F.lit(True) if judged_after is None else F.col("ingested_at") > F.lit(judged_after)
     try:
-        by_reason = classified.groupBy("compressor_id", "reason").agg(F.count(F.lit(1)).alias("rows")).toPandas()
+        by_reason = (
+            classified.groupBy("compressor_id", "reason", is_judged.alias("judged"))
+            .agg(F.count(F.lit(1)).alias("rows"), F.max("ingested_at").alias("ingested_through"))
+            .toPandas()
+        )
+        newest_judged = by_reason.loc[by_reason["judged"], "ingested_through"].max()
+        judged = JudgedSpan(judged_after, judged_after if pd.isna(newest_judged) else newest_judged.to_pydatetime())
         outliers_flagged = silver_rows.where("is_outlier").count()
-        completeness = completeness_by_compressor(silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes)
+        completeness = completeness_by_compressor(
+            silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes,
+            judged=None if judged_after is None else is_judged,
+        )
         per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, downtime, as_of=as_of), on="compressor_id", how="full").toPandas()
         per_compressor = _per_compressor_frame(by_reason, per_unit_silver)
-        metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings)
+        metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings, judged=judged)
 
         lake.merge_table(silver_rows, "sensors_silver", keys=["compressor_id", "timestamp"], partition_by=["date"], delete_missing=True, settings=settings)
         lake.write_table(build_quarantine_rows(classified), "sensors_quarantine", settings=settings)

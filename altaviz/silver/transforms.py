@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from altaviz.registry import SENSOR_COLUMNS, SensorRegistry
 from altaviz.runs import as_utc
-from altaviz.schemas import QUARANTINE_SCHEMA, SILVER_SCHEMA
+from altaviz.schemas import MALFORMED_ROW, QUARANTINE_SCHEMA, SILVER_SCHEMA
 
 # 0.6745 is the 75th percentile of the standard normal: it makes the MAD comparable to a std.
 _MAD_TO_SIGMA = 0.6745
@@ -38,6 +38,8 @@ def with_rule_reason(
         low, high = registry.sensors[name].physical or (float("-inf"), float("inf"))
         return ~is_non_finite(name) & ((F.col(name) < low) | (F.col(name) > high))
 
+    # A row with another field count than its CSV header has its values in the wrong columns: none is trusted.
+    malformed_row = F.col("unparsed_values")[MALFORMED_ROW]
     unparsed_sensors = F.map_keys(F.map_filter("unparsed_values", lambda k, _v: k != F.lit("timestamp")))
     non_finite = _sensor_list(is_non_finite)
     impossible = _sensor_list(is_impossible)
@@ -53,7 +55,8 @@ def with_rule_reason(
 
     unparsed_sensor_values = F.map_filter("unparsed_values", lambda k, _v: k != F.lit("timestamp"))
     reason = (
-        F.when(is_missing_id, verdict("missing_id", F.lit(None)))
+        F.when(malformed_row.isNotNull(), verdict("malformed_row", malformed_row))
+        .when(is_missing_id, verdict("missing_id", F.lit(None)))
         .when(is_missing_timestamp, verdict("missing_timestamp", F.col("unparsed_values")["timestamp"]))
         .when(F.size(unparsed_sensors) > 0, verdict("non_numeric", F.to_json(unparsed_sensor_values)))
         .when(F.size(non_finite) > 0, verdict("non_finite", F.array_join(non_finite, ",")))
@@ -155,12 +158,21 @@ def _downtime_windows(downtime: DataFrame) -> DataFrame:
     ).where(F.col("_down_end") > F.col("_down_start"))
 
 
-def completeness_by_compressor(silver_rows: DataFrame, downtime: DataFrame, *, cadence_minutes: int) -> DataFrame:
-    """One row per compressor: expected and received grid slots (see module docstring)."""
+def completeness_by_compressor(
+    silver_rows: DataFrame, downtime: DataFrame, *, cadence_minutes: int, judged: Column | None = None
+) -> DataFrame:
+    """One row per compressor: expected and received grid slots (see module docstring). With ``judged`` (a
+    condition on silver rows), a unit's span runs from its first to its last judged reading, and any silver
+    row inside it counts as received: a late delivery that fills gaps is measured with what it completes."""
     step = cadence_minutes * 60
-    slots = silver_rows.select("compressor_id", (F.floor(F.unix_seconds("timestamp") / step) * step).alias("slot")).distinct()
+
+    def slots_of(rows: DataFrame) -> DataFrame:
+        return rows.select("compressor_id", (F.floor(F.unix_seconds("timestamp") / step) * step).alias("slot")).distinct()
+
+    slots = slots_of(silver_rows)
+    spans = slots if judged is None else slots_of(silver_rows.where(judged))
     grid = (
-        slots.groupBy("compressor_id")
+        spans.groupBy("compressor_id")
         .agg(F.min("slot").alias("first_slot"), F.max("slot").alias("last_slot"))
         .select("compressor_id", F.explode(F.sequence("first_slot", "last_slot", F.lit(step).cast("long"))).alias("slot"))
     )
