@@ -208,7 +208,8 @@ REJECTED = {
 def test_a_bad_file_is_rejected_whole_with_a_reason_naming_it(spark, runs, name):
     source = READINGS + name
     assert dict(runs["second"].files_rejected)[source] == REJECTED[name]
-    logged = table(spark, runs, "ingest_log").where(F.col("source_file") == source).select("status", "reason", "run_id")
+    logged = table(spark, runs, "ingest_log", version=runs["after_r2"]["ingest_log"])
+    logged = logged.where(F.col("source_file") == source).select("status", "reason", "run_id")
     assert [tuple(row) for row in logged.collect()] == [("rejected", REJECTED[name], "r2")]
 
 
@@ -221,7 +222,8 @@ def test_the_good_files_load_and_nothing_stored_earlier_changes(spark, runs):
     notes = {"dead_channel.csv": "empty column(s): gas_flow_mcf",
              "shifted.csv": "2 row(s) with another field count than the header, quarantined by silver"}
     assert second.files_ingested == tuple(READINGS + name for name in loaded)
-    logged = table(spark, runs, "ingest_log").where(F.col("run_id") == "r2").select("source_file", "status", "reason")
+    logged = table(spark, runs, "ingest_log", version=runs["after_r2"]["ingest_log"])
+    logged = logged.where(F.col("run_id") == "r2").select("source_file", "status", "reason")
     expected = [(READINGS + name, "ingested", notes.get(name)) for name in loaded]
     expected += [(READINGS + name, "rejected", reason) for name, reason in REJECTED.items()]
     assertDataFrameEqual(logged, spark.createDataFrame(expected, logged.schema), checkRowOrder=False)
@@ -250,7 +252,10 @@ def test_a_file_still_being_written_is_left_for_the_next_run(spark, runs):
     assert log_after_r2.where(F.col("source_file").isin(*deferred)).count() == 0  # nothing remembered
     third = runs["third"]
     assert third.files_ingested == (READINGS + "late.parquet", READINGS + "writing.csv")
-    assert third.files_deferred == () and third.files_rejected == ()
+    # Only the files the mapping could fix are inspected again (and still rejected: the mapping is unchanged).
+    assert third.files_deferred == ()
+    again = ("celsius.csv", "historian_bar.csv")
+    assert third.files_rejected == tuple((READINGS + name, REJECTED[name]) for name in again)
     bronze = table(spark, runs, "sensors_bronze")
     assert bronze.where(F.col("source_file") == READINGS + "writing.csv").count() == runs["exported_rows"] > 0
     assertDataFrameEqual(bronze.where(F.col("run_id") != "r3"),
@@ -371,3 +376,24 @@ def test_bronze_fails_when_every_new_file_is_still_being_written_and_passes_when
         "every new sensor file in /srv/landing is still being written; run again once they are complete:\n"
         "- sensor_readings/a.csv: still being written: a temporary name (*.part)")
     validate_bronze_run(dataclasses.replace(report(files_deferred=waiting), files_ingested=("sensor_readings/b.csv",)))
+
+
+@reliability("input", "A file rejected for what ingest.column_mapping can fix (a unit mix-up), then the mapping fixed",
+             "inspected again on every run: rejected again while the mapping is unchanged, loaded converted once "
+             "the column's unit is declared")
+def test_a_unit_mix_up_loads_once_the_mapping_declares_the_unit(spark, tmp_path):
+    landing = tmp_path / "landing"
+    write_reference(landing)
+    (landing / READINGS).mkdir(parents=True)
+    (landing / READINGS / "celsius.csv").write_text(csv_text(line("C1", 0, discharge_temp_f=93.3)))
+    settings = lake_settings(tmp_path)
+    rejected = [ingest_landing(spark, landing, run_id=run, settings=settings).files_rejected for run in ("r1", "r2")]
+    assert rejected == [((READINGS + "celsius.csv", REJECTED["celsius.csv"]),)] * 2
+    in_celsius = {"discharge_temp_f": {"column": "discharge_temp_f", "unit": "degC"}}
+    declared = lake_settings(tmp_path, column_mapping=in_celsius)
+    fixed = ingest_landing(spark, landing, run_id="r3", settings=declared)
+    assert (fixed.files_ingested, fixed.files_rejected) == ((READINGS + "celsius.csv",), ())
+    assert [row["discharge_temp_f"] for row in table(spark, {"settings": settings}, "sensors_bronze").collect()] == [
+        pytest.approx(199.94)]
+    log = table(spark, {"settings": settings}, "ingest_log").where(F.col("source_file") == READINGS + "celsius.csv")
+    assert [tuple(row) for row in log.select("status", "run_id").collect()] == [("ingested", "r3")]

@@ -24,7 +24,12 @@ file (relative to the landing folder), ingest time and run id.
   reason, and the other files still load. A file with one sensor column empty loads (a dead channel; silver
   keeps its nulls) and the log notes the column. Columns the contract does not know are kept
   as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
-  export has a new hash and loads on the next run). A failure that is not the file's fault (the JVM out
+  export has a new hash and loads on the next run), unless ``ingest.column_mapping`` can fix it (a missing
+  or ambiguous column, a unit mix-up): such a file is inspected again on every run.
+- A unit mix-up that stays physically possible (°C values in the °F column) is caught on the file's
+  medians (``transforms.unit_mix_up``): rejected naming the unit that explains them; declare it in
+  ``ingest.column_mapping`` (a column may keep the contract's name: ``discharge_temp_f: {column:
+  discharge_temp_f, unit: degC}``). A failure that is not the file's fault (the JVM out
   of memory, the file moved while it was read) stops the stage with ``RetryNextRun`` before any reading is
   appended or any delivery logged, so the next run reads the file again.
 - The reference CSVs (compressor metadata, stations, maintenance log) are dimension snapshots:
@@ -46,6 +51,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from altaviz.bronze.transforms import (
+    MAPPING_REJECTIONS,
     file_profiles,
     judge_file_profile,
     resolve_columns,
@@ -155,7 +161,7 @@ def ingest_landing(
     # The log is small (one row per file): read it once, decide everything on the driver.
     logged = (
         lake.read_table(spark, "ingest_log", settings=settings)
-        .select("content_sha256", "source_file", "status", "rows", "ingested_at", "run_id").collect()
+        .select("content_sha256", "source_file", "status", "reason", "rows", "ingested_at", "run_id").collect()
         if lake.table_exists(spark, "ingest_log", settings=settings)
         else []
     )
@@ -167,7 +173,8 @@ def ingest_landing(
         ingested_at = max(ingested_at, as_utc(last) + timedelta(seconds=1))
     # content hash -> the file first seen with it, so a copy under another name is named as one
     known = {row["content_sha256"]: f"{row['source_file']} ({row['status']}, run {row['run_id']})"
-             for row in logged if not row["status"].startswith("reference:")}
+             for row in logged if not row["status"].startswith("reference:")
+             and not (row["status"] == "rejected" and (row["reason"] or "").startswith(MAPPING_REJECTIONS))}
 
     skipped, rejected, accepted, deferred, notes = [], [], [], [], {}
     paths = lake.list_landing_files(landing_dir)

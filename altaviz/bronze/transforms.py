@@ -52,17 +52,22 @@ def validate_column_mapping(mapping: Mapping[str, object]) -> dict[str, tuple[st
     return resolved
 
 
+# Rejections that ingest.column_mapping can fix: such a file is inspected again on every run.
+MAPPING_REJECTIONS = ("missing required column", "ambiguous column", "units:")
+
+
 def resolve_columns(
     columns: Mapping[str, str], mapping: Mapping[str, tuple[str, float, float]]
 ) -> tuple[dict[str, ColumnSource], str | None]:
-    """For each contract column, its source in a file with ``columns`` (name -> kind), or a reason to reject."""
+    """For each contract column, its source in a file with ``columns`` (name -> kind), or a reason to reject.
+    The mapping comes first: it may declare the unit of a column that already has the contract's name."""
     sources: dict[str, list[ColumnSource]] = {name: [] for name in READING_COLUMNS}
     for name in columns:
-        if name in sources:
-            sources[name].append(ColumnSource(name))
-        elif name in mapping:
+        if name in mapping:
             target, scale, offset = mapping[name]
             sources[target].append(ColumnSource(name, scale, offset))
+        elif name in sources:
+            sources[name].append(ColumnSource(name))
     missing = [name for name, found in sources.items() if not found]
     if missing:
         return {}, f"missing required column(s): {', '.join(missing)}"

@@ -18,7 +18,7 @@ from altaviz.dashboard.pages.alerts import AlertsPage
 from altaviz.dashboard.pages.fleet import FleetPage
 from altaviz.dashboard.pages.monitoring import MonitoringPage
 from altaviz.dashboard.pages.quality import QualityPage
-from altaviz.dashboard.style import CSS, STATUS_COLORS
+from altaviz.dashboard.style import CSS, STATUS_COLORS, show_figure
 from altaviz.dashboard.view import View
 from altaviz.io import db
 
@@ -148,7 +148,7 @@ class Dashboard:
 
     def warm_up_plotly(self) -> None:
         with self.plotly_warmup:
-            display(go.Figure(layout={"width": 10, "height": 10}))
+            show_figure(go.Figure(layout={"width": 10, "height": 10}))
 
     def open_unit(self, compressor_id: str) -> None:
         """Show one compressor on the monitoring page (from a map marker, a table row or an alert)."""

@@ -1,17 +1,20 @@
-"""What every page shares: the status colours, the page CSS and how a table is drawn."""
+"""What every page shares: the status colours, the page CSS, how a table and a figure are drawn."""
 
 from __future__ import annotations
 
 import html
+import json
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
+from IPython.display import display
 
-from altaviz.plots import HEALTH_COLORS, NEUTRAL  # one palette for the notebooks' figures and the dashboard
+from altaviz.palette import HEALTH_COLORS, NEUTRAL
 
 # A unit's status: its alerts' health, or stale when it went silent (queries.fleet_status).
 STATUS_COLORS = {**HEALTH_COLORS, "stale": "#6a1b9a"}
-__all__ = ["CSS", "FIGURE_TEMPLATE", "HEALTH_COLORS", "NEUTRAL", "STATUS_COLORS", "html_table"]
+__all__ = ["CSS", "FIGURE_TEMPLATE", "HEALTH_COLORS", "NEUTRAL", "STATUS_COLORS", "html_table", "show_figure"]
 
 # Styles for the KPI cards, tables drawn by html_table and error text; the header carries them once.
 CSS = (
@@ -40,3 +43,13 @@ def html_table(frame: pd.DataFrame, *, empty: str, max_height: int | None = None
         return f"<p><i>{html.escape(empty)}</i></p>"
     table = frame.to_html(index=False, border=0, classes="altaviz-table", na_rep="–", escape=True)
     return table if max_height is None else f'<div style="overflow:auto;max-height:{max_height}px">{table}</div>'
+
+
+# The mimetype the jupyterlab-plotly extension draws offline (no CDN).
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+
+
+def show_figure(figure: go.Figure) -> None:
+    """Display a figure as the plotly mimetype. Plotly's own renderer would import nbformat and with it
+    jsonschema's format checkers: about a second of every dashboard kernel's start."""
+    display({PLOTLY_MIMETYPE: {**json.loads(pio.to_json(figure, validate=False)), "config": {}}}, raw=True)

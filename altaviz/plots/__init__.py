@@ -20,10 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-# Health and severity colours, shared with the dashboard (altaviz/dashboard/style.py).
-HEALTH_COLORS = {"healthy": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828"}
-SEVERITY_COLORS = {"info": "#1565c0", "warning": HEALTH_COLORS["warning"], "critical": HEALTH_COLORS["critical"]}
-NEUTRAL = "#546e7a"
+from altaviz.palette import HEALTH_COLORS, NEUTRAL, SEVERITY_COLORS  # noqa: F401 - the plots modules use them
+
 DPI = 96
 
 

@@ -20,18 +20,13 @@ from datetime import datetime, timedelta
 import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
-from IPython.display import display
 from plotly.subplots import make_subplots
 
 from altaviz.config import Settings
 from altaviz.dashboard import queries
-from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, STATUS_COLORS
+from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, STATUS_COLORS, show_figure
 from altaviz.io import db
 from altaviz.registry import WINDOWS, Sensor, SensorRegistry
-
-# The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
-pio.renderers.default = "plotly_mimetype"
 
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(hours=24), "7 d": timedelta(days=7), "30 d": timedelta(days=30)}
 WINDOW_TYPES = {"1 h": "1hr", "4 h": "4hr", "24 h": "24hr"}  # label -> sensor_readings_agg.window_type
@@ -467,7 +462,7 @@ class MonitoringPage:
         if latest is not None and not latest.empty:
             hour = latest.iloc[-1]
             with self.gauge_output:
-                display(gauge_figure(hour, self.gauges, hour_end=hour["agg_timestamp"] + timedelta(hours=1)))
+                show_figure(gauge_figure(hour, self.gauges, hour_end=hour["agg_timestamp"] + timedelta(hours=1)))
         if data.empty:
             self.notice.value = no_data_message(compressor_id, range_label, as_of, unit["last_reading_time"])
             return
@@ -479,4 +474,4 @@ class MonitoringPage:
                               window=window, risk_labels=self.risk_labels,
                               title=f"{compressor_id}: {window_label} windows, last {range_label}")
         with self.trend_output:
-            display(trends)
+            show_figure(trends)

@@ -9,16 +9,11 @@ from collections.abc import Callable
 import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
-from IPython.display import display
 
 from altaviz.config import Settings
 from altaviz.dashboard import queries
-from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, html_table
+from altaviz.dashboard.style import FIGURE_TEMPLATE, HEALTH_COLORS, NEUTRAL, html_table, show_figure
 from altaviz.io import db
-
-# The jupyterlab-plotly extension renders this mimetype offline; no CDN is needed.
-pio.renderers.default = "plotly_mimetype"
 
 METRICS = ("freshness", "completeness", "consistency", "accuracy")
 TITLES = {
@@ -191,7 +186,7 @@ class QualityPage:
                                   + ("" if not history.empty else "<p><i>No fleet-wide metrics to draw yet.</i></p>"))
         if not history.empty:
             with self.metrics:
-                display(metric_figure(history))
+                show_figure(metric_figure(history))
         self.show_units(units)
         self.quarantine_tables.value = (
             html_table(reason_counts(quarantine), empty="Nothing quarantined in this run (or not published yet).")
