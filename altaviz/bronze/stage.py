@@ -25,13 +25,15 @@ file (relative to the landing folder), ingest time and run id.
   keeps its nulls) and the log notes the column. Columns the contract does not know are kept
   as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
   export has a new hash and loads on the next run), unless ``ingest.column_mapping`` can fix it (a missing
-  or ambiguous column, a unit mix-up): such a file is inspected again on every run.
+  or ambiguous column, a unit mix-up): such a file is inspected again on every run. A failure that is not
+  the file's fault (the JVM out of memory, the file moved while it was read) stops the stage with
+  ``RetryNextRun`` before any reading is appended or any delivery logged, so the next run reads the file again.
 - A unit mix-up that stays physically possible (°C values in the °F column) is caught on the file's
   medians (``transforms.unit_mix_up``): rejected naming the unit that explains them; declare it in
   ``ingest.column_mapping`` (a column may keep the contract's name: ``discharge_temp_f: {column:
-  discharge_temp_f, unit: degC}``). A failure that is not the file's fault (the JVM out
-  of memory, the file moved while it was read) stops the stage with ``RetryNextRun`` before any reading is
-  appended or any delivery logged, so the next run reads the file again.
+  discharge_temp_f, unit: degC}``).
+- A CSV row with more or fewer fields than the header is kept whole for silver to quarantine
+  (``malformed_row``), and the log counts such rows.
 - The reference CSVs (compressor metadata, stations, maintenance log) are dimension snapshots:
   when a file's content differs from the table's last logged snapshot, the table is replaced
   wholesale (one overwrite); an unchanged file writes nothing. A rerun therefore adds no version
