@@ -18,6 +18,7 @@ from altaviz.bronze.stage import RetryNextRun, _profile_one_by_one, ingest_landi
 from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
 from altaviz.config import ConfigError
 from altaviz.runs import as_utc
+from altaviz.silver.stage import build_silver
 from reliability import reliability
 
 INGESTED_AT = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -359,3 +360,25 @@ def test_delete_rows_quotes_its_values(spark, tmp_path):
     lake.delete_rows(spark, "quoted", "run_id = {run_id}", {"run_id": "z' OR '1'='1"}, settings=settings)
     assert sorted(row["run_id"] for row in lake.read_table(spark, "quoted", settings=settings).collect()) == [
         "c", "x' OR '1'='1"]
+
+
+@reliability("input", "Two deliveries in one run holding the same reading, named export_9 and export_10",
+             "the one written later wins in silver (then the higher number when written at once), never the "
+             "one whose name sorts last")
+@pytest.mark.parametrize("written, winner", [((1, 2), "export_10"), ((2, 1), "export_9"), ((1, 1), "export_10")])
+def test_the_later_delivery_wins_by_when_it_was_written_not_by_its_name(spark, tmp_path, written, winner):
+    landing = tmp_path / "landing"
+    write_reference(landing)
+    settings = lake_settings(tmp_path)
+    for name, vibration, second in (("export_9", 3.1, written[0]), ("export_10", 3.2, written[1])):
+        path = write_parquet(landing / "sensor_readings" / f"{name}.parquet",
+                             [reading("C1", 0, vibration_mms=vibration)])
+        os.utime(path, ns=(second * 10**9, second * 10**9))
+    ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=INGESTED_AT)
+    build_silver(spark, run_id="r1", as_of=INGESTED_AT, settings=settings)
+    (row,) = lake.read_table(spark, "sensors_silver", settings=settings).collect()
+    value = {"export_9": 3.1, "export_10": 3.2}[winner]
+    assert (row["source_file"], row["vibration_mms"]) == (f"sensor_readings/{winner}.parquet", value)
+    log = lake.read_table(spark, "ingest_log", settings=settings).where(F.col("status") == "ingested").collect()
+    latest = max(log, key=lambda r: as_utc(r["ingested_at"]))
+    assert latest["source_file"] == f"sensor_readings/{winner}.parquet"

@@ -32,6 +32,9 @@ file (relative to the landing folder), ingest time and run id.
   medians (``transforms.unit_mix_up``): rejected naming the unit that explains them; declare it in
   ``ingest.column_mapping`` (a column may keep the contract's name: ``discharge_temp_f: {column:
   discharge_temp_f, unit: degC}``).
+- The deliveries of one run are ingested a microsecond apart, in the order they were written (modification
+  time, then the name with numbers compared as numbers): silver lets the later of two overlapping deliveries
+  win a restated reading, so ``export_10`` written after ``export_9`` wins however their names sort.
 - A CSV row with more or fewer fields than the header is kept whole for silver to quarantine
   (``malformed_row``), and the log counts such rows.
 - The reference CSVs (compressor metadata, stations, maintenance log) are dimension snapshots:
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+import re
 from functools import reduce
 from pathlib import Path
 from typing import Mapping
@@ -135,7 +139,7 @@ def _log_rows(spark, entries: list[dict], run_id: str, ingested_at: datetime, la
             e.get("reason"),
             e.get("rows"),
             run_id,
-            ingested_at,
+            e.get("ingested_at", ingested_at),
         )
         for e in entries
     ]
@@ -233,10 +237,19 @@ def ingest_landing(
     )
 
 
+def delivery_order(path: Path) -> tuple:
+    """When the file was written, then its name with numbers compared as numbers (export_9 before export_10)."""
+    return path.stat().st_mtime_ns, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -> tuple[list[dict], int]:
     """Profile every accepted file in one pass, reject the unparsable ones, append the rest once."""
     if not accepted:
         return [], 0
+    # Each delivery of a run is ingested a microsecond after the one written before it: silver lets the later
+    # of two overlapping deliveries win, and that must never be decided by how their names sort.
+    accepted = sorted(accepted, key=lambda item: delivery_order(item[0].path))
+    delivered_at = {item[0].source_file: ingested_at + timedelta(microseconds=n) for n, item in enumerate(accepted)}
     per_file = {}
     for landing_file, columns, sources in accepted:
         per_file[landing_file.source_file] = to_bronze_rows(
@@ -245,7 +258,7 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
             sources=sources,
             source_file=landing_file.source_file,
             run_id=run_id,
-            ingested_at=ingested_at,
+            ingested_at=delivered_at[landing_file.source_file],
         )
     bronze_rows = reduce(DataFrame.unionByName, per_file.values()).persist()
     try:
@@ -262,7 +275,8 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         if reason:
             rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
             continue
-        ingested.append({"file": landing_file, "status": "ingested", "rows": profiles[name]["rows"], "reason": note})
+        ingested.append({"file": landing_file, "status": "ingested", "rows": profiles[name]["rows"], "reason": note,
+                         "ingested_at": delivered_at[name]})
         good_files.append(name)
     appended = sum(e["rows"] for e in ingested)
     if appended:
