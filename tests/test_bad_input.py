@@ -129,7 +129,10 @@ def runs(spark, tmp_path_factory):
     landing = root / "landing"
     readings = landing / lake.SENSOR_READINGS_DIR
     write_reference(landing)
-    settings = lake_settings(root, column_mapping=MAPPING)
+    # Every rate gate open: this lake is about what happens to each bad file and row, not about stopping runs.
+    open_gates = dataclasses.replace(lake_settings(root).pipeline.gates, max_missing_rate=1.0, max_rejection_rate=1.0,
+                                     max_duplicate_rate=1.0)
+    settings = lake_settings(root, column_mapping=MAPPING, gates=open_gates)
     write_parquet(readings / "day1.parquet", [reading(cid, 10 * i) for cid in ("C1", "C2") for i in range(6)])
     ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=EARLY)
     build_silver(spark, run_id="r1", as_of=AS_OF, settings=settings)

@@ -208,7 +208,11 @@ def ingest_landing(
     references, reference_rows = _refresh_reference_tables(spark, landing_dir, logged, settings)
     ingested, appended = _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings)
     notes.update({e["file"].source_file: e["reason"] for e in ingested if e["reason"]})
-    log_entries = ingested + rejected + references
+    # A file the mapping could fix, rejected again for the same reason, is reported but not logged again: a
+    # rerun over an unchanged folder writes no version.
+    logged_rejections = {row["content_sha256"]: row["reason"] for row in logged if row["status"] == "rejected"}
+    log_entries = ingested + references + [
+        e for e in rejected if logged_rejections.get(e["file"].content_sha256) != e["reason"]]
     if log_entries:
         lake.merge_table(
             _log_rows(spark, log_entries, run_id, ingested_at, landing_dir), "ingest_log", keys=["content_sha256"], settings=settings

@@ -41,6 +41,7 @@ class SilverReport:
     compressor_metrics: pd.DataFrame = field(compare=False)  # one row per compressor
     gates: tuple[GateResult, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    silver_written: bool = True  # False: a blocking gate failed and silver and quarantine were left as they were
 
     @property
     def passed(self) -> bool:
@@ -236,12 +237,19 @@ def _freshness_message(stalest_minutes: float | None, details: Mapping) -> str:
 ALERTING_GATES = ("freshness_sla_minutes",)
 
 
+def blocking_failures(gates: tuple[GateResult, ...]) -> list[str]:
+    """The messages of failed gates that stop a run (all but ``ALERTING_GATES``)."""
+    return [gate.message for gate in gates if not gate.passed and gate.gate not in ALERTING_GATES]
+
+
 def validate_quality_gates(report: SilverReport) -> tuple[str, ...]:
     """Raise QualityGateError naming every failed gate with its value and limit; return the messages of
     failed ``ALERTING_GATES``, which let the run go on."""
-    failed = [gate.message for gate in report.gates if not gate.passed and gate.gate not in ALERTING_GATES]
+    failed = blocking_failures(report.gates)
     if failed:
-        raise QualityGateError(f"{len(failed)} data-quality gate(s) failed for run {report.run_id}:\n- " + "\n- ".join(failed))
+        kept = "" if report.silver_written else "; sensors_silver and sensors_quarantine were left as they were"
+        raise QualityGateError(f"{len(failed)} data-quality gate(s) failed for run {report.run_id}{kept}:\n- "
+                               + "\n- ".join(failed))
     return tuple(f"{gate.message}; the run goes on and 05_publish alerts the silent unit(s) as stale"
                  for gate in report.gates if not gate.passed)
 

@@ -23,7 +23,8 @@ Silver is recomputed from all of bronze (bronze is the system of record) and wri
 on (compressor_id, timestamp): late and out-of-order rows land in place, a rerun changes nothing, and
 rows bronze no longer supports (e.g. a timestamp now valid under a later as_of) move in or out.
 The quarantine table is rewritten with the run's result; metrics are merged on
-(run_id, metric_type, compressor_id). Time travel: see ``altaviz.io.lake``.
+(run_id, metric_type, compressor_id). Gates come before writes: a run that fails a gate other than
+freshness writes its metrics only, so nothing un-gated reaches silver, quarantine or what reads them. Time travel: see ``altaviz.io.lake``.
 
 Data-quality metrics (fleet rows have compressor_id null; details is JSON). The three rates judge the
 deliveries ingested since the last run whose rate gates all passed (``quality.JudgedSpan``, in details
@@ -59,6 +60,7 @@ from altaviz.silver.quality import (
     JudgedSpan,
     SilverReport,
     _per_compressor_frame,
+    blocking_failures,
     check_quality_gates,
     judged_through,
     metric_rows,
@@ -118,9 +120,15 @@ def build_silver(
         per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, downtime, as_of=as_of), on="compressor_id", how="full").toPandas()
         per_compressor = _per_compressor_frame(by_reason, per_unit_silver)
         metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings, judged=judged)
+        gates = check_quality_gates(metrics, settings)
 
-        lake.merge_table(silver_rows, "sensors_silver", keys=["compressor_id", "timestamp"], partition_by=["date"], delete_missing=True, settings=settings)
-        lake.write_table(build_quarantine_rows(classified), "sensors_quarantine", settings=settings)
+        # Gates before writes: a run that fails a blocking gate records its metrics (the dashboard shows the
+        # failure, and the next run judges the same deliveries) but leaves silver and quarantine as they were.
+        silver_written = not blocking_failures(gates)
+        if silver_written:
+            lake.merge_table(silver_rows, "sensors_silver", keys=["compressor_id", "timestamp"], partition_by=["date"],
+                             delete_missing=True, settings=settings)
+            lake.write_table(build_quarantine_rows(classified), "sensors_quarantine", settings=settings)
         lake.merge_table(
             _metrics_frame(spark, metrics, as_of),
             "data_quality_metrics", keys=["run_id", "metric_type", "compressor_id"], settings=settings,
@@ -145,7 +153,8 @@ def build_silver(
             metrics[metrics["compressor_id"].notna()].pivot(index="compressor_id", columns="metric_type", values="metric_value").reset_index(),
             on="compressor_id", how="left",
         ),
-        gates=check_quality_gates(metrics, settings),
+        gates=gates,
+        silver_written=silver_written,
         counts={
             "sensors_bronze_read": rows_read,
             "sensors_silver": rows_valid,
