@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS data_quality_metrics (
     metric_timestamp    TIMESTAMPTZ NOT NULL,
     compressor_id       TEXT,                              -- NULL = the whole fleet
     metric_type         TEXT NOT NULL CHECK (metric_type IN ('freshness', 'completeness', 'consistency', 'accuracy')),
-    metric_value        DOUBLE PRECISION,                  -- NULL: could not be measured (pass_threshold false)
+    metric_value        DOUBLE PRECISION,                  -- NULL: not measured (no rows: fails; nothing new: passes)
     threshold_value     DOUBLE PRECISION,
     pass_threshold      BOOLEAN NOT NULL,
     details             JSONB NOT NULL DEFAULT '{}'::jsonb,
