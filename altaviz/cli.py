@@ -14,6 +14,7 @@ import yaml
 from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
 from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
+from altaviz.runs import parse_utc
 
 DASHBOARD_PORT = 8866
 
@@ -164,14 +165,27 @@ def _dashboard(args: argparse.Namespace) -> int:
         return server.wait()
 
 
+def utc_date_or_time(text: str) -> str:
+    """An argparse type: the text unchanged when it is a date or an ISO time (naive = UTC)."""
+    try:
+        parse_utc(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a date (YYYY-MM-DD) nor an ISO time (2026-06-01T06:00, 2026-06-01T06:00+02:00)"
+        ) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="altaviz", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run notebooks 01-05 with papermill into runs/<run_id>/")
     run.add_argument("--compressors", type=int, help="fleet size (default from config/pipeline.yaml)")
-    run.add_argument("--start", help="first UTC day, YYYY-MM-DD (inclusive)")
-    run.add_argument("--end", help="last UTC day, YYYY-MM-DD (exclusive)")
+    run.add_argument("--start", type=utc_date_or_time, help="first UTC day, YYYY-MM-DD (inclusive), or an ISO time")
+    run.add_argument("--end", type=utc_date_or_time,
+                     help="end, exclusive: a UTC day YYYY-MM-DD (its midnight) or an ISO time; also the run's as-of "
+                          "time, which silver's freshness is measured against")
     run.add_argument("--seed", type=int, help="simulator seed")
     run.add_argument("--failure-rate", type=float,
                      help="simulated failures per compressor-year (default 2.0; 0 gives a healthy fleet)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from altaviz.cli import build_parser
 from altaviz.config import load_settings
 from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
 from reliability import reliability
@@ -138,3 +139,15 @@ def test_a_second_run_on_the_same_data_root_is_refused_by_name_and_a_killed_run_
     manifest = run_pipeline(params, settings=settings, progress=lambda _: None, stages=("a_first",),
                             notebook_dir=notebooks, share_spark=False)
     assert manifest.status == "succeeded"
+
+
+@reliability("input", "`altaviz run --end` given something that is neither a date nor a time",
+             "refused by the command line naming the value and both accepted forms; a date or an ISO time passes")
+def test_run_dates_are_a_date_or_an_iso_time_and_anything_else_is_refused(capsys):
+    parser = build_parser()
+    for end in ("2026-06-01", "2026-06-01T06:00", "2026-06-01T06:00:00+02:00"):
+        assert parser.parse_args(["run", "--end", end]).end == end
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--end", "June 1"])
+    assert ("argument --end: 'June 1' is neither a date (YYYY-MM-DD) nor an ISO time (2026-06-01T06:00, "
+            "2026-06-01T06:00+02:00)") in capsys.readouterr().err
