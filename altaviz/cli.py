@@ -1,4 +1,5 @@
-"""The `altaviz` command: run the pipeline, manage the embedded database and the shared Spark, serve the dashboard."""
+"""The `altaviz` command: run the pipeline, check a landing folder, manage the embedded database and the shared
+Spark, serve the dashboard."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from altaviz.io import db
 from altaviz.config import PROJECT_ROOT, ConfigError, get_settings
 from altaviz.runner import RunInProgress, RunParams, StageFailed, run_pipeline
 from altaviz.runs import parse_utc
+from altaviz.yaml_config import SITE_CONFIG_ENV
 
 DASHBOARD_PORT = 8866
 
@@ -101,6 +103,25 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_check(args: argparse.Namespace) -> int:
+    """Print what bronze would make of each landing file; exit 1 when any would be rejected."""
+    import pandas as pd
+
+    from altaviz.bronze.stage import check_landing
+    from altaviz.io.spark import get_spark
+
+    settings = get_settings()
+    landing = Path(args.landing).expanduser() if args.landing else settings.pipeline.landing_dir
+    print(f"profiles: {', '.join(source.name for source in settings.pipeline.sources)}; landing: {landing}; "
+          "times in UTC")
+    report = check_landing(get_spark(settings), landing, settings=settings)
+    with pd.option_context("display.max_rows", None, "display.max_colwidth", 100, "display.width", 200):
+        print(report.astype(object).where(report.notna(), "").to_string(index=False) if len(report) else "no files")
+    verdicts = report["verdict"].value_counts()
+    print("; ".join(f"{count} file(s): {verdict}" for verdict, count in verdicts.items()) or "nothing to ingest")
+    return 1 if "reject" in verdicts else 0
+
+
 def _spark(args: argparse.Namespace) -> int:
     from altaviz.io import spark_server
 
@@ -178,6 +199,9 @@ def utc_date_or_time(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="altaviz", description=__doc__)
+    parser.add_argument("--config", metavar="DIR",
+                        help="a site's config folder laid over the project's config/ (same as $ALTAVIZ_CONFIG_DIR); "
+                             "a site that adds sensors sets the variable instead")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run notebooks 01-05 with papermill into runs/<run_id>/")
@@ -199,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train a new failure model instead of scoring with the saved one (data/models/)")
     run.set_defaults(handler=_run)
 
+    ingest = commands.add_parser("ingest", help="check what bronze would make of a landing folder, writing nothing")
+    ingest.add_argument("action", choices=("check",))
+    ingest.add_argument("--landing", help="landing folder (default <data_dir>/landing)")
+    ingest.set_defaults(handler=_ingest_check)
+
     database = commands.add_parser("db", help="manage the serving PostgreSQL")
     database.add_argument("action", choices=("start", "stop", "status", "url", "psql"))
     database.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to psql")
@@ -219,9 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config:
+        # Before any settings load here; the notebooks papermill starts inherit the variable.
+        os.environ[SITE_CONFIG_ENV] = str(Path(args.config).expanduser().resolve())
+        get_settings.cache_clear()
     try:
         return args.handler(args)
-    except (ConfigError, db.DatabaseUnavailable, ValueError, RuntimeError) as err:
+    except (ConfigError, db.DatabaseUnavailable, ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -73,6 +75,33 @@ class QualityGates:
 
 
 @dataclass(frozen=True)
+class IngestSource:
+    """How to read one kind of landing file (``ingest.sources.<name>`` in ``config/pipeline.yaml``)."""
+
+    name: str
+    files: str  # a glob under the landing folder, e.g. "pump_rig/**/*.csv"
+    layout: str  # 'wide': a column per sensor; 'long': rows of (tag, time, value)
+    delimiter: str
+    decimal: str  # '.' or ','
+    timestamp_column: str
+    timestamp_format: str  # a Spark datetime pattern; "" = ISO 8601
+    time_zone: str  # the zone of times written without an offset
+    compressor_id: tuple[str, str]  # ('column', name) | ('path', regex with one group) | ('constant', id)
+    columns: Mapping[str, object]  # source column (long: tag) -> sensor, or {column, unit}
+    tag_column: str = ""  # long layout only
+    value_column: str = ""
+    missing: tuple[str, ...] = ()  # sensors the site does not have: null in every row, never invented
+
+    def id_from_path(self, source_file: str) -> str | None:
+        match = re.search(self.compressor_id[1], source_file)
+        return match.group(1) if match else None
+
+
+LAYOUTS = ("wide", "long")
+DEFAULT_SOURCE = "sensor_readings"  # the landing contract's own files (01_simulate writes them)
+
+
+@dataclass(frozen=True)
 class Pipeline:
     data_dir: Path
     runs_dir: Path
@@ -87,6 +116,17 @@ class Pipeline:
     outlier_mad_threshold: float
     column_mapping: Mapping[str, Mapping[str, str]]
     settle_seconds: float  # a landing file changing within this long is left for the next run
+    profiles: tuple[IngestSource, ...] = ()  # ingest.sources, in file order
+
+    @property
+    def sources(self) -> tuple[IngestSource, ...]:
+        """The contract's own ``sensor_readings/`` files (renamed by ``ingest.column_mapping``), then each
+        profile of ``ingest.sources``; a profile named ``sensor_readings`` replaces the default one."""
+        default = IngestSource(name=DEFAULT_SOURCE, files=f"{DEFAULT_SOURCE}/**/*", layout="wide", delimiter=",",
+                               decimal=".", timestamp_column="timestamp", timestamp_format="", time_zone="UTC",
+                               compressor_id=("column", "compressor_id"), columns=self.column_mapping)
+        named = {source.name for source in self.profiles}
+        return (default,) * (DEFAULT_SOURCE not in named) + self.profiles
 
     @property
     def landing_dir(self) -> Path:
@@ -163,7 +203,61 @@ def _positive(reader: Reader, key: str) -> int:
     return value
 
 
-def _pipeline(reader: Reader) -> Pipeline:
+def _ingest_source(reader: Reader, name: str, sensors: tuple[str, ...]) -> IngestSource:
+    key = f"ingest.sources.{name}"
+    known = {"files", "layout", "delimiter", "decimal", "timestamp", "compressor_id", "columns", "tag", "value",
+             "missing"}
+    unknown = sorted(set(reader.get(key, dict)) - known)
+    if unknown:
+        raise reader.fail(f"{key}.{unknown[0]}", f"unknown key; a source takes {sorted(known)}")
+    layout = reader.get(f"{key}.layout", str, optional=True, default="wide")
+    if layout not in LAYOUTS:
+        raise reader.fail(f"{key}.layout", f"{layout!r} is not one of {LAYOUTS}")
+    delimiter = reader.get(f"{key}.delimiter", str, optional=True, default=",").replace("\\t", "\t")
+    decimal = reader.get(f"{key}.decimal", str, optional=True, default=".")
+    if len(delimiter) != 1:
+        raise reader.fail(f"{key}.delimiter", f"one character, got {delimiter!r} (a tab is written \"\\t\")")
+    if decimal not in (".", ",") or decimal == delimiter:
+        raise reader.fail(f"{key}.decimal", f"'.' or ',' and not the delimiter, got {decimal!r}")
+    zone = reader.get(f"{key}.timestamp.time_zone", str, optional=True, default="UTC")
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise reader.fail(f"{key}.timestamp.time_zone", f"{zone!r} is not an IANA time zone (Europe/Berlin, UTC)") from None
+    id_spec = reader.get(f"{key}.compressor_id", dict, optional=True, default={"column": "compressor_id"})
+    if len(id_spec) != 1 or next(iter(id_spec)) not in ("column", "path", "constant"):
+        raise reader.fail(f"{key}.compressor_id", f"one of {{column: NAME}}, {{path: REGEX}}, {{constant: ID}}, got {id_spec!r}")
+    id_kind, id_value = next(iter(id_spec.items()))
+    if id_kind == "path":
+        try:
+            groups = re.compile(str(id_value)).groups
+        except re.error as err:
+            raise reader.fail(f"{key}.compressor_id.path", f"not a regular expression: {err}") from None
+        if groups != 1:
+            raise reader.fail(f"{key}.compressor_id.path", f"needs exactly one (group) around the id, has {groups}")
+    missing = tuple(reader.get(f"{key}.missing", list, optional=True, default=[]))
+    if set(missing) - set(sensors):
+        raise reader.fail(f"{key}.missing", f"unknown sensor(s) {sorted(set(missing) - set(sensors))}; known: {list(sensors)}")
+    tag = reader.get(f"{key}.tag", str, optional=layout == "wide", default="")
+    value = reader.get(f"{key}.value", str, optional=layout == "wide", default="")
+    return IngestSource(
+        name=name,
+        files=reader.get(f"{key}.files", str),
+        layout=layout,
+        delimiter=delimiter,
+        decimal=decimal,
+        timestamp_column=reader.get(f"{key}.timestamp.column", str, optional=True, default="timestamp"),
+        timestamp_format=reader.get(f"{key}.timestamp.format", str, optional=True, default=""),
+        time_zone=zone,
+        compressor_id=(id_kind, str(id_value)),
+        columns=reader.get(f"{key}.columns", dict, optional=True, default={}),
+        tag_column=tag,
+        value_column=value,
+        missing=missing,
+    )
+
+
+def _pipeline(reader: Reader, sensors: tuple[str, ...] = ()) -> Pipeline:
     data_dir = _resolve(reader.get("data_dir", str))
     lake_root = reader.get("lake_root", str, optional=True) or str(data_dir / "lake")
     start, end = _day(reader, "defaults.start_date"), _day(reader, "defaults.end_date")
@@ -191,6 +285,8 @@ def _pipeline(reader: Reader) -> Pipeline:
         outlier_mad_threshold=reader.number("quality.outlier_mad_threshold", low=1),
         column_mapping=mapping,
         settle_seconds=reader.number("ingest.settle_seconds", low=0),
+        profiles=tuple(_ingest_source(reader, str(name), sensors)
+                       for name in reader.get("ingest.sources", dict, optional=True, default={})),
     )
 
 
@@ -298,10 +394,11 @@ def load_settings(config_dir: Path = CONFIG_DIR, env: Mapping[str, str] | None =
     if env is None:
         env = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
     pipeline_reader = Reader(config_dir / "pipeline.yaml", env)
+    registry = read_registry(registry_path(env, config_dir), env)
     return Settings(
-        registry=read_registry(registry_path(env, config_dir), env),
+        registry=registry,
         alerts=_alerting(pipeline_reader),
-        pipeline=_pipeline(pipeline_reader),
+        pipeline=_pipeline(pipeline_reader, registry.columns),
         database=_database(Reader(config_dir / "database.yaml", env)),
         spark=_spark(Reader(config_dir / "spark.yaml", env)),
         model=_model(pipeline_reader),

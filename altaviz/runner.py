@@ -74,11 +74,14 @@ class RunParams:
     @classmethod
     def defaults(cls, settings: Settings | None = None, **overrides) -> "RunParams":
         pipeline = (settings or get_settings()).pipeline
+        # The configured days are the simulator's. A run over files already delivered (a backfill) leaves them
+        # empty: gold covers what silver holds, and the as-of time is the newest reading.
+        simulating = overrides.get("simulate", True) is not False
         values = dict(
             run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
             compressor_count=pipeline.compressor_count,
-            start_date=pipeline.start_date,
-            end_date=pipeline.end_date,
+            start_date=pipeline.start_date if simulating else "",
+            end_date=pipeline.end_date if simulating else "",
             seed=pipeline.seed,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})

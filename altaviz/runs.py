@@ -36,6 +36,11 @@ def parse_utc(day: str) -> datetime:
     return as_utc(datetime.fromisoformat(day))
 
 
+def optional_utc(day: str) -> datetime | None:
+    """``parse_utc``, or None for an empty parameter: a run over history leaves its dates to the data."""
+    return parse_utc(day) if day else None
+
+
 def record_stage(run_id: str, stage: str, counts: dict[str, int], settings: Settings | None = None) -> Path:
     """Write a stage's row counts where the runner collects them into manifest.json."""
     path = run_dir(run_id, settings) / "stages" / f"{stage}.json"

@@ -31,19 +31,6 @@ REASON_CODES = (
 )
 
 
-# Historian units -> (scale, offset) into our unit, per target column: value * scale + offset.
-UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
-    "vibration_mms": {"mm/s": (1.0, 0.0), "in/s": (25.4, 0.0)},
-    "discharge_temp_f": {
-        "degF": (1.0, 0.0), "°F": (1.0, 0.0), "F": (1.0, 0.0),
-        "degC": (1.8, 32.0), "°C": (1.8, 32.0), "C": (1.8, 32.0),
-    },
-    "suction_pressure_psi": {"psi": (1.0, 0.0), "kPa": (0.1450377, 0.0), "bar": (14.5038, 0.0)},
-    "discharge_pressure_psi": {"psi": (1.0, 0.0), "kPa": (0.1450377, 0.0), "bar": (14.5038, 0.0)},
-    "horsepower_consumption": {"hp": (1.0, 0.0)},
-    "gas_flow_mcf": {"Mcf/day": (1.0, 0.0), "mcf": (1.0, 0.0)},
-}
-
 _STRING_MAP = T.MapType(T.StringType(), T.StringType())
 
 

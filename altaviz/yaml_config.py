@@ -1,5 +1,9 @@
 """Reading the YAML files under ``config/``: ``${VAR:-default}`` substitution and typed keys whose
-errors name the file and the key. ``altaviz.config`` (settings) and ``altaviz.registry`` (sensors) build on it."""
+errors name the file and the key. ``altaviz.config`` (settings) and ``altaviz.registry`` (sensors) build on it.
+
+A site keeps its own settings outside the project: ``$ALTAVIZ_CONFIG_DIR`` (or ``altaviz --config DIR``) names a
+folder whose files of the same names (``pipeline.yaml``, ``sensors.yaml``, ...) are laid over the project's, key by
+key: a mapping merges into the default one, anything else (a number, a list) replaces it."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
+SITE_CONFIG_ENV = "ALTAVIZ_CONFIG_DIR"
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -39,22 +44,55 @@ def _substitute_values(node: Any, env: Mapping[str, str]) -> Any:
     return node
 
 
+def _load_yaml(path: Path) -> dict:
+    try:
+        parsed = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(parsed, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(parsed).__name__}")
+    return parsed
+
+
+def layered(base: Mapping, over: Mapping) -> dict:
+    """``over`` laid on ``base``: mappings merge key by key, any other value replaces the default."""
+    merged = dict(base)
+    for key, value in over.items():
+        both_maps = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+        merged[key] = layered(merged[key], value) if both_maps else value
+    return merged
+
+
+def site_file(path: Path, env: Mapping[str, str]) -> Path | None:
+    """The site's file laid over ``path`` (same name in ``$ALTAVIZ_CONFIG_DIR``), or None."""
+    folder = env.get(SITE_CONFIG_ENV) or ""
+    if not folder:
+        return None
+    site = Path(folder).expanduser()
+    if not site.is_dir():
+        raise ConfigError(f"{SITE_CONFIG_ENV}={folder}: not a folder")
+    candidate = site / path.name
+    return candidate if candidate.is_file() and candidate.resolve() != path.resolve() else None
+
+
 class Reader:
-    """Reads typed keys from one YAML file and names file and key in every error."""
+    """Reads typed keys from one YAML file (with the site's file of the same name laid over it) and names
+    file and key in every error."""
 
     def __init__(self, path: Path, env: Mapping[str, str]):
         self.path = path
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        try:
-            parsed = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        parsed = _load_yaml(path)
+        self.site_path = site_file(path, env)
+        if self.site_path is not None:
+            parsed = layered(parsed, _load_yaml(self.site_path))
         # Substitute in the parsed values, not the text: a value such as a path with ': ' stays a value.
         self.data = _substitute_values(parsed, env)
 
     def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path.name}: {key}: {problem}")
+        where = self.path.name if self.site_path is None else f"{self.path.name} (with {self.site_path})"
+        return ConfigError(f"{where}: {key}: {problem}")
 
     def get(self, key: str, kind: type, *, optional: bool = False, default: Any = None) -> Any:
         node: Any = self.data

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS station_locations (
 CREATE TABLE IF NOT EXISTS compressor_metadata (
     compressor_id   TEXT PRIMARY KEY,
     model           TEXT NOT NULL,
-    horsepower      INTEGER NOT NULL CHECK (horsepower > 0),
+    horsepower      DOUBLE PRECISION NOT NULL CHECK (horsepower > 0),  -- a pump skid may be 0.5 hp
     install_date    DATE,
     station_id      TEXT NOT NULL REFERENCES station_locations (station_id),
     latitude        DOUBLE PRECISION,
@@ -131,6 +131,16 @@ BEGIN
         ALTER TABLE alert_history DROP CONSTRAINT IF EXISTS alert_history_alert_type_check;
         ALTER TABLE alert_history ADD CONSTRAINT alert_history_alert_type_check
             CHECK (alert_type IN ('threshold', 'rate_of_change', 'anomaly', 'prediction', 'stale'));
+    END IF;
+END $$;
+-- Rated power was whole horsepower: a small unit rounded to 0 and broke the check. Widened in place; the views
+-- that read the column are dropped first and made again by 002_views.sql.
+DO $$
+BEGIN
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_name = 'compressor_metadata' AND column_name = 'horsepower') = 'integer' THEN
+        DROP VIEW IF EXISTS v_fleet_health_summary, v_active_alerts, v_latest_readings;
+        ALTER TABLE compressor_metadata ALTER COLUMN horsepower TYPE DOUBLE PRECISION;
     END IF;
 END $$;
 -- A unit with no valid reading has no freshness: the metric is recorded, unmeasured and failing.

@@ -176,8 +176,9 @@ REJECTED = {
     "header_only.csv": "empty: no rows",
     "no_rows.parquet": "empty: no rows",
     "semicolon.csv": "delimiter: the header splits on ';' into 8 columns, and line 2 writes decimals with a comma "
-                     "('3,0'); only comma-separated CSV with '.' decimals is read",
-    "decimal_comma.csv": "decimal comma: line 2 has vibration_mms = '3,0'; only '.' is read as the decimal point",
+                     "('3,0'); this source reads ',': set delimiter (and decimal) in its ingest profile",
+    "decimal_comma.csv": "decimal comma: line 2 has vibration_mms = '3,0'; this source reads '.': set decimal: ',' in "
+                         "its profile",
     "decimal_comma_unquoted.csv": "field count: line 2 has 10 fields and the header 8 (a decimal comma or an "
                                   "unquoted ',' inside a value splits one)",
     "no_sensor_values.csv": "no sensor values: every sensor column is empty in all 2 row(s)",
@@ -358,10 +359,11 @@ def test_bad_rows_are_quarantined_with_a_reason_naming_them(spark, runs):
 def test_an_unknown_unit_in_the_mapping_is_refused_before_anything_is_read(spark, runs):
     settings = runs["settings"]
     wrong = dataclasses.replace(settings, pipeline=dataclasses.replace(
-        settings.pipeline, column_mapping={"DischPa": {"column": "discharge_pressure_psi", "unit": "Pa"}}))
+        settings.pipeline, column_mapping={"DischPsu": {"column": "discharge_pressure_psi", "unit": "psu"}}))
     versions = {name: lake.latest_version(spark, name, settings=settings) for name in ("sensors_bronze", "ingest_log")}
-    with pytest.raises(ConfigError, match=r"ingest.column_mapping.DischPa: unit 'Pa' is not convertible to "
-                                          r"discharge_pressure_psi; known: \['bar', 'kPa', 'psi'\]"):
+    with pytest.raises(ConfigError, match=r"ingest.column_mapping.DischPsu: unit 'psu' is not convertible to "
+                                          r"discharge_pressure_psi: 'psu' is not a unit pint reads: .*; "
+                                          r"it may be written e.g. psi, bar, kPa, MPa, psia, bara$"):
         ingest_landing(spark, runs["landing"], run_id="r4", settings=wrong)
     assert {name: lake.latest_version(spark, name, settings=settings) for name in versions} == versions
 

@@ -14,9 +14,9 @@ from pyspark.testing import assertDataFrameEqual
 from spark_fixtures import NORMAL, lake_settings, reading, write_csv, write_parquet, write_reference
 
 from altaviz.io import lake
-from altaviz.bronze.stage import RetryNextRun, _profile_one_by_one, ingest_landing
+from altaviz.bronze.stage import PlannedFile, RetryNextRun, _profile_one_by_one, ingest_landing
 from altaviz.bronze.transforms import ColumnSource, resolve_columns, validate_column_mapping
-from altaviz.config import ConfigError
+from altaviz.config import ConfigError, get_settings
 from altaviz.runs import as_utc
 from altaviz.silver.stage import build_silver
 from reliability import reliability
@@ -158,8 +158,8 @@ def test_bronze_rows_are_typed_converted_and_keep_extras(spark, landing):
     assertDataFrameEqual(actual, expected, checkRowOrder=False)
     historian = bronze.where(F.col("source_file").endswith("d_historian.csv")).first()
     assert historian["discharge_temp_f"] == pytest.approx(212.0)
-    assert historian["suction_pressure_psi"] == pytest.approx(58.01508)
-    assert historian["discharge_pressure_psi"] == pytest.approx(1015.266)
+    assert historian["suction_pressure_psi"] == pytest.approx(400 * 0.145037738)  # 400 kPa
+    assert historian["discharge_pressure_psi"] == pytest.approx(70 * 14.5037738)  # 70 bar
     assert {row["run_id"] for row in bronze.select("run_id").collect()} == {"r1"}
 
 
@@ -290,7 +290,8 @@ def test_a_read_failure_that_is_not_the_files_fault_is_raised_not_remembered(spa
     rejected = []
 
     with pytest.raises(RetryNextRun, match=r"sensor_readings/moved.csv could not be read, and not because of its content"):
-        _profile_one_by_one(spark, per_file, [(landing_file, {}, {})], rejected)
+        _profile_one_by_one(spark, per_file, [PlannedFile(landing_file, get_settings().pipeline.sources[0], {}, {}, 0)],
+                            rejected)
     assert rejected == []
 
 

@@ -86,3 +86,21 @@ def test_recent_predictions_are_the_context_before_each_units_new_scores(serving
             ["A", t[2], 0.2, 0.3, "m", "v1-oof"], ["A", t[3], 0.3, 0.4, "m", "v1"],
             ["B", t[0], 0.3, 0.4, "m", "v1-oof"], ["B", t[4], 0.4, 0.5, "m", "v1"]]
         assert db.recent_predictions(conn, "v1", before=new.iloc[:0], per_unit=2).empty
+
+
+@reliability("input", "A compressor rated below one horsepower (a pump skid of 0.5 hp), on a new database and on one "
+             "made when the rating was whole horsepower", "stored as 0.5 on both; a rating of 0 is still refused")
+def test_a_fractional_horsepower_rating_is_kept_and_old_databases_are_widened(serving_settings):
+    with db.transaction(serving_settings) as conn:  # a database made before: whole horsepower
+        conn.execute("DROP VIEW v_fleet_health_summary, v_active_alerts, v_latest_readings")
+        conn.execute("ALTER TABLE compressor_metadata ALTER COLUMN horsepower TYPE INTEGER")
+    db.apply_schema(serving_settings)
+    with db.transaction(serving_settings) as conn:
+        conn.execute("INSERT INTO station_locations (station_id, station_name, latitude, longitude) VALUES ('P', 'P', 30, -97)")
+        conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                     "VALUES ('PUMP-1', 'skid', 0.5, 'P')")
+        stored = conn.execute("SELECT horsepower FROM compressor_metadata WHERE compressor_id = 'PUMP-1'").fetchall()
+    assert stored == [(0.5,)]
+    with pytest.raises(db.LoadFailed, match="compressor_metadata_horsepower_check"), db.transaction(serving_settings) as conn:
+        conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                     "VALUES ('PUMP-2', 'skid', 0, 'P')")

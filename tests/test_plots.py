@@ -156,20 +156,21 @@ FILES = pd.DataFrame(
      ("sensor_readings/c.csv", "skipped: already ingested", ""),
      ("sensor_readings/d.csv", "rejected", "missing required columns: timestamp"),
      ("sensor_readings/e.csv", "rejected", "missing required columns: timestamp"),
-     ("sensor_readings/f.csv.part", "deferred: still being written", "still being written: a temporary name (*.part)")],
+     ("sensor_readings/f.csv.part", "deferred: still being written", "still being written: a temporary name (*.part)"),
+     ("exports/g.csv", "ignored", "no ingest profile's files pattern matches it")],
     columns=["source_file", "status", "reason"])
 
 
 def test_deliveries_by_status_and_rejection_reason():
     figure = bronze.deliveries(FILES)
     by_status, by_reason = figure.axes
-    assert figure.get_suptitle() == "Bronze: 6 sensor file(s) seen by this run"
+    assert figure.get_suptitle() == "Bronze: 7 sensor file(s) seen by this run"
     assert titles(figure) == ["Files by status", "Rejection reasons (2 file(s))"]
     assert ytick_labels(by_status) == [
-        "ingested", "skipped: already ingested", "rejected", "deferred: still being written"]
-    assert bar_widths(by_status) == [2, 1, 2, 1]
+        "ingested", "skipped: already ingested", "rejected", "deferred: still being written", "ignored"]
+    assert bar_widths(by_status) == [2, 1, 2, 1, 1]
     assert hex_colors(by_status.patches) == [HEALTH_COLORS["healthy"], "#546e7a", HEALTH_COLORS["critical"],
-                                             HEALTH_COLORS["warning"]]
+                                             HEALTH_COLORS["warning"], "#546e7a"]
     assert ytick_labels(by_reason) == ["missing required columns: timestamp"]
     assert bar_widths(by_reason) == [2]
 
@@ -177,7 +178,7 @@ def test_deliveries_by_status_and_rejection_reason():
 def test_deliveries_without_rejections_say_so():
     figure = bronze.deliveries(FILES.iloc[:3])
     assert titles(figure) == ["Files by status", "Rejection reasons"]
-    assert bar_widths(figure.axes[0]) == [2, 1, 0, 0]
+    assert bar_widths(figure.axes[0]) == [2, 1, 0, 0, 0]
     assert drawn_text(figure.axes[1]) == ["no file rejected"]
 
 

@@ -50,20 +50,23 @@ def bronze_row(cid, minutes, *, unparsed=None, file="f.parquet", ingested=EARLY,
 
 
 @reliability("input", "Missing or blank compressor ids, unparsable timestamps and values, NaN, infinity, "
-                      "negative and absurd values, times after as_of or before the unit's installation, unknown ids",
-             "each row quarantined with its own reason; critical but real readings and dead channels (null) stay")
+                      "impossible values (below a vacuum, negative vibration, absurd), times after as_of or before "
+                      "the unit's installation, unknown ids",
+             "each row quarantined with its own reason; critical but real readings, a vacuum and dead channels "
+             "(null) stay")
 def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     rows = [
         bronze_row("C1", 0),                                                   # valid
         bronze_row("C1", 10, vibration_mms=9.5, discharge_temp_f=275.0),       # critical, real: valid
         bronze_row("C1", 20, gas_flow_mcf=None),                               # a dead channel: kept with null
+        bronze_row("C1", 25, suction_pressure_psi=-5.0),                       # a vacuum (gauge): real
         bronze_row(None, 30),
         bronze_row("  ", 40),
         bronze_row("C1", None, unparsed={"timestamp": "yesterday"}),
         bronze_row("C1", 50, gas_flow_mcf=None, unparsed={"gas_flow_mcf": "n/a"}),
         bronze_row("C1", 60, discharge_temp_f=float("nan")),
         bronze_row("C1", 70, vibration_mms=float("inf")),
-        bronze_row("C1", 80, suction_pressure_psi=-5.0),                       # negative pressure
+        bronze_row("C1", 80, suction_pressure_psi=-20.0),                      # below a perfect vacuum, -14.7
         bronze_row("C1", 90, vibration_mms=250.0),                             # beyond any real machine
         bronze_row("C1", 24 * 60 + 10),                                        # after as_of
         bronze_row("C9", 0),                                                   # not in metadata
@@ -81,7 +84,7 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     ).transform(with_duplicate_reason)
     expected = spark.createDataFrame(
         [
-            ("C1", 0.0, None, None), ("C1", 10.0, None, None), ("C1", 20.0, None, None),
+            ("C1", 0.0, None, None), ("C1", 10.0, None, None), ("C1", 20.0, None, None), ("C1", 25.0, None, None),
             (None, 30.0, "missing_id", None), ("  ", 40.0, "missing_id", None),
             ("C1", None, "missing_timestamp", "yesterday"),
             ("C1", 50.0, "non_numeric", '{"gas_flow_mcf":"n/a"}'),
@@ -99,10 +102,12 @@ def test_each_rule_gets_its_reason_and_critical_or_null_readings_stay(spark):
     minutes = (F.unix_seconds("timestamp") - int(T0.timestamp())) / 60.0
     actual = classified.select("compressor_id", minutes.alias("minutes"), "reason", "reason_detail")
     assertDataFrameEqual(actual, expected, checkRowOrder=False)
-    kept = classified.where(F.col("reason").isNull()).select("compressor_id", "source_file", "vibration_mms", "discharge_temp_f")
+    kept = classified.where(F.col("reason").isNull()).select(
+        "compressor_id", "source_file", "vibration_mms", "discharge_temp_f", "suction_pressure_psi")
     assert sorted(kept.collect()) == sorted(
-        [("C1", "f.parquet", 3.0, 200.0), ("C1", "f.parquet", 9.5, 275.0), ("C1", "f.parquet", 3.0, 200.0),
-         ("C2", "new.parquet", 3.3, 200.0), ("C2", "same.parquet", 3.4, 200.0)]
+        [("C1", "f.parquet", 3.0, 200.0, 60.0), ("C1", "f.parquet", 9.5, 275.0, 60.0),
+         ("C1", "f.parquet", 3.0, 200.0, 60.0), ("C1", "f.parquet", 3.0, 200.0, -5.0),
+         ("C2", "new.parquet", 3.3, 200.0, 60.0), ("C2", "same.parquet", 3.4, 200.0, 60.0)]
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pytest
@@ -37,8 +38,16 @@ def test_bronze_fails_naming_every_file_when_all_new_deliveries_were_rejected():
 
 
 def test_bronze_fails_on_an_empty_landing_folder():
-    with pytest.raises(NoReadingsIngested, match="no sensor reading files .* in /srv/landing"):
+    with pytest.raises(NoReadingsIngested, match="no sensor reading files .* in /srv/landing: run 01_simulate or point "
+                       "landing_dir at a historian export$"):
         validate_bronze_run(bronze())
+
+
+def test_bronze_fails_naming_the_files_no_profile_reads():
+    report = dataclasses.replace(bronze(), files_ignored=("exports/day1.csv", "exports/day2.csv"))
+    with pytest.raises(NoReadingsIngested, match=r"historian export; 2 file\(s\) no ingest profile reads, e.g. "
+                       r"exports/day1.csv: add a profile \(ingest.sources\) whose files pattern matches them$"):
+        validate_bronze_run(report)
 
 
 def test_gold_passes_when_rows_were_written_and_fails_when_none():

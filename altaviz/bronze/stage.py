@@ -9,8 +9,15 @@ file (relative to the landing folder), ingest time and run id.
   the file it copies).
 - A file still being written (a temporary name such as ``day3.csv.part``, or bytes that change while
   the run waits ``ingest.settle_seconds`` for them to settle) is left for the next run: not read, not logged.
+- Which files are read, and how, is an ingest profile's (``config.IngestSource``): the contract's own
+  ``sensor_readings/**`` files, and each profile of ``ingest.sources`` (kept in a site's config folder,
+  ``$ALTAVIZ_CONFIG_DIR``) with its files glob, delimiter and decimal mark, timestamp column, pattern and time
+  zone, the compressor id from a column, the path or a constant, wide columns or long (tag, time, value) rows
+  pivoted to one row per unit and time, and the sensors the site lacks (null, never invented). A file two
+  profiles claim is rejected; a .csv/.parquet no profile claims is listed as ignored. ``check_landing`` judges
+  every file the same way and writes nothing (``altaviz ingest check``).
 - ``ingest.column_mapping`` in ``config/pipeline.yaml`` renames historian columns and converts
-  their units before the schema is applied (``schemas.UNIT_CONVERSIONS``), e.g.::
+  their units before the schema is applied (any unit pint reads, gauge or absolute: ``altaviz.units``), e.g.::
 
       column_mapping:
         Vib_in_s:   {column: vibration_mms, unit: in/s}
@@ -18,7 +25,7 @@ file (relative to the landing folder), ingest time and run id.
 
 - CSV columns are read as text and typed with ``try_cast`` (Spark 4 runs in ANSI mode); text that is
   not a number or a time is kept verbatim in ``unparsed_values`` for silver to quarantine.
-- A file that cannot be read, is empty, is cut short, is not comma-separated with '.' decimals, lacks a
+- A file that cannot be read, is empty, is cut short, is not delimited as its profile says, lacks a
   contract column, has no sensor value at all or has the wrong types (a Parquet column of the wrong type,
   or a CSV column none of whose values parse) is rejected whole: the ingest log keeps its name and the
   reason, and the other files still load. A file with one sensor column empty loads (a dead channel; silver
@@ -45,6 +52,7 @@ file (relative to the landing folder), ingest time and run id.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 import re
@@ -58,23 +66,110 @@ from pyspark.sql import functions as F
 
 from altaviz.bronze.transforms import (
     MAPPING_REJECTIONS,
+    ColumnSource,
+    TextFormat,
     file_profiles,
     judge_file_profile,
+    long_to_wide,
     resolve_columns,
     to_bronze_rows,
     to_reference_table,
     validate_column_mapping,
     validate_reference_rows,
 )
-from altaviz.config import Settings, get_settings
+from altaviz.config import DEFAULT_SOURCE, IngestSource, Settings, get_settings
 from altaviz.faults import crash_point
 from altaviz.io import lake
 from altaviz.runs import as_utc
+from altaviz.registry import SENSOR_COLUMNS
 from altaviz.schemas import (
     BRONZE_SCHEMA,
     INGEST_LOG_SCHEMA,
     REFERENCE_FILES,
 )
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A landing file, the source profile that reads it, and where each contract column comes from."""
+
+    file: lake.LandingFile
+    source: IngestSource
+    columns: Mapping[str, str]  # what the reading sees (a long file: its keys and mapped tags), name -> kind
+    sources: Mapping[str, ColumnSource]
+    header_fields: int  # fields in the file's header line
+
+    def read(self, spark: SparkSession) -> DataFrame:
+        """The file's rows, wide: a column per header field, or per mapped tag of a long export."""
+        raw = lake.read_landing_file(spark, self.file)
+        if self.source.layout == "wide":
+            return raw
+        keys = [src.source for name, src in self.sources.items()
+                if name in ("compressor_id", "timestamp") and src.constant is None]
+        tags = [name for name in self.columns if name not in keys]
+        return long_to_wide(raw, keys=keys, tag=self.source.tag_column, value=self.source.value_column, tags=tags)
+
+
+def _plan(landing_file: lake.LandingFile, source: IngestSource, mapping: Mapping) -> PlannedFile | str:
+    """Where each contract column of the file comes from under ``source``, or why the file cannot load."""
+    if landing_file.error:
+        return landing_file.error
+    columns = dict(landing_file.columns)
+    fixed = {sensor: ColumnSource("", missing=True) for sensor in source.missing}
+    id_kind, id_value = source.compressor_id
+    if id_kind == "constant":
+        fixed["compressor_id"] = ColumnSource("", constant=id_value)
+    elif id_kind == "path":
+        found = source.id_from_path(landing_file.source_file)
+        if not found:
+            return f"compressor id: the path does not match {id_value!r} (ingest.sources.{source.name}.compressor_id)"
+        fixed["compressor_id"] = ColumnSource("", constant=found)
+    if source.layout == "long":
+        lacking = [name for name in (source.tag_column, source.value_column) if name not in columns]
+        if lacking:
+            return f"missing required column(s): {', '.join(lacking)} (the long layout's tag and value)"
+        keys = {name: kind for name, kind in columns.items()
+                if mapping.get(name, (name,))[0] in ("compressor_id", "timestamp")}
+        tags = {tag: columns[source.value_column] for tag, (target, *_) in mapping.items()
+                if target not in ("compressor_id", "timestamp")}
+        columns = {**keys, **tags}
+    sources, reason = resolve_columns(columns, mapping, fixed)
+    return reason or PlannedFile(landing_file, source, columns, sources, len(landing_file.columns))
+
+
+def source_mapping(source: IngestSource, settings: Settings) -> dict[str, tuple[str, float, float]]:
+    """The profile's column (or tag) mapping with its units resolved, plus its timestamp and id columns."""
+    key = f"ingest.sources.{source.name}.columns" if source.name != DEFAULT_SOURCE else "ingest.column_mapping"
+    mapping = validate_column_mapping(source.columns, key=key, registry=settings.registry)
+    if source.timestamp_column != "timestamp":
+        mapping.setdefault(source.timestamp_column, ("timestamp", 1.0, 0.0))
+    if source.compressor_id[0] == "column" and source.compressor_id[1] != "compressor_id":
+        mapping.setdefault(source.compressor_id[1], ("compressor_id", 1.0, 0.0))
+    return mapping
+
+
+def find_landing_files(landing_dir: Path, sources: tuple[IngestSource, ...]) -> tuple[dict[Path, IngestSource], dict[Path, str]]:
+    """Each sensor file under ``landing_dir`` with the one source profile whose ``files`` glob matches it, and
+    the files two profiles claim (with why they are refused)."""
+    claims: dict[Path, list[IngestSource]] = {}
+    for source in sources:
+        for path in lake.list_landing_files(landing_dir, source.files):
+            claims.setdefault(path, []).append(source)
+    ambiguous = {path: f"ambiguous source: matches the profiles {', '.join(s.name for s in found)}"
+                 for path, found in claims.items() if len(found) > 1}
+    return {path: found[0] for path, found in sorted(claims.items()) if len(found) == 1}, ambiguous
+
+
+def unclaimed_files(landing_dir: Path, claimed) -> list[str]:
+    """Sensor-like files (.csv, .parquet) under ``landing_dir`` that no profile reads, reference files aside:
+    named in the report so an export in the wrong folder is not ignored silently."""
+    names = [(path, path.relative_to(landing_dir).as_posix()) for path in lake.list_landing_files(landing_dir, "**/*")]
+    # ground_truth/ is the simulator's answer key (injected failures) for evaluation, never a delivery.
+    return [name for path, name in names
+            if path not in claimed and name not in REFERENCE_FILES and not name.startswith("ground_truth/")]
+
+
+IGNORED = "no ingest profile's files pattern matches it"
 
 
 @dataclass(frozen=True)
@@ -89,6 +184,7 @@ class BronzeReport:
     counts: Mapping[str, int] = field(default_factory=dict)
     files_deferred: tuple[tuple[str, str], ...] = ()  # (source file, why it waits for the next run)
     notes: Mapping[str, str] = field(default_factory=dict)  # ingested or skipped file -> what to know about it
+    files_ignored: tuple[str, ...] = ()  # .csv/.parquet files no ingest profile reads
 
     def to_frame(self) -> pd.DataFrame:
         """One row per landing file seen by this run: file, status, reason."""
@@ -97,6 +193,7 @@ class BronzeReport:
                  for name in self.files_skipped_already_ingested]
         rows += [(name, "rejected", reason) for name, reason in self.files_rejected]
         rows += [(name, "deferred: still being written", reason) for name, reason in self.files_deferred]
+        rows += [(name, "ignored", IGNORED) for name in self.files_ignored]
         return pd.DataFrame(rows, columns=["source_file", "status", "reason"]).sort_values(
             "source_file", ignore_index=True
         )
@@ -121,9 +218,11 @@ def validate_bronze_run(report: BronzeReport) -> None:
             f"complete:\n- {waiting}"
         )
     if not (report.files_ingested or report.files_skipped_already_ingested):
+        ignored = (f"; {len(report.files_ignored)} file(s) no ingest profile reads, e.g. {report.files_ignored[0]}: add "
+                   "a profile (ingest.sources) whose files pattern matches them" if report.files_ignored else "")
         raise NoReadingsIngested(
             f"no sensor reading files (.parquet or .csv) in {report.landing_dir}: "
-            "run 01_simulate or point landing_dir at a historian export"
+            f"run 01_simulate or point landing_dir at a historian export{ignored}"
         )
 
 
@@ -160,7 +259,7 @@ def ingest_landing(
     # Aware UTC: PySpark turns naive datetimes into instants with the machine's local zone.
     ingested_at = (ingested_at or datetime.now(timezone.utc)).replace(microsecond=0)
     ingested_at = ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=timezone.utc)
-    mapping = validate_column_mapping(settings.pipeline.column_mapping)
+    mappings = {source.name: source_mapping(source, settings) for source in settings.pipeline.sources}
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing folder {landing_dir} does not exist: run 01_simulate or point landing_dir at an export")
 
@@ -183,13 +282,17 @@ def ingest_landing(
              and not (row["status"] == "rejected" and (row["reason"] or "").startswith(MAPPING_REJECTIONS))}
 
     skipped, rejected, accepted, deferred, notes = [], [], [], [], {}
-    paths = lake.list_landing_files(landing_dir)
+    profile_of, ambiguous = find_landing_files(landing_dir, settings.pipeline.sources)
+    paths = sorted([*profile_of, *ambiguous])
     busy = lake.files_still_being_written(paths, settle_seconds=settings.pipeline.settle_seconds)
     for path in paths:
         if path in busy:
             deferred.append((path.relative_to(landing_dir).as_posix(), busy[path]))
             continue
-        landing_file = lake.inspect_landing_file(path, landing_dir)
+        source = profile_of.get(path, settings.pipeline.sources[0])
+        landing_file = lake.inspect_landing_file(path, landing_dir, delimiter=source.delimiter, decimal=source.decimal)
+        if path in ambiguous:
+            landing_file = dataclasses.replace(landing_file, error=ambiguous[path])
         if landing_file.content_sha256 in known:
             skipped.append(landing_file.source_file)
             original = known[landing_file.content_sha256]
@@ -197,12 +300,11 @@ def ingest_landing(
                 notes[landing_file.source_file] = f"same content as {original}"
             continue
         known[landing_file.content_sha256] = f"{landing_file.source_file} (this run)"
-        columns = dict(landing_file.columns)
-        sources, reason = ({}, landing_file.error) if landing_file.error else resolve_columns(columns, mapping)
-        if reason:
-            rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
+        planned = _plan(landing_file, source, mappings[source.name])
+        if isinstance(planned, str):
+            rejected.append({"file": landing_file, "status": "rejected", "reason": planned})
             continue
-        accepted.append((landing_file, columns, sources))
+        accepted.append(planned)
 
     # References first: a broken reference file stops the stage before any reading is appended.
     references, reference_rows = _refresh_reference_tables(spark, landing_dir, logged, settings)
@@ -238,6 +340,64 @@ def ingest_landing(
         counts=counts,
         files_deferred=tuple(sorted(deferred)),
         notes=notes,
+        files_ignored=tuple(unclaimed_files(landing_dir, set(paths))),
+    )
+
+
+def check_landing(spark: SparkSession, landing_dir: Path, *, settings: Settings | None = None) -> pd.DataFrame:
+    """What bronze would make of each file under ``landing_dir``, writing nothing: one row per file with the
+    profile that claims it, the verdict (load, reject, wait, no profile), its units, rows, time span, the sensors
+    it has values for, and the reason or note. Files are read one at a time: slow, but each is judged alone."""
+    settings = settings or get_settings()
+    landing_dir = Path(landing_dir).resolve()
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(f"landing folder {landing_dir} does not exist")
+    mappings = {source.name: source_mapping(source, settings) for source in settings.pipeline.sources}
+    profile_of, ambiguous = find_landing_files(landing_dir, settings.pipeline.sources)
+    busy = lake.files_still_being_written([*profile_of, *ambiguous], settle_seconds=0)
+    rows = []
+    for path in sorted([*profile_of, *ambiguous]):
+        source = profile_of.get(path, settings.pipeline.sources[0])
+        row = {"source_file": path.relative_to(landing_dir).as_posix(),
+               "profile": source.name if path in profile_of else ""}
+        if path in busy or path in ambiguous:
+            rows.append({**row, "verdict": "wait" if path in busy else "reject", "reason": busy.get(path) or ambiguous[path]})
+            continue
+        landing_file = lake.inspect_landing_file(path, landing_dir, delimiter=source.delimiter, decimal=source.decimal)
+        planned = _plan(landing_file, source, mappings[source.name])
+        if isinstance(planned, str):
+            rows.append({**row, "verdict": "reject", "reason": planned})
+            continue
+        bronze = read_bronze_rows(spark, planned, run_id="check", ingested_at=datetime.now(timezone.utc))
+        try:
+            profile = next(iter(file_profiles(bronze).collect()), None)
+        except Exception as err:  # noqa: BLE001 - what bronze would reject as unreadable
+            rows.append({**row, "verdict": "reject", "reason": f"unreadable: {lake.describe_read_error(err)}"})
+            continue
+        reason, note = judge_file_profile(profile and profile.asDict(), sources=planned.sources,
+                                          registry=settings.registry)
+        found = [name for name in SENSOR_COLUMNS if profile and profile[f"{name}__present"]]
+        rows.append({**row, "verdict": "reject" if reason else "load", "reason": reason or note or "",
+                     **({"units": profile["units"], "rows": profile["rows"], "first": profile["first"],
+                         "last": profile["last"], "sensors": ", ".join(found)} if profile else {})})
+    rows += [{"source_file": name, "profile": "", "verdict": "ignored", "reason": IGNORED}
+             for name in unclaimed_files(landing_dir, {*profile_of, *ambiguous})]
+    columns = ["source_file", "profile", "verdict", "units", "rows", "first", "last", "sensors", "reason"]
+    return pd.DataFrame(rows, columns=columns).astype({"units": "Int64", "rows": "Int64"})
+
+
+def read_bronze_rows(spark: SparkSession, planned: PlannedFile, *, run_id: str, ingested_at: datetime) -> DataFrame:
+    """One planned file's rows in the bronze schema (read lazily: nothing runs until an action)."""
+    source = planned.source
+    return to_bronze_rows(
+        planned.read(spark),
+        columns=planned.columns,
+        sources=planned.sources,
+        source_file=planned.file.source_file,
+        run_id=run_id,
+        ingested_at=ingested_at,
+        text=TextFormat(source.decimal, source.timestamp_format, source.time_zone),
+        header_fields=planned.header_fields,
     )
 
 
@@ -252,18 +412,11 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         return [], 0
     # Each delivery of a run is ingested a microsecond after the one written before it: silver lets the later
     # of two overlapping deliveries win, and that must never be decided by how their names sort.
-    accepted = sorted(accepted, key=lambda item: delivery_order(item[0].path))
-    delivered_at = {item[0].source_file: ingested_at + timedelta(microseconds=n) for n, item in enumerate(accepted)}
-    per_file = {}
-    for landing_file, columns, sources in accepted:
-        per_file[landing_file.source_file] = to_bronze_rows(
-            lake.read_landing_file(spark, landing_file),
-            columns=columns,
-            sources=sources,
-            source_file=landing_file.source_file,
-            run_id=run_id,
-            ingested_at=delivered_at[landing_file.source_file],
-        )
+    accepted = sorted(accepted, key=lambda planned: delivery_order(planned.file.path))
+    delivered_at = {item.file.source_file: ingested_at + timedelta(microseconds=n) for n, item in enumerate(accepted)}
+    per_file = {item.file.source_file: read_bronze_rows(spark, item, run_id=run_id,
+                                                        ingested_at=delivered_at[item.file.source_file])
+                for item in accepted}
     bronze_rows = reduce(DataFrame.unionByName, per_file.values()).persist()
     try:
         profiles = {row["source_file"]: row.asDict() for row in file_profiles(bronze_rows).collect()}
@@ -271,11 +424,11 @@ def _append_accepted(spark, accepted, rejected, run_id, ingested_at, settings) -
         bronze_rows.unpersist()
         bronze_rows, profiles = _profile_one_by_one(spark, per_file, accepted, rejected)
     ingested, good_files = [], []
-    for landing_file, _, sources in accepted:
-        name = landing_file.source_file
+    for planned in accepted:
+        landing_file, name = planned.file, planned.file.source_file
         if name not in per_file:
             continue
-        reason, note = judge_file_profile(profiles.get(name), sources=sources, registry=settings.registry)
+        reason, note = judge_file_profile(profiles.get(name), sources=planned.sources, registry=settings.registry)
         if reason:
             rejected.append({"file": landing_file, "status": "rejected", "reason": reason})
             continue
@@ -316,7 +469,7 @@ class RetryNextRun(RuntimeError):
 
 def _profile_one_by_one(spark, per_file, accepted, rejected):
     profiles, readable = {}, []
-    by_name = {landing_file.source_file: landing_file for landing_file, _, _ in accepted}
+    by_name = {planned.file.source_file: planned.file for planned in accepted}
     for name in list(per_file):
         try:
             profiles.update({row["source_file"]: row.asDict() for row in file_profiles(per_file[name]).collect()})

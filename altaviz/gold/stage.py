@@ -4,7 +4,8 @@ Incremental: ``build_gold(start=, end=)`` reads silver for [start − 24 h, end)
 partitions), computes features (``altaviz.gold.transforms``), keeps [start, end) and writes it with one
 Delta ``replaceWhere`` on those dates and timestamps, so the rows at the boundary equal a full
 recompute. Without start/end the whole table is rewritten from all of silver. Time travel: see
-``altaviz.io.lake``.
+``altaviz.io.lake``. Units with limits of their own (``limits:`` in ``config/sensors.yaml``) are graded
+against them; per-model limits find each unit's model in ``compressor_metadata``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def validate_gold_run(report: GoldReport) -> None:
         raise RuntimeError(f"gold wrote no rows: no silver readings in {where}")
 
 
+def unit_models(spark: SparkSession, *, settings: Settings) -> dict[str, str | None]:
+    """compressor_id -> equipment model from ``compressor_metadata``; read only when some limits are per model."""
+    if not settings.registry.limits.models:
+        return {}
+    rows = lake.read_table(spark, "compressor_metadata", settings=settings).select("compressor_id", "model").collect()
+    return {row["compressor_id"]: row["model"] for row in rows}
+
+
 def _sql_timestamp(moment: datetime) -> str:
     return f"TIMESTAMP '{as_utc(moment):%Y-%m-%d %H:%M:%S.%f}'"
 
@@ -55,12 +64,16 @@ def build_gold(
     end: datetime | None = None,
     settings: Settings | None = None,
 ) -> GoldReport:
-    """Compute features for [start, end) (or everything) from silver and write them to ``sensors_gold``."""
+    """Compute features for [start, end) from silver and write them to ``sensors_gold``. Without start or end
+    the range runs from silver's first reading or to its last (a backfill); without both, everything."""
     settings = settings or get_settings()
     if not lake.table_exists(spark, "sensors_silver", settings=settings):
         raise RuntimeError("Delta table sensors_silver does not exist: run 03_silver first")
     if (start is None) != (end is None):
-        raise ValueError("give both start and end, or neither (everything in silver)")
+        first, last = lake.read_table(spark, "sensors_silver", settings=settings).agg(
+            F.min("timestamp"), F.max("timestamp")).first()
+        start = start if start is not None else first
+        end = end if end is not None else last + timedelta(microseconds=1)
     replace_where = None
     if start is None:
         silver = lake.read_table(spark, "sensors_silver", settings=settings)
@@ -81,7 +94,9 @@ def build_gold(
             f"AND timestamp >= {_sql_timestamp(start)} AND timestamp < {_sql_timestamp(end)}"
         )
 
-    gold_rows = build_gold_features(silver, registry=settings.registry).where(in_range).persist()
+    unit_limits = settings.registry.unit_limits(unit_models(spark, settings=settings))
+    gold_features = build_gold_features(silver, registry=settings.registry, unit_limits=unit_limits)
+    gold_rows = gold_features.where(in_range).persist()
     try:
         rows_by_date = {
             str(row["date"]): int(row["rows"])

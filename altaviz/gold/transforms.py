@@ -21,12 +21,14 @@ The rest:
 - ``{sensor}_status`` for every registry sensor, ``pressure_differential_status``,
   ``temp_rate_of_change_status``: 'normal' | 'warning' | 'critical' from ``config/sensors.yaml`` honoring
   each limit's direction (null when the value is null); a signed rate only warns in the configured direction;
+  a unit with its own limits (``limits:``, per model or per unit) is graded against those (``unit_limits``);
 - ``hour_of_day``, ``day_of_week`` (ISO: 1 = Monday … 7 = Sunday), ``is_weekend`` (UTC calendar).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Callable, Mapping
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
@@ -122,19 +124,53 @@ def with_pressure_features(readings: DataFrame) -> DataFrame:
     )
 
 
-def status(value: Column, sensor: Sensor) -> Column:
-    """'normal' | 'warning' | 'critical' for ``value`` against the sensor's limits (direction-aware, null-safe)."""
+UnitLimits = Mapping[str, Mapping[str, Sensor]]  # signal -> compressor_id -> limits (SensorRegistry.unit_limits)
+
+
+def _number(value: float | None) -> Column:
+    return F.lit(value).cast("double")
+
+
+def unit_level(
+    sensor: Sensor, per_unit: Mapping[str, Sensor] | None, level: Callable[[Sensor], float | None]
+) -> Column:
+    """A limit of ``sensor`` per reading: ``level`` of the unit's own limits where they differ (a CASE on
+    ``compressor_id``, units grouped by value), else of the fleet default; null where there is no such level."""
+    default = level(sensor)
+    units_by_value: dict[float | None, list[str]] = {}
+    for compressor_id, limits in sorted((per_unit or {}).items()):
+        if level(limits) != default:
+            units_by_value.setdefault(level(limits), []).append(compressor_id)
+    column = _number(default)
+    for value, units in reversed(units_by_value.items()):  # nested from the last case in: CASE order is kept
+        column = F.when(F.col("compressor_id").isin(units), _number(value)).otherwise(column)
+    return column
+
+
+def status(value: Column, sensor: Sensor, per_unit: Mapping[str, Sensor] | None = None) -> Column:
+    """'normal' | 'warning' | 'critical' for ``value`` against the sensor's limits (direction-aware, null-safe),
+    each unit in ``per_unit`` (compressor_id -> limits) against its own."""
     graded = F.when(value.isNull(), F.lit(None).cast("string"))
+    if per_unit:
+        # A unit without a critical level has a null one: a null CASE condition never holds.
+        if sensor.critical is not None or any(limits.critical is not None for limits in per_unit.values()):
+            graded = graded.when(sensor.breaches(value, unit_level(sensor, per_unit, lambda s: s.critical)),
+                                 F.lit("critical"))
+        warning = unit_level(sensor, per_unit, lambda s: s.warning)
+        return graded.when(sensor.breaches(value, warning), F.lit("warning")).otherwise(F.lit("normal"))
     if sensor.critical is not None:
         graded = graded.when(sensor.breaches(value, sensor.critical), F.lit("critical"))
     return graded.when(sensor.breaches(value, sensor.warning), F.lit("warning")).otherwise(F.lit("normal"))
 
 
-def with_statuses(readings: DataFrame, *, registry: SensorRegistry) -> DataFrame:
-    """Add ``{signal}_status`` for every sensor and derived signal in the registry."""
-    return readings.select(
-        "*", *[status(F.col(name), sensor).alias(f"{name}_status") for name, sensor in registry.signals.items()]
-    )
+def with_statuses(readings: DataFrame, *, registry: SensorRegistry, unit_limits: UnitLimits | None = None) -> DataFrame:
+    """Add ``{signal}_status`` for every sensor and derived signal in the registry; units in ``unit_limits``
+    are graded against their own limits."""
+    unit_limits = unit_limits or {}
+    return readings.select("*", *[
+        status(F.col(name), sensor, unit_limits.get(name)).alias(f"{name}_status")
+        for name, sensor in registry.signals.items()
+    ])
 
 
 def with_calendar(readings: DataFrame) -> DataFrame:
@@ -145,10 +181,14 @@ def with_calendar(readings: DataFrame) -> DataFrame:
     )
 
 
-def build_gold_features(silver_readings: DataFrame, *, registry: SensorRegistry, reference: bool = False) -> DataFrame:
+def build_gold_features(
+    silver_readings: DataFrame, *, registry: SensorRegistry, reference: bool = False,
+    unit_limits: UnitLimits | None = None,
+) -> DataFrame:
     """Silver readings -> ``gold_schema(registry)``, one row per reading (see module docstring).
 
     ``reference=True`` computes the time-window features with Spark range windows instead of pandas.
+    ``unit_limits``: the units with limits of their own (``SensorRegistry.unit_limits``), graded against them.
     """
     with_epoch = silver_readings.withColumn("_epoch", F.unix_seconds("timestamp"))
     if reference:
@@ -157,7 +197,7 @@ def build_gold_features(silver_readings: DataFrame, *, registry: SensorRegistry,
         with_windows = with_epoch.transform(with_time_window_features, registry=registry)
     return (
         with_windows.transform(with_pressure_features)
-        .transform(with_statuses, registry=registry)
+        .transform(with_statuses, registry=registry, unit_limits=unit_limits)
         .transform(with_calendar)
         .select(*gold_schema(registry).fieldNames())
     )

@@ -203,6 +203,7 @@ class LandingFile:
     columns: tuple[tuple[str, str], ...]
     error: str | None = None
     spark_schema: T.StructType | None = None  # Parquet: the footer's schema, so Spark need not infer it
+    delimiter: str = ","  # CSV: between fields
 
 
 SENSOR_SUFFIXES = (".parquet", ".csv")
@@ -211,17 +212,30 @@ SENSOR_SUFFIXES = (".parquet", ".csv")
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", "._copying_")
 
 
-def list_landing_files(landing_dir: Path) -> list[Path]:
-    """Sensor files under ``<landing>/sensor_readings`` (any depth), sorted for a stable order, including
-    those still under a temporary name (``day3.csv.part``)."""
-    root = Path(landing_dir) / SENSOR_READINGS_DIR
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over relative paths as a regex: ``**/`` any folders (or none), ``*`` and ``?`` within a name."""
+    parts = re.split(r"(\*\*/|\*|\?)", pattern)
+    wild = {"**/": "(?:.*/)?", "*": "[^/]*", "?": "[^/]"}
+    return re.compile("".join(wild.get(part, re.escape(part)) for part in parts))
+
+
+def without_temp_suffix(name: str) -> str:
+    return next((name[: -len(s)] for s in TEMP_SUFFIXES if name.lower().endswith(s)), name)
+
+
+def list_landing_files(landing_dir: Path, pattern: str = f"{SENSOR_READINGS_DIR}/**/*") -> list[Path]:
+    """Sensor files (.parquet, .csv) under ``landing_dir`` whose relative path matches the glob ``pattern``,
+    sorted for a stable order, including those still under a temporary name (``day3.csv.part``)."""
+    landing_dir = Path(landing_dir)
+    fixed = pattern.split("*")[0].split("?")[0].rpartition("/")[0]  # the folder before the first wildcard
+    root = landing_dir / fixed
     if not root.is_dir():
         return []
+    matches = _glob_regex(pattern).fullmatch
 
     def is_sensor_file(path: Path) -> bool:
-        name = path.name.lower()
-        name = next((name.removesuffix(s) for s in TEMP_SUFFIXES if name.endswith(s)), name)
-        return name.endswith(SENSOR_SUFFIXES)
+        relative = without_temp_suffix(path.relative_to(landing_dir).as_posix())
+        return relative.lower().endswith(SENSOR_SUFFIXES) and bool(matches(relative))
 
     return sorted(p for p in root.rglob("*") if p.is_file() and is_sensor_file(p))
 
@@ -297,8 +311,8 @@ def _spark_schema(schema: pa.Schema) -> T.StructType | None:
     return T.StructType(fields)
 
 
-def inspect_landing_file(path: Path, landing_dir: Path) -> LandingFile:
-    """Hash the file and read its column names and types (Parquet footer, CSV header)."""
+def inspect_landing_file(path: Path, landing_dir: Path, *, delimiter: str = ",", decimal: str = ".") -> LandingFile:
+    """Hash the file and read its column names and types (Parquet footer, CSV header split on ``delimiter``)."""
     path = Path(path)
     file_format = "parquet" if path.suffix.lower() == ".parquet" else "csv"
     base = dict(
@@ -317,36 +331,37 @@ def inspect_landing_file(path: Path, landing_dir: Path) -> LandingFile:
             return LandingFile(**base, columns=columns, spark_schema=_spark_schema(schema))
         else:
             with path.open(newline="", encoding="utf-8") as handle:
-                rows = csv.reader(handle)
+                rows = csv.reader(handle, delimiter=delimiter)
                 header, first_row = next(rows, None), next(rows, None)
             if not header:
                 return LandingFile(**base, columns=(), error="empty: no header")
             columns = tuple((name.strip().lstrip("\ufeff"), "text") for name in header)
-            return LandingFile(**base, columns=columns, error=_csv_layout_problem(path, header, first_row))
+            problem = _csv_layout_problem(path, header, first_row, delimiter=delimiter, decimal=decimal)
+            return LandingFile(**base, columns=columns, error=problem, delimiter=delimiter)
     except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException) as err:
         return LandingFile(**base, columns=(), error=f"unreadable: {type(err).__name__}: {err}")
 
 
-_OTHER_DELIMITERS = (";", "\t", "|")
+_DELIMITERS = (",", ";", "\t", "|")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
-def _csv_layout_problem(path: Path, header: list[str], first_row: list[str] | None) -> str | None:
-    """Why a CSV is not what ``_read_csv_as_text`` reads (',' between fields, '.' as the decimal point,
-    every row ended by a line break), judged on its header, second line and last bytes; None when it is.
+def _csv_layout_problem(path: Path, header: list[str], first_row: list[str] | None, *, delimiter: str = ",",
+                        decimal: str = ".") -> str | None:
+    """Why a CSV is not what its source profile says (``delimiter`` between fields, ``decimal`` as the decimal
+    mark, every row ended by a line break), judged on its header, second line and last bytes; None when it is.
 
-    Read anyway, such a file goes wrong quietly or with the wrong reason: a ';' file is one column ("missing
-    required columns"), unquoted decimal commas shift every value one field right, quoted ones do not parse,
-    and a file cut short loads its last value cut short (1400.0 as 14). Other delimiters and decimal commas
-    are refused by name until ingest profiles can read them."""
-    line = ",".join(header)  # the header line, give or take quoting
-    delimiter = max(_OTHER_DELIMITERS, key=line.count)
-    if line.count(delimiter) + 1 > len(header):
-        cells = ",".join(first_row or []).split(delimiter)
+    Read anyway, such a file goes wrong quietly or with the wrong reason: a ';' file read as ',' is one column
+    ("missing required columns"), unquoted decimal commas shift every value one field right, quoted ones do not
+    parse, and a file cut short loads its last value cut short (1400.0 as 14)."""
+    line = delimiter.join(header)  # the header line, give or take quoting
+    other = max((d for d in _DELIMITERS if d != delimiter), key=line.count)
+    if line.count(other) + 1 > len(header):
+        cells = delimiter.join(first_row or []).split(other)
         commas = [cell.strip() for cell in cells if _DECIMAL_COMMA.match(cell.strip())]
         decimals = f", and line 2 writes decimals with a comma ({commas[0]!r})" if commas else ""
-        return (f"delimiter: the header splits on {delimiter!r} into {line.count(delimiter) + 1} columns{decimals}; "
-                "only comma-separated CSV with '.' decimals is read")
+        return (f"delimiter: the header splits on {other!r} into {line.count(other) + 1} columns{decimals}; this "
+                f"source reads {delimiter!r}: set delimiter (and decimal) in its ingest profile")
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - 4096))
         tail = handle.read()
@@ -356,12 +371,12 @@ def _csv_layout_problem(path: Path, header: list[str], first_row: list[str] | No
     if first_row is None:
         return None
     commas = [(name, value) for name, value in zip(header, first_row) if _DECIMAL_COMMA.match(value.strip())]
-    if commas:
+    if commas and decimal == ".":
         name, value = commas[0]
-        return f"decimal comma: line 2 has {name} = {value!r}; only '.' is read as the decimal point"
+        return f"decimal comma: line 2 has {name} = {value!r}; this source reads '.': set decimal: ',' in its profile"
     if len(first_row) != len(header):
         return (f"field count: line 2 has {len(first_row)} fields and the header {len(header)} (a decimal comma or "
-                "an unquoted ',' inside a value splits one)")
+                f"an unquoted {delimiter!r} inside a value splits one)")
     return None
 
 
@@ -409,10 +424,10 @@ def read_landing_file(spark: SparkSession, landing_file: LandingFile) -> DataFra
     if landing_file.file_format == "parquet":
         reader = spark.read if landing_file.spark_schema is None else spark.read.schema(landing_file.spark_schema)
         return reader.parquet(path)
-    return _read_csv_as_text(spark, path, [name for name, _ in landing_file.columns])
+    return _read_csv_as_text(spark, path, [name for name, _ in landing_file.columns], landing_file.delimiter)
 
 
-def _read_csv_as_text(spark: SparkSession, path: str, columns: Iterable[str]) -> DataFrame:
+def _read_csv_as_text(spark: SparkSession, path: str, columns: Iterable[str], delimiter: str = ",") -> DataFrame:
     """Every column as a string by header position, plus ``_fields`` (the row's field count) and ``_line``.
 
     Spark's CSV reader pads a short row with nulls and drops a long row's extra fields without a word, so a
@@ -420,12 +435,12 @@ def _read_csv_as_text(spark: SparkSession, path: str, columns: Iterable[str]) ->
     with the same CSV parser, each row keeps its field count, and bronze marks a mismatched row."""
     names = list(columns)
     schema = ", ".join(f"_c{i} STRING" for i in range(len(names)))
-    options = {"ignoreLeadingWhiteSpace": "true", "ignoreTrailingWhiteSpace": "true"}
+    options = {"ignoreLeadingWhiteSpace": "true", "ignoreTrailingWhiteSpace": "true", "sep": delimiter}
     with open(path, encoding="utf-8") as handle:
         header = handle.readline().rstrip("\r\n")
     lines = spark.read.text(path).where((F.col("value") != F.lit(header)) & (F.trim("value") != ""))
-    # Quoted text may hold commas: count the separators outside quotes.
-    fields = F.size(F.split(F.regexp_replace("value", '"[^"]*"', ""), ",", -1))
+    # Quoted text may hold the delimiter: count the separators outside quotes.
+    fields = F.size(F.split(F.regexp_replace("value", '"[^"]*"', ""), re.escape(delimiter), -1))
     parsed = lines.select(F.from_csv("value", schema, options).alias("_row"), fields.alias("_fields"),
                           F.col("value").alias("_line"))
     return parsed.select(*[F.col(f"_row._c{i}").alias(name) for i, name in enumerate(names)], "_fields", "_line")

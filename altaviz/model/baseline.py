@@ -14,7 +14,8 @@ shortest time to a limit, capped at the horizon of the estimate. It needs no tra
 on the first run, and it is the baseline any learned model must beat.
 
 One row per compressor: compressor_id, prediction_timestamp, failure_probability, rul_days,
-confidence_score, model_version, features_used (JSON).
+confidence_score (the share of the 24 h's ``cadence_minutes`` slots holding a reading), model_version,
+features_used (JSON).
 """
 
 from __future__ import annotations
@@ -73,14 +74,17 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
         .withColumn("hours_ago", (F.unix_timestamp("timestamp") - F.unix_timestamp("newest")) / 3600.0)
         .where(F.col("hours_ago") > -LOOKBACK_HOURS)
     )
+    slot_seconds = settings.pipeline.cadence_minutes * 60
     fits = recent.groupBy("compressor_id").agg(
         F.max("newest").alias("prediction_timestamp"),
         F.count(F.lit(1)).alias("readings"),
+        # Confidence is time covered, not rows: a 1 s feed must not count 600 times a 10-minute one.
+        F.count_distinct(F.floor(F.unix_seconds("timestamp") / F.lit(slot_seconds))).alias("slots"),
         *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in columns],
         *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in columns],
     )
     probability, shortest = trend_risk(sensors)
-    expected_readings = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
+    expected_slots = LOOKBACK_HOURS * 60 / settings.pipeline.cadence_minutes
     features = F.to_json(F.struct(
         *[F.round(F.col(f"{sensor}__level"), 3).alias(f"{sensor}_level") for sensor in columns],
         *[F.round(F.col(f"{sensor}__slope"), 4).alias(f"{sensor}_slope_per_hour") for sensor in columns],
@@ -91,7 +95,7 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
         "prediction_timestamp",
         F.round(probability, 4).alias("failure_probability"),
         F.round(F.least(shortest / 24.0, F.lit(RUL_CAP_DAYS)), 2).alias("rul_days_raw"),
-        F.round(F.least(F.col("readings") / F.lit(expected_readings), F.lit(1.0)), 3).alias("confidence_score"),
+        F.round(F.least(F.col("slots") / F.lit(expected_slots), F.lit(1.0)), 3).alias("confidence_score"),
         F.lit(MODEL_VERSION).alias("model_version"),
         features.alias("features_used"),
     ).select(

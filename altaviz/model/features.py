@@ -21,8 +21,8 @@ Per sensor of the registry that has a normal band (``<sensor>__<feature>``):
   could not promise for a bearing that degrades over 10-24 days. The MAD is floored at 2 % of the normal
   band so that a stuck, noiseless channel does not divide by zero.
 
-Context: ``coverage`` (readings received / expected this hour), ``hours_since_maintenance`` (any logged
-event at or before the hour; null when none), ``hours_since_repair`` (null when the data holds none),
+Context: ``coverage`` (the hour's ``cadence_minutes`` slots holding a reading / slots per hour: time, not
+rows), ``hours_since_maintenance`` (any logged event at or before the hour; null when none), ``hours_since_repair`` (null when the data holds none),
 ``hours_in_segment`` (since the repair, or since the unit's first reading), ``load_ratio`` (horsepower mean
 over the baseline median of horsepower), ``hour_sin``/``hour_cos`` (hour of day, UTC, on the circle).
 """
@@ -79,12 +79,12 @@ def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, caden
         .groupBy("compressor_id", "hour_end")
         .agg(
             F.max("timestamp").alias("prediction_timestamp"),
-            F.count(F.lit(1)).alias("_readings"),
+            F.count_distinct(F.floor(F.unix_seconds("timestamp") / (cadence_minutes * 60))).alias("_slots"),
             *[F.avg(s.name).alias(f"{s.name}__mean") for s in sensors],
             *[F.stddev_samp(s.name).alias(f"{s.name}__std") for s in sensors],
         )
-        .withColumn("coverage", F.least(F.col("_readings") / F.lit(60.0 / cadence_minutes), F.lit(1.0)))
-        .drop("_readings", "hour_end")
+        .withColumn("coverage", F.least(F.col("_slots") / F.lit(60.0 / cadence_minutes), F.lit(1.0)))
+        .drop("_slots", "hour_end")
     )
 
 

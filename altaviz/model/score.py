@@ -7,8 +7,8 @@ rul_p50_hours, rul_p90_hours (P10 ≤ P50 ≤ P90, or all null), model_version, 
 drivers, see ``explain``), message (one sentence), coverage.
 
 ``coverage`` replaces the old ``confidence_score``, which was a reading count dressed as confidence: it is
-the share of the hour's expected readings that arrived (1.0 = complete hour). It says how much data stands
-behind the score, not how sure the model is.
+the share of the hour's ``cadence_minutes`` slots that hold a reading (1.0 = complete hour; time, not
+rows). It says how much data stands behind the score, not how sure the model is.
 
 The remaining-life band is null, never a placeholder, when the model cannot tell: the failure probability
 is below ``BAND_MIN_PROBABILITY`` (the unit is not heading for a trip the model can see), or P90 is beyond
@@ -100,7 +100,7 @@ def score_baseline(gold_readings: DataFrame, *, settings: Settings, reason: str)
         "compressor_id", "prediction_timestamp", "failure_probability", null.alias("warning_probability"),
         null.alias("rul_p10_hours"), null.alias("rul_p50_hours"), null.alias("rul_p90_hours"),
         "model_version", "features_used", message.alias("message"),
-        F.col("confidence_score").alias("coverage"),  # the baseline's score is readings received / expected in 24 h
+        F.col("confidence_score").alias("coverage"),  # the baseline's score: slots with a reading / slots in 24 h
     )
 
 

@@ -12,7 +12,8 @@ from altaviz.plots import HEALTH_COLORS, NEUTRAL, horizontal_counts, new_figure,
 
 # The statuses of BronzeReport.to_frame, in the order a reader asks about them, with their colours.
 STATUSES = {"ingested": HEALTH_COLORS["healthy"], "skipped: already ingested": NEUTRAL,
-            "rejected": HEALTH_COLORS["critical"], "deferred: still being written": HEALTH_COLORS["warning"]}
+            "rejected": HEALTH_COLORS["critical"], "deferred: still being written": HEALTH_COLORS["warning"],
+            "ignored": NEUTRAL}  # no ingest profile reads it
 
 
 def deliveries(files: pd.DataFrame) -> Figure:

@@ -66,9 +66,10 @@ def status_runs(times: pd.Series, statuses: pd.Series) -> pd.DataFrame:
     return runs[["start", "end", "status"]].reset_index(drop=True)
 
 
-def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = None) -> Figure:
-    """Per rolling sensor, the 1 h / 4 h / 24 h rolling means against the warning and critical limits
-    (left) and rolling standard deviations (right); below, each signal's warning and critical spells."""
+def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = None, model: str | None = None) -> Figure:
+    """Per rolling sensor, the 1 h / 4 h / 24 h rolling means against the unit's warning and critical limits
+    (its own where ``limits:`` sets them; ``model``: its equipment model) (left) and rolling standard
+    deviations (right); below, each signal's warning and critical spells."""
     registry = registry or get_settings().registry
     sensors = registry.rolling_sensors()
     mosaic = [[f"{s.name}:level", f"{s.name}:spread"] for s in sensors] + [["status", "status"]]
@@ -87,9 +88,10 @@ def rolling_features(unit: pd.DataFrame, *, registry: SensorRegistry | None = No
                        linewidth=0.9, label=f"{window} mean")
             spread.plot(shown["time"], shown[f"{sensor.short}_std_{window}"], color=WINDOW_COLORS[window],
                         linewidth=0.9, label=f"{window} std")
-        level.axhline(sensor.warning, color=HEALTH_COLORS["warning"], linestyle="--", linewidth=1, label="warning limit")
-        if sensor.critical is not None:
-            level.axhline(sensor.critical, color=HEALTH_COLORS["critical"], linestyle="--", linewidth=1, label="critical limit")
+        limits = registry.limits_for(sensor.name, unit["compressor_id"].iloc[0], model)
+        level.axhline(limits.warning, color=HEALTH_COLORS["warning"], linestyle="--", linewidth=1, label="warning limit")
+        if limits.critical is not None:
+            level.axhline(limits.critical, color=HEALTH_COLORS["critical"], linestyle="--", linewidth=1, label="critical limit")
         level.set_title(f"{sensor.label}: rolling mean ({sensor.unit})", fontsize=10)
         spread.set_title(f"{sensor.label}: rolling std ({sensor.unit})", fontsize=10)
     first = sensors[0].name

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Mapping
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -133,19 +134,23 @@ def alert_start(latest: list[dict], since: datetime | None, *, settings: Setting
     return min([as_utc(since), *open_since]) - alerts.evaluation_lookback(settings.alerts)
 
 
-def fleet_alert_signals(settings: Settings) -> tuple[alerts.Signal, ...]:
-    """Threshold, rate-of-change and anomaly signals: what ``publish`` evaluates on gold readings."""
-    return alerts.alert_signals(settings.registry) + alerts.anomaly_signals(settings.registry, settings.alerts)
+def fleet_alert_signals(settings: Settings, unit_models: Mapping[str, str | None] | None = None
+                        ) -> tuple[alerts.Signal, ...]:
+    """Threshold, rate-of-change and anomaly signals: what ``publish`` evaluates on gold readings, each unit
+    against its own limits (``unit_models``: compressor_id -> model, for the per-model ones)."""
+    return (alerts.alert_signals(settings.registry, unit_models)
+            + alerts.anomaly_signals(settings.registry, settings.alerts, unit_models))
 
 
 def evaluate_fleet_alerts(
     spark: SparkSession, gold_readings: DataFrame, latest: list[dict], *, settings: Settings,
-    since: datetime | None = None,
+    since: datetime | None = None, unit_models: Mapping[str, str | None] | None = None,
 ) -> alerts.AlertEvaluation:
     """Threshold, rate-of-change and anomaly alerts for the readings no earlier run evaluated (from
     ``since``; all when None), resuming from the newest stored alerts. ``gold_readings`` must start at
-    ``alert_start`` so every rule window is whole."""
-    signals = fleet_alert_signals(settings)
+    ``alert_start`` so every rule window is whole. ``unit_models`` (compressor_id -> model) selects the
+    per-model limits of ``config/sensors.yaml``; per-unit limits apply by compressor_id regardless."""
+    signals = fleet_alert_signals(settings, unit_models)
     steps = alerts.build_alert_steps(
         gold_readings, signals=signals, alerting=settings.alerts, registry=settings.registry,
         watermarks=_watermarks(spark, latest), evaluate_from=since,
@@ -217,7 +222,6 @@ def publish(
 
         compressors = to_frame(
             lake.read_table(spark, "compressor_metadata", settings=settings)
-            .withColumn("horsepower", F.round("horsepower").cast("int"))
             .withColumn("install_date", F.col("install_date").cast("date")),
             COMPRESSOR_COLUMNS,
         )
@@ -248,7 +252,9 @@ def publish(
         alert_types = tuple(sorted({s.alert_type for s in fleet_alert_signals(settings)}))
         latest = db.latest_alerts(conn, alert_types)
         alert_readings = _read_gold(spark, settings, alert_start(latest, since, settings=settings))
-        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since)
+        unit_models = dict(zip(compressors["compressor_id"], compressors["model"]))
+        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since,
+                                           unit_models=unit_models)
         if not prediction.cold_start:  # a baseline proximity score is no probability to alert on
             context = db.recent_predictions(conn, prediction.model_version, before=predictions,
                                             per_unit=settings.alerts.prediction_resolve_after_scores)

@@ -1,7 +1,11 @@
 """03 silver: validate, deduplicate, quarantine, flag outliers, measure data quality, gate the run.
 
-Grain of silver: one row per (compressor_id, timestamp) that passed every rule; the values are the
-bronze values unchanged. Columns: ``schemas.SILVER_SCHEMA``.
+Grain of silver: one row per compressor per ``cadence_minutes`` slot, stamped with the slot's start,
+from the readings that passed every rule. A reading on the grid is its own slot: its values are the
+bronze values unchanged. Faster readings (a 1 s historian export) are judged, deduplicated and flagged
+one by one, then the valid ones are aggregated to their slot (``transforms.aggregate_to_cadence``: the
+mean, the max for vibration), so gold and everything after see one row per unit per slot; slower or
+irregular readings fill only the slots they fall in. Columns: ``schemas.SILVER_SCHEMA``.
 
 Rules (``schemas.REASON_CODES``, judged in this order; a row gets the first one it breaks):
 ``malformed_row`` (a CSV row with more or fewer fields than its header: its values sit in the wrong
@@ -31,22 +35,25 @@ deliveries ingested since the last run whose rate gates all passed (``quality.Ju
 as judged_after/judged_through): a bad new delivery is not diluted by a long good history, a failed run's
 deliveries are judged again by the next run, and a run with nothing new has nothing to judge (passes).
 
-- completeness = received / expected readings. Expected: the ``cadence_minutes`` grid slots between
+- completeness = received / expected slots, a measure of time, not rows (600 readings in one slot are one
+  slot received; 30-minute data fills one slot in three). Expected: the ``cadence_minutes`` grid slots between
   a unit's first and last judged valid reading, minus slots inside downtime logged in ``maintenance_logs``
   (an offline unit is not expected to report); gaps inside count as missing, and a slot filled by any
   delivery counts as received. Gate: missing rate.
-- freshness = minutes from the newest valid reading to ``as_of``. A unit in logged downtime at ``as_of``
-  is excused; every other unit must be within ``freshness_sla_minutes``, and the fleet row holds the
-  stalest of them, so one silent unit fails the gate however many others report. The run goes on (the
-  others' data is good): the failed gate names the unit and 05_publish raises a stale alert for it.
-- consistency = 1 − duplicate rate (duplicate rows / judged bronze rows). Gate: ``max_duplicate_rate``.
+- freshness = minutes from the newest valid raw reading (not its slot's start) to ``as_of``. A unit in
+  logged downtime at ``as_of`` is excused; every other unit must be within ``freshness_sla_minutes``, and
+  the fleet row holds the stalest of them, so one silent unit fails the gate however many others report.
+  The run goes on (the others' data is good): the failed gate names the unit and 05_publish raises a
+  stale alert for it.
+- consistency = 1 − duplicate rate (duplicate rows / judged bronze rows: raw rows, before aggregation).
+  Gate: ``max_duplicate_rate``.
 - accuracy = 1 − rejection rate (rows quarantined by a validity rule, i.e. not counting duplicates
   or restatements, / judged bronze rows). Gate: ``max_rejection_rate``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -76,15 +83,16 @@ from altaviz.silver.transforms import (
 
 
 def build_silver(
-    spark: SparkSession, *, run_id: str, as_of: datetime, settings: Settings | None = None
+    spark: SparkSession, *, run_id: str, as_of: datetime | None = None, settings: Settings | None = None
 ) -> SilverReport:
-    """Bronze -> silver (MERGE), quarantine (rewrite) and data-quality metrics (MERGE) for ``as_of``."""
+    """Bronze -> silver (MERGE), quarantine (rewrite) and data-quality metrics (MERGE) for ``as_of``; None: as of
+    the newest reading (``backfill_as_of``)."""
     settings = settings or get_settings()
-    as_of = as_utc(as_of)
     for table, hint in (("sensors_bronze", "run 02_bronze first"), ("compressor_metadata", "the landing folder needs compressor_metadata.csv")):
         if not lake.table_exists(spark, table, settings=settings):
             raise RuntimeError(f"Delta table {table} does not exist: {hint}")
     bronze = lake.read_table(spark, "sensors_bronze", settings=settings)
+    as_of = as_utc(as_of) if as_of is not None else backfill_as_of(bronze, now=datetime.now(timezone.utc))
     compressors = lake.read_table(spark, "compressor_metadata", settings=settings).select(
         "compressor_id", "install_date"
     )
@@ -97,7 +105,10 @@ def build_silver(
         .transform(with_duplicate_reason)
         .persist()
     )
-    silver_rows = build_silver_rows(classified, mad_threshold=settings.pipeline.outlier_mad_threshold).persist()
+    silver_rows = build_silver_rows(
+        classified, mad_threshold=settings.pipeline.outlier_mad_threshold,
+        cadence_minutes=settings.pipeline.cadence_minutes,
+    ).persist()
     judged_after = judged_through(
         lake.read_table_or_empty(spark, "data_quality_metrics", DQ_METRICS_SCHEMA, settings=settings)
         .where(F.col("compressor_id").isNull()).toPandas(),
@@ -113,11 +124,14 @@ def build_silver(
         newest_judged = by_reason.loc[by_reason["judged"], "ingested_through"].max()
         judged = JudgedSpan(judged_after, judged_after if pd.isna(newest_judged) else newest_judged.to_pydatetime())
         outliers_flagged = silver_rows.where("is_outlier").count()
+        silver_count = silver_rows.count()  # slots: fewer than the valid readings when these come faster
         completeness = completeness_by_compressor(
             silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes,
             judged=None if judged_after is None else is_judged,
         )
-        per_unit_silver = completeness.join(freshness_by_compressor(silver_rows, downtime, as_of=as_of), on="compressor_id", how="full").toPandas()
+        valid_readings = classified.where(F.col("reason").isNull())  # freshness: the newest reading, not its slot
+        per_unit_silver = completeness.join(freshness_by_compressor(valid_readings, downtime, as_of=as_of),
+                                            on="compressor_id", how="full").toPandas()
         per_compressor = _per_compressor_frame(by_reason, per_unit_silver)
         metrics = metric_rows(per_compressor, run_id=run_id, as_of=as_of, settings=settings, judged=judged)
         gates = check_quality_gates(metrics, settings)
@@ -157,12 +171,20 @@ def build_silver(
         silver_written=silver_written,
         counts={
             "sensors_bronze_read": rows_read,
-            "sensors_silver": rows_valid,
+            "sensors_silver": int(silver_count),
             "sensors_quarantine": rows_read - rows_valid,
             **{f"quarantine_{code}": n for code, n in quarantine_counts.items()},
             "outliers_flagged": int(outliers_flagged),
         },
     )
+
+
+def backfill_as_of(bronze: DataFrame, *, now: datetime) -> datetime:
+    """The newest reading not after ``now`` (the wall clock): the "now" of a run over history, so freshness is
+    measured from the end of the data, not from today or from a configured day. A reading after ``now`` is still
+    quarantined as from the future."""
+    newest = bronze.where(F.col("timestamp") <= F.lit(now)).agg(F.max("timestamp")).first()[0]
+    return as_utc(newest) if newest is not None else now
 
 
 def _metrics_frame(spark: SparkSession, metrics: pd.DataFrame, as_of: datetime) -> DataFrame:

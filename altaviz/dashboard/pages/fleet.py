@@ -252,9 +252,12 @@ class Outline(L.GeoJSON):
 
 # --- The popup ---
 
-def mean_sensors(registry: SensorRegistry) -> tuple[tuple[str, Sensor], ...]:
-    """(hourly-mean aggregate column, sensor) for every sensor that aggregates a mean, in registry order."""
-    return tuple((column, registry.sensors[name])
+def mean_sensors(registry: SensorRegistry, compressor_id: str | None = None, model: str | None = None
+                 ) -> tuple[tuple[str, Sensor], ...]:
+    """(hourly-mean aggregate column, sensor) for every sensor that aggregates a mean, in registry order; for
+    one unit (``compressor_id`` and its equipment ``model``) with that unit's limits (``limits:``)."""
+    model = model if isinstance(model, str) else None
+    return tuple((column, registry.limits_for(name, compressor_id, model))
                  for column, statistic, name in registry.aggregate_columns() if statistic == "mean")
 
 
@@ -412,7 +415,9 @@ class FleetPage:
         except db.DatabaseUnavailable as err:
             self.popup_text.value = f'<span class="altaviz-error">Database unavailable: {html.escape(str(err))}</span>'
             return
-        self.popup_text.value = popup_html(self.units_by_id[compressor_id], readings, self.sensors)
+        unit = self.units_by_id[compressor_id]
+        sensors = mean_sensors(self.settings.registry, compressor_id, unit.get("model"))  # its own limits
+        self.popup_text.value = popup_html(unit, readings, sensors)
 
     def _on_row_selected(self, change) -> None:
         """A row's click opens its unit; the selection is cleared so the same row can be clicked again."""

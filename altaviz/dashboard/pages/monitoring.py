@@ -66,23 +66,33 @@ class Panel:
         return f"{self.sensor.label} ({self.sensor.unit})"
 
 
-def monitoring_panels(registry: SensorRegistry) -> tuple[Panel, ...]:
-    """A panel per sensor that aggregates a mean (``<short>_mean``), in registry order, then the derived signals."""
+def monitoring_panels(
+    registry: SensorRegistry, compressor_id: str | None = None, model: str | None = None
+) -> tuple[Panel, ...]:
+    """A panel per sensor that aggregates a mean (``<short>_mean``), in registry order, then the derived signals;
+    for one unit (``compressor_id`` and its equipment ``model``) with that unit's limits (``limits:``)."""
+    model = model if isinstance(model, str) else None  # a unit missing from compressor_metadata has none
+
+    def limits(name: str) -> Sensor:
+        return registry.limits_for(name, compressor_id, model)
+
     panels = []
     for name, sensor in registry.sensors.items():
         if "mean" not in sensor.aggregates:
             continue
         extreme = "max" if sensor.direction == "high" else "min"
         worst = f"{sensor.short}_{extreme}" if extreme in sensor.aggregates else None
-        panels.append(Panel(name, f"{sensor.short}_mean", sensor, worst))
-    panels += [Panel(name, DERIVED_COLUMNS[name].format(short=sensor.short), sensor)
+        panels.append(Panel(name, f"{sensor.short}_mean", limits(name), worst))
+    panels += [Panel(name, DERIVED_COLUMNS[name].format(short=sensor.short), limits(name))
                for name, sensor in registry.derived.items() if name in DERIVED_COLUMNS]
     return tuple(panels)
 
 
-def gauge_sensors(registry: SensorRegistry) -> tuple[Panel, ...]:
-    """The measured sensors' panels: one gauge each."""
-    return tuple(panel for panel in monitoring_panels(registry) if panel.key in registry.sensors)
+def gauge_sensors(
+    registry: SensorRegistry, compressor_id: str | None = None, model: str | None = None
+) -> tuple[Panel, ...]:
+    """The measured sensors' panels: one gauge each (with one unit's limits, as ``monitoring_panels``)."""
+    return tuple(panel for panel in monitoring_panels(registry, compressor_id, model) if panel.key in registry.sensors)
 
 
 def risk_sensor(settings: Settings) -> Sensor:
@@ -450,6 +460,9 @@ class MonitoringPage:
         as_of = self.view.as_of
         unit = self.view.fleet.set_index("compressor_id", drop=False).loc[compressor_id]
         self.summary.value = unit_summary(unit, as_of)
+        # The unit's own limits (per model, per unit) for its bands, lines and gauge colours.
+        panels = monitoring_panels(self.settings.registry, compressor_id, unit.get("model"))
+        gauges = gauge_sensors(self.settings.registry, compressor_id, unit.get("model"))
         try:
             latest = (queries.read_unit_latest_hour(self.settings, compressor_id, as_of=as_of,
                                                     columns=[panel.column for panel in self.gauges])
@@ -462,7 +475,7 @@ class MonitoringPage:
         if latest is not None and not latest.empty:
             hour = latest.iloc[-1]
             with self.gauge_output:
-                show_figure(gauge_figure(hour, self.gauges, hour_end=hour["agg_timestamp"] + timedelta(hours=1)))
+                show_figure(gauge_figure(hour, gauges, hour_end=hour["agg_timestamp"] + timedelta(hours=1)))
         if data.empty:
             self.notice.value = no_data_message(compressor_id, range_label, as_of, unit["last_reading_time"])
             return
@@ -470,7 +483,7 @@ class MonitoringPage:
             self.notice.value = (f"<p><i>No whole {window_label} window ended in the {range_label} before "
                                  f"{as_of:%Y-%m-%d %H:%M} UTC: choose a shorter window or a longer range.</i></p>")
         window = timedelta(seconds=WINDOWS[WINDOW_TYPES[window_label]])
-        trends = trend_figure(data, self.panels, self.risk, start=as_of - RANGES[range_label], as_of=as_of,
+        trends = trend_figure(data, panels, self.risk, start=as_of - RANGES[range_label], as_of=as_of,
                               window=window, risk_labels=self.risk_labels,
                               title=f"{compressor_id}: {window_label} windows, last {range_label}")
         with self.trend_output:

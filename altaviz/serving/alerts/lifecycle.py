@@ -203,6 +203,7 @@ def evaluate_alerts(steps: pd.DataFrame, latest: Iterable[Mapping], *, signals: 
         signal = by_signal.get((sensor_name, alert_type))
         if signal is None:
             raise ValueError(f"no limit configured for {sensor_name!r} ({alert_type})")
+        signal = signal.for_unit(compressor_id)  # its threshold_value and message name the unit's own limit
         before = stored.get(problem)
         open_alert = before if before is not None and not before.resolved else None
         for alert in advance(open_alert, _steps(group), signal=signal, compressor_id=compressor_id):

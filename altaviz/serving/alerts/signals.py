@@ -3,8 +3,9 @@ anomaly and prediction signals, and the levels a reading must clear to count as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Mapping
 
 from altaviz.config import Alerting
 from altaviz.registry import Sensor, SensorRegistry
@@ -35,7 +36,9 @@ class Signal:
     ``pressure_differential`` / ``temp_rate_of_change``), so label and unit are one lookup away; for
     prediction alerts it is ``failure_probability``. ``inputs`` are the measured sensors whose spikes
     are this signal's spikes. Anomaly signals carry their count rule: ``min_count`` spikes within
-    ``window_minutes`` (``threshold_value`` of an anomaly alert is ``min_count``).
+    ``window_minutes`` (``threshold_value`` of an anomaly alert is ``min_count``). ``per_unit`` holds the
+    (compressor_id, limits) of units whose limits differ from the fleet's ``limit`` (``config/sensors.yaml``,
+    ``limits:``); ``for_unit`` is the signal as one unit is judged.
     """
 
     sensor_name: str
@@ -45,6 +48,14 @@ class Signal:
     inputs: tuple[str, ...] = ()
     min_count: int | None = None
     window_minutes: int | None = None
+    per_unit: tuple[tuple[str, Sensor], ...] = ()
+
+    def for_unit(self, compressor_id: str) -> Signal:
+        """This signal with ``compressor_id``'s own limits, if it has any."""
+        for unit, limit in self.per_unit:
+            if unit == compressor_id:
+                return replace(self, limit=limit, per_unit=())
+        return self
 
     def threshold_value(self, severity: str) -> float:
         return float(self.min_count) if self.alert_type == "anomaly" else self.limit.level(severity)
@@ -59,19 +70,33 @@ class Signal:
         return a if abs(a - center) >= abs(b - center) else b
 
 
-def alert_signals(registry: SensorRegistry) -> tuple[Signal, ...]:
+UnitModels = Mapping[str, str | None]  # compressor_id -> equipment model (compressor_metadata.model)
+
+
+def _per_unit(registry: SensorRegistry, unit_models: UnitModels | None) -> dict[str, tuple[tuple[str, Sensor], ...]]:
+    return {name: tuple(sorted(units.items())) for name, units in registry.unit_limits(unit_models).items()}
+
+
+def alert_signals(registry: SensorRegistry, unit_models: UnitModels | None = None) -> tuple[Signal, ...]:
     """Threshold alerts for every registry sensor and the pressure differential; rate-of-change
-    alerts for the discharge temperature (°F/h, from gold's ``temp_rate_of_change``)."""
+    alerts for the discharge temperature (°F/h, from gold's ``temp_rate_of_change``). Units with limits of
+    their own (by compressor_id, or by model through ``unit_models``) are judged against them."""
+    per_unit = _per_unit(registry, unit_models)
     return tuple(
-        Signal(name, _ALERT_TYPE.get(name, "threshold"), name, sensor, DERIVED_INPUTS.get(name, (name,)))
+        Signal(name, _ALERT_TYPE.get(name, "threshold"), name, sensor, DERIVED_INPUTS.get(name, (name,)),
+               per_unit=per_unit.get(name, ()))
         for name, sensor in registry.signals.items()
     )
 
 
-def anomaly_signals(registry: SensorRegistry, alerting: Alerting) -> tuple[Signal, ...]:
-    """Anomaly alerts for every measured sensor (silver flags measured sensors only)."""
+def anomaly_signals(registry: SensorRegistry, alerting: Alerting, unit_models: UnitModels | None = None
+                    ) -> tuple[Signal, ...]:
+    """Anomaly alerts for every measured sensor (silver flags measured sensors only); a unit's own normal
+    band is the centre its spikes' peaks are measured from."""
+    per_unit = _per_unit(registry, unit_models)
     return tuple(
-        Signal(name, "anomaly", name, sensor, (name,), alerting.anomaly_min_outliers, alerting.anomaly_window_minutes)
+        Signal(name, "anomaly", name, sensor, (name,), alerting.anomaly_min_outliers, alerting.anomaly_window_minutes,
+               per_unit=per_unit.get(name, ()))
         for name, sensor in registry.sensors.items()
     )
 

@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from altaviz.config import Alerting
+from altaviz.gold.transforms import UnitLimits, unit_level
 from altaviz.registry import SensorRegistry
 from altaviz.runs import as_utc
 from altaviz.serving.alerts.signals import (
@@ -34,10 +35,11 @@ STEP_COLUMNS = (*PROBLEM_KEY, "timestamp", "value", "breaches", "opens", "critic
                 "since", "peak", "count", "note")
 
 
-def with_spikes(gold_readings: DataFrame, *, registry: SensorRegistry) -> DataFrame:
+def with_spikes(gold_readings: DataFrame, *, registry: SensorRegistry, unit_limits: UnitLimits | None = None
+                ) -> DataFrame:
     """Add ``_spike_<sensor>`` per measured sensor: silver flagged that sensor and the reading jumped from
-    the sensor's previous reading by more than its warning margin. Without silver's ``outlier_sensors``
-    column nothing is a spike."""
+    the sensor's previous reading by more than its warning margin (the unit's own, for units in
+    ``unit_limits``). Without silver's ``outlier_sensors`` column nothing is a spike."""
     sensors = [sensor for sensor in registry.sensors.values() if sensor.name in gold_readings.columns]
     if "outlier_sensors" not in gold_readings.columns:
         return gold_readings.select("*", *[F.lit(False).alias(f"_spike_{sensor.name}") for sensor in sensors])
@@ -47,7 +49,8 @@ def with_spikes(gold_readings: DataFrame, *, registry: SensorRegistry) -> DataFr
         value = F.col(sensor.name).cast("double")
         previous = F.last(value, ignorenulls=True).over(before)
         is_flagged = F.coalesce(F.array_contains("outlier_sensors", sensor.name), F.lit(False))
-        jumped = F.coalesce(F.abs(value - previous) > F.lit(warning_margin(sensor)), F.lit(False))
+        margin = unit_level(sensor, (unit_limits or {}).get(sensor.name), warning_margin)
+        jumped = F.coalesce(F.abs(value - previous) > margin, F.lit(False))
         spikes.append((is_flagged & jumped).alias(f"_spike_{sensor.name}"))
     return gold_readings.select("*", *spikes)
 
@@ -60,17 +63,20 @@ def _judged(signal: Signal, spike_columns: Sequence[str], resolve_margin: float)
         if f"_spike_{name}" in spike_columns:
             is_spike = is_spike | F.col(f"_spike_{name}")
     present = value.isNotNull() & ~F.isnan(value)
-    limit = signal.limit
+    limit, per_unit = signal.limit, dict(signal.per_unit)  # each unit judged against its own limits
     if signal.alert_type == "anomaly":
         counted, is_breach, is_critical = present, present & is_spike, F.lit(False)
         is_clear = present & ~is_spike
-        badness = F.abs(value - F.lit(_center(limit)))
+        badness = F.abs(value - unit_level(limit, per_unit, _center))
     else:
         counted = present & ~is_spike
-        is_breach = counted & limit.breaches(value, F.lit(limit.warning))
-        is_critical = (counted & limit.breaches(value, F.lit(limit.critical))) if limit.critical is not None \
+        is_breach = counted & limit.breaches(value, unit_level(limit, per_unit, lambda s: s.warning))
+        has_critical = limit.critical is not None or any(s.critical is not None for s in per_unit.values())
+        critical = unit_level(limit, per_unit, lambda s: s.critical)  # null on a unit without a critical level
+        is_critical = (counted & F.coalesce(limit.breaches(value, critical), F.lit(False))) if has_critical \
             else F.lit(False)
-        is_clear = counted & ~limit.breaches(value, F.lit(clear_level(limit, resolve_margin)))
+        clear = unit_level(limit, per_unit, lambda s: clear_level(s, resolve_margin))
+        is_clear = counted & ~limit.breaches(value, clear)
         badness = value if limit.direction == "high" else -value
     return F.struct(
         F.lit(signal.sensor_name).alias("sensor_name"), F.lit(signal.alert_type).alias("alert_type"),
@@ -185,9 +191,11 @@ def build_alert_steps(
     ``evaluation_lookback`` before ``evaluate_from`` so every window is whole. Evaluated are readings
     after a problem's watermark (``watermarks``: the three key columns, ``watermark`` and
     ``watermark_open``, from ``watermark_rows``) and from ``evaluate_from`` on (all when None);
-    a problem whose stored alert is open is evaluated from its watermark.
+    a problem whose stored alert is open is evaluated from its watermark. Each unit is judged against its
+    own limits where a signal carries them (``Signal.per_unit``).
     """
-    judged_readings = with_spikes(gold_readings, registry=registry)
+    unit_limits = {s.sensor_name: dict(s.per_unit) for s in signals if s.per_unit and s.sensor_name in registry.sensors}
+    judged_readings = with_spikes(gold_readings, registry=registry, unit_limits=unit_limits)
     families = []
     levels = [s for s in signals if s.alert_type in THRESHOLD_TYPES]
     anomalies = [s for s in signals if s.alert_type == "anomaly"]
