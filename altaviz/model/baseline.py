@@ -78,8 +78,9 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
     fits = recent.groupBy("compressor_id").agg(
         F.max("newest").alias("prediction_timestamp"),
         F.count(F.lit(1)).alias("readings"),
-        # Confidence is time covered, not rows: a 1 s feed must not count 600 times a 10-minute one.
-        F.count_distinct(F.floor(F.unix_seconds("timestamp") / F.lit(slot_seconds))).alias("slots"),
+        # Confidence is time covered, not rows: a 1 s feed must not count 600 times a 10-minute one. Slots
+        # are (s - cadence, s], closed on the right like the 24 h: at most 24 h / cadence of them.
+        F.count_distinct(F.ceil(F.unix_seconds("timestamp") / F.lit(slot_seconds))).alias("slots"),
         *[F.regr_intercept(sensor, "hours_ago").alias(f"{sensor}__level") for sensor in columns],
         *[F.regr_slope(sensor, "hours_ago").alias(f"{sensor}__slope") for sensor in columns],
     )

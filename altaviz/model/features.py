@@ -79,7 +79,8 @@ def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, caden
         .groupBy("compressor_id", "hour_end")
         .agg(
             F.max("timestamp").alias("prediction_timestamp"),
-            F.count_distinct(F.floor(F.unix_seconds("timestamp") / (cadence_minutes * 60))).alias("_slots"),
+            # Slots (s - cadence, s], closed on the right like the hour: at most 60 / cadence of them.
+            F.count_distinct(F.ceil(F.unix_seconds("timestamp") / (cadence_minutes * 60))).alias("_slots"),
             *[F.avg(s.name).alias(f"{s.name}__mean") for s in sensors],
             *[F.stddev_samp(s.name).alias(f"{s.name}__std") for s in sensors],
         )

@@ -1,5 +1,6 @@
 """Silver transformations (no I/O): the row rules with reason codes, duplicates and restatements,
-per-compressor robust outlier flags, and the per-unit completeness and freshness inputs. The rules are
+per-compressor robust outlier flags, aggregation to the cadence, and the per-unit completeness and
+freshness inputs. The rules are
 described in ``altaviz.silver.stage``."""
 
 from __future__ import annotations
@@ -134,12 +135,59 @@ def with_outlier_flags(readings: DataFrame, *, mad_threshold: float) -> DataFram
     )
 
 
-def build_silver_rows(classified: DataFrame, *, mad_threshold: float) -> DataFrame:
-    """Valid rows in ``SILVER_SCHEMA``: one per (compressor_id, timestamp), outliers flagged."""
+# How a cadence slot's readings become its one value: the mean, except vibration, whose limits are judged
+# on the peak RMS level (ISO 10816 zones): averaging 1 s readings would hide the burst the limits exist to catch.
+SLOT_STATISTIC = {"vibration_mms": "max"}  # every other sensor: "mean"
+
+
+def _slot_mean(name: str) -> Column:
+    """The mean of a slot's non-null values (null when none), summed in sorted order: a sum in shuffle
+    order can differ in the last bit between runs, and then a rerun would rewrite unchanged slots."""
+    values = F.array_sort(F.collect_list(name))
+    total = F.aggregate(F.slice(values, 2, F.size(values)), F.get(values, 0), lambda acc, value: acc + value)
+    return F.when(F.size(values) > 0, total / F.size(values))
+
+
+def aggregate_to_cadence(readings: DataFrame, *, cadence_minutes: int) -> DataFrame:
+    """One row per compressor per cadence slot [s, s + cadence), stamped s, from valid, deduplicated and
+    flagged readings: each sensor's ``SLOT_STATISTIC``, ``is_outlier``/``outlier_sensors`` for any reading
+    flagged in the slot, and source_file, ingested_at, run_id of the slot's latest-ingested reading.
+
+    Every timestamp is floored to its slot, so silver's timestamp means one thing (a slot start) and a
+    restated delivery lands on the same key whatever second it is stamped. A reading on the grid is its
+    own slot and comes out unchanged (the mean or max of one value is the value); slower or irregular
+    readings fill the slots they fall in and leave the others empty (completeness counts them missing).
+    """
+    step = cadence_minutes * 60
+    slot_start = F.timestamp_seconds(F.floor(F.unix_seconds("timestamp") / step) * step)
+    statistic = {"mean": _slot_mean, "max": F.max}
+    latest = F.max(F.struct("ingested_at", "source_file", "run_id"))  # a fixed order among ties
+    flagged = F.flatten(F.collect_list("outlier_sensors"))
+    return (
+        readings.withColumn("timestamp", slot_start)
+        .groupBy("compressor_id", "timestamp")
+        .agg(
+            *[statistic[SLOT_STATISTIC.get(name, "mean")](name).alias(name) for name in SENSOR_COLUMNS],
+            flagged.alias("_flagged"),
+            latest.alias("_latest"),
+        )
+        .withColumn("outlier_sensors", _sensor_list(lambda name: F.array_contains("_flagged", name)))
+        .select(
+            "compressor_id", "timestamp", *SENSOR_COLUMNS,
+            (F.size("outlier_sensors") > 0).alias("is_outlier"), "outlier_sensors",
+            "_latest.source_file", "_latest.ingested_at", "_latest.run_id",
+        )
+    )
+
+
+def build_silver_rows(classified: DataFrame, *, mad_threshold: float, cadence_minutes: int) -> DataFrame:
+    """Valid rows in ``SILVER_SCHEMA``: one per compressor per cadence slot (``aggregate_to_cadence``).
+    The rules, duplicates and outlier flags judge the raw readings first; only valid ones are aggregated."""
     return (
         classified.where(F.col("reason").isNull())
         .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "source_file", "ingested_at", "run_id")
         .transform(with_outlier_flags, mad_threshold=mad_threshold)
+        .transform(aggregate_to_cadence, cadence_minutes=cadence_minutes)
         .withColumn("date", F.to_date("timestamp"))
         .select(*SILVER_SCHEMA.fieldNames())
     )
