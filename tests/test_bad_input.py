@@ -256,9 +256,9 @@ def test_a_file_still_being_written_is_left_for_the_next_run(spark, runs):
     assert log_after_r2.where(F.col("source_file").isin(*deferred)).count() == 0  # nothing remembered
     third = runs["third"]
     assert third.files_ingested == (READINGS + "late.parquet", READINGS + "writing.csv")
-    # Only the files the mapping could fix are inspected again (and still rejected: the mapping is unchanged).
+    # Only the files the settings could fix are inspected again (and still rejected: nothing changed).
     assert third.files_deferred == ()
-    again = ("celsius.csv", "historian_bar.csv")
+    again = ("celsius.csv", "decimal_comma.csv", "historian_bar.csv", "semicolon.csv")
     assert third.files_rejected == tuple((READINGS + name, REJECTED[name]) for name in again)
     bronze = table(spark, runs, "sensors_bronze")
     assert bronze.where(F.col("source_file") == READINGS + "writing.csv").count() == runs["exported_rows"] > 0

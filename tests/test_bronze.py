@@ -168,9 +168,10 @@ def test_bronze_rows_are_typed_converted_and_keep_extras(spark, landing):
 def test_rerun_adds_nothing_and_writes_no_version(spark, landing):
     second, settings = landing["second"], landing["settings"]
     assert second.rows_appended == 0 and second.files_ingested == ()
-    assert len(second.files_skipped_already_ingested) == 8
-    # A rejection the column mapping could fix is looked at again, reported, and not logged twice.
-    assert second.files_rejected == (("sensor_readings/f_missing.parquet", "missing required column(s): gas_flow_mcf"),)
+    assert len(second.files_skipped_already_ingested) == 7
+    # A rejection the settings could fix (the mapping, a time pattern) is looked at again, reported, not logged twice.
+    assert second.files_rejected == (("sensor_readings/f_missing.parquet", "missing required column(s): gas_flow_mcf"),
+                                     ("sensor_readings/h_bad_times.csv", "wrong type(s): no value of timestamp parses"))
     assert lake.latest_version(spark, "sensors_bronze", settings=settings) == landing["bronze_v1"]
     assert lake.latest_version(spark, "ingest_log", settings=settings) == landing["log_v1"]
     assert lake.latest_version(spark, "compressor_metadata", settings=settings) == landing["metadata_v1"] == 0

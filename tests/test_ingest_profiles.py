@@ -348,3 +348,26 @@ def test_the_ingest_check_command_prints_each_file_and_exits_1_on_a_rejection(sp
     assert lines[-1] == "1 file(s): load; 1 file(s): reject"
     assert lines[-3].split()[:5] == ["rig/RIG-7/a.csv", "pump_rig", "load", "1", "1"]
     assert "compressor id: the path does not match" in lines[-2]
+
+
+@reliability("input", "A site's export rejected before its profile existed (another delimiter), then the profile added",
+             "inspected again on every run: rejected again while nothing changed, loaded once the profile reads it; "
+             "the file itself is never touched")
+def test_a_file_rejected_for_want_of_a_profile_loads_once_the_profile_is_added(spark, tmp_path):
+    landing = tmp_path / "landing"
+    write_text(landing / "rig" / "RIG-7" / "a.csv", """
+        Zeit;Vib;T_out;P_in;P_out;Flow
+        29.03.2026 01:40:00;3,1;100,0;3,0;55,0;1200
+        """)
+    without_layout = RIG_PROFILE.replace('      delimiter: ";"\n      decimal: ","\n', "")  # the defaults: ',' and '.'
+    assert without_layout != RIG_PROFILE
+    wrong = site_settings(tmp_path, without_layout)
+    first = ingest_landing(spark, landing, run_id="r1", settings=wrong)
+    again = ingest_landing(spark, landing, run_id="r2", settings=wrong)
+    fixed = ingest_landing(spark, landing, run_id="r3", settings=site_settings(tmp_path, RIG_PROFILE))
+
+    reason = ("delimiter: the header splits on ';' into 6 columns, and line 2 writes decimals with a comma ('3,1'); "
+              "this source reads ',': set delimiter (and decimal) in its ingest profile")
+    assert first.files_rejected == again.files_rejected == (("rig/RIG-7/a.csv", reason),)
+    assert fixed.files_ingested == ("rig/RIG-7/a.csv",) and fixed.files_rejected == ()
+    assert bronze_rows(spark, wrong)[["compressor_id", "vibration_mms"]].values.tolist() == [["RIG-7", 3.1]]

@@ -31,8 +31,9 @@ file (relative to the landing folder), ingest time and run id.
   reason, and the other files still load. A file with one sensor column empty loads (a dead channel; silver
   keeps its nulls) and the log notes the column. Columns the contract does not know are kept
   as text in ``extra_columns``. A rejected file is not retried until its content changes (a fixed
-  export has a new hash and loads on the next run), unless ``ingest.column_mapping`` can fix it (a missing
-  or ambiguous column, a unit mix-up): such a file is inspected again on every run. A failure that is not
+  export has a new hash and loads on the next run), unless the settings can fix it (a missing or ambiguous
+  column, a unit mix-up, another delimiter or decimal mark, times in another pattern, no id in its path):
+  such a file is inspected again on every run (``transforms.SETTINGS_REJECTIONS``). A failure that is not
   the file's fault (the JVM out of memory, the file moved while it was read) stops the stage with
   ``RetryNextRun`` before any reading is appended or any delivery logged, so the next run reads the file again.
 - A unit mix-up that stays physically possible (°C values in the °F column) is caught on the file's
@@ -65,7 +66,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from altaviz.bronze.transforms import (
-    MAPPING_REJECTIONS,
+    SETTINGS_REJECTIONS,
     ColumnSource,
     TextFormat,
     file_profiles,
@@ -279,7 +280,7 @@ def ingest_landing(
     # content hash -> the file first seen with it, so a copy under another name is named as one
     known = {row["content_sha256"]: f"{row['source_file']} ({row['status']}, run {row['run_id']})"
              for row in logged if not row["status"].startswith("reference:")
-             and not (row["status"] == "rejected" and (row["reason"] or "").startswith(MAPPING_REJECTIONS))}
+             and not (row["status"] == "rejected" and (row["reason"] or "").startswith(SETTINGS_REJECTIONS))}
 
     skipped, rejected, accepted, deferred, notes = [], [], [], [], {}
     profile_of, ambiguous = find_landing_files(landing_dir, settings.pipeline.sources)

@@ -67,8 +67,10 @@ def validate_column_mapping(
     return resolved
 
 
-# Rejections that ingest.column_mapping can fix: such a file is inspected again on every run.
-MAPPING_REJECTIONS = ("missing required column", "ambiguous column", "units:")
+# Rejections the settings can fix (the column mapping, a unit, an ingest profile's delimiter, decimal mark, time
+# pattern or id): such a file is inspected again on every run, so fixing the profile loads it without touching it.
+SETTINGS_REJECTIONS = ("missing required column", "ambiguous column", "units:", "delimiter:", "decimal comma:",
+                       "compressor id:", "ambiguous source:", "wrong type(s): no value of")
 
 
 def resolve_columns(
