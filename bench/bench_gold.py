@@ -1,4 +1,4 @@
-"""Gold's time-window features: pandas per compressor (what 04_gold runs) against Spark range windows.
+"""Gold's time-window features: Arrow per compressor (what 04_gold runs) against Spark range windows.
 
     .venv/bin/python bench/bench_gold.py [--compressors 200] [--days 30] [--runs 3] [--out bench/results_gold.md]
 
@@ -28,7 +28,7 @@ CADENCE_SECONDS = 600
 
 METHODS = {
     "Spark range window per statistic (baseline)": True,  # build_gold_features(reference=...)
-    "pandas rolling per compressor (04_gold)": False,
+    "Arrow per compressor, pandas windows on row bounds (04_gold)": False,
 }
 
 
@@ -106,7 +106,7 @@ def main() -> None:
 
     baseline = statistics.median(next(iter(results.values())))
     lines = [
-        "# Gold features: pandas per compressor vs Spark range windows",
+        "# Gold features: Arrow per compressor vs Spark range windows",
         "",
         f"{rows:,} silver readings ({args.compressors:,} compressors × {args.days} days, 10-minute cadence, "
         f"gaps and nulls), {len(registry.rolling_columns())} rolling columns plus the rate of change, statuses "

@@ -2,8 +2,8 @@
 
 The rolling statistics of every rolling sensor come from a brute-force scan (``oracle``); derived
 signals and statuses are literal values worked out by hand from ``config/sensors.yaml``. Both ways of
-computing the time-window features (pandas per compressor, what the stage runs, and the Spark range
-windows of ``reference=True``) meet the oracle, and each other on a random fleet with gaps and nulls.
+computing the time-window features (Arrow per compressor with pandas windows, what the stage runs, and the
+Spark range windows of ``reference=True``) meet the oracle, and each other on random fleets with gaps and nulls.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def oracle(rows: list[dict]) -> list[dict]:
     return out
 
 
-BOTH_WAYS = pytest.mark.parametrize("reference", [False, True], ids=["pandas", "spark-windows"])
+BOTH_WAYS = pytest.mark.parametrize("reference", [False, True], ids=["arrow", "spark-windows"])
 
 
 @BOTH_WAYS
@@ -207,25 +207,34 @@ def test_whole_gold_rows_for_every_rolling_sensor_derived_signal_and_status(spar
         assertDataFrameEqual(gold, wrong, checkRowOrder=False, rtol=1e-9)
 
 
-def random_fleet(seed: int, compressors: int = 4, days: int = 3) -> list[dict]:
-    """Readings every ~10 minutes with jitter, dropped readings, multi-hour gaps and null channels."""
+def random_fleet(seed: int, compressors: int = 4, days: int = 3, *, on_slots: bool = False) -> list[dict]:
+    """Readings every ~10 minutes with jitter, dropped readings, multi-hour gaps and null channels.
+
+    ``on_slots``: on silver's 10-minute slots instead (no jitter), and C0's vibration stuck at one value
+    for its first half day, where every deviation is exactly 0."""
     rng = np.random.default_rng(seed)
     rows = []
     for unit in range(compressors):
         minute = 0.0
         while minute < days * 24 * 60:
-            minute += 10 + rng.integers(-2, 3) + (rng.random() < 0.05) * rng.integers(60, 300)
+            jitter = rng.integers(-2, 3)
+            minute += 10 + (0 if on_slots else jitter) + (rng.random() < 0.05) * rng.integers(60, 300)
             values = {name: float(value) * rng.normal(1.0, 0.05) for name, value in NORMAL.items()}
             values.update({name: None for name in NORMAL if rng.random() < 0.05})
+            if on_slots and unit == 0 and minute < 12 * 60:
+                values["vibration_mms"] = 3.7
             rows.append(reading(f"C{unit}", round(minute), **values))
     return rows
 
 
-def test_pandas_and_spark_windows_give_the_same_gold_on_a_random_fleet(spark):
-    readings = silver(spark, random_fleet(seed=5))
+@pytest.mark.parametrize("on_slots", [False, True], ids=["jittered", "cadence-slots"])
+def test_arrow_and_spark_windows_give_the_same_gold_on_a_random_fleet(spark, on_slots):
+    readings = silver(spark, random_fleet(seed=5, on_slots=on_slots))
     fast = build_gold_features(readings, registry=REGISTRY)
     plain = build_gold_features(readings, registry=REGISTRY, reference=True)
     assert readings.count() > 1000 and fast.where("temp_rate_of_change IS NULL").count() > 0
+    if on_slots:  # a stuck channel deviates by exactly 0, not by the rounding left over from earlier readings
+        assert fast.where("compressor_id = 'C0' AND vibration_std_4hr = 0").count() > 10
     assertDataFrameEqual(fast, plain, checkRowOrder=False, rtol=1e-9)
 
     # Failing case: a 24 h maximum off by a thousandth is a different result.
