@@ -248,8 +248,7 @@ def _number(reader: Reader, key: str, item: Any, shown: Any) -> float:
 
 def _limits(reader: Reader, signals: Mapping[str, Sensor]) -> LimitOverrides:
     """The optional ``limits:`` section: known sections, signals and keys, each value a number."""
-    site = getattr(reader, "site_path", None)  # a site's sensors.yaml laid over the project's
-    source = reader.path.name if site is None else f"{reader.path.name} (with {site})"  # as reader.fail names it
+    source = reader.where  # the file(s) errors name, a site's sensors.yaml laid over the project's included
     section = reader.data.get("limits")
     if section is None:
         return LimitOverrides(source=source)

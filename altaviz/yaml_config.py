@@ -90,9 +90,13 @@ class Reader:
         # Substitute in the parsed values, not the text: a value such as a path with ': ' stays a value.
         self.data = _substitute_values(parsed, env)
 
+    @property
+    def where(self) -> str:
+        """The file errors name: the project's, with the site's laid over it when there is one."""
+        return self.path.name if self.site_path is None else f"{self.path.name} (with {self.site_path})"
+
     def fail(self, key: str, problem: str) -> ConfigError:
-        where = self.path.name if self.site_path is None else f"{self.path.name} (with {self.site_path})"
-        return ConfigError(f"{where}: {key}: {problem}")
+        return ConfigError(f"{self.where}: {key}: {problem}")
 
     def get(self, key: str, kind: type, *, optional: bool = False, default: Any = None) -> Any:
         node: Any = self.data

@@ -85,6 +85,7 @@ from altaviz.runs import as_utc
 from altaviz.registry import SENSOR_COLUMNS
 from altaviz.schemas import (
     BRONZE_SCHEMA,
+    ID_COLUMNS,
     INGEST_LOG_SCHEMA,
     REFERENCE_FILES,
 )
@@ -106,7 +107,7 @@ class PlannedFile:
         if self.source.layout == "wide":
             return raw
         keys = [src.source for name, src in self.sources.items()
-                if name in ("compressor_id", "timestamp") and src.constant is None]
+                if name in ID_COLUMNS and src.constant is None]
         tags = [name for name in self.columns if name not in keys]
         return long_to_wide(raw, keys=keys, tag=self.source.tag_column, value=self.source.value_column, tags=tags)
 
@@ -130,9 +131,9 @@ def _plan(landing_file: lake.LandingFile, source: IngestSource, mapping: Mapping
         if lacking:
             return f"missing required column(s): {', '.join(lacking)} (the long layout's tag and value)"
         keys = {name: kind for name, kind in columns.items()
-                if mapping.get(name, (name,))[0] in ("compressor_id", "timestamp")}
+                if mapping.get(name, (name,))[0] in ID_COLUMNS}
         tags = {tag: columns[source.value_column] for tag, (target, *_) in mapping.items()
-                if target not in ("compressor_id", "timestamp")}
+                if target not in ID_COLUMNS}
         columns = {**keys, **tags}
     sources, reason = resolve_columns(columns, mapping, fixed)
     return reason or PlannedFile(landing_file, source, columns, sources, len(landing_file.columns))
@@ -159,6 +160,16 @@ def find_landing_files(landing_dir: Path, sources: tuple[IngestSource, ...]) -> 
     ambiguous = {path: f"ambiguous source: matches the profiles {', '.join(s.name for s in found)}"
                  for path, found in claims.items() if len(found) > 1}
     return {path: found[0] for path, found in sorted(claims.items()) if len(found) == 1}, ambiguous
+
+
+def _inspect(path: Path, landing_dir: Path, profile_of: Mapping[Path, IngestSource], ambiguous: Mapping[Path, str],
+             default: IngestSource) -> tuple[IngestSource, lake.LandingFile]:
+    """The file as its profile reads it; a file two profiles claim carries why it is refused."""
+    source = profile_of.get(path, default)
+    landing_file = lake.inspect_landing_file(path, landing_dir, delimiter=source.delimiter, decimal=source.decimal)
+    if path in ambiguous:
+        landing_file = dataclasses.replace(landing_file, error=ambiguous[path])
+    return source, landing_file
 
 
 def unclaimed_files(landing_dir: Path, claimed) -> list[str]:
@@ -290,10 +301,7 @@ def ingest_landing(
         if path in busy:
             deferred.append((path.relative_to(landing_dir).as_posix(), busy[path]))
             continue
-        source = profile_of.get(path, settings.pipeline.sources[0])
-        landing_file = lake.inspect_landing_file(path, landing_dir, delimiter=source.delimiter, decimal=source.decimal)
-        if path in ambiguous:
-            landing_file = dataclasses.replace(landing_file, error=ambiguous[path])
+        source, landing_file = _inspect(path, landing_dir, profile_of, ambiguous, settings.pipeline.sources[0])
         if landing_file.content_sha256 in known:
             skipped.append(landing_file.source_file)
             original = known[landing_file.content_sha256]
@@ -358,13 +366,12 @@ def check_landing(spark: SparkSession, landing_dir: Path, *, settings: Settings 
     busy = lake.files_still_being_written([*profile_of, *ambiguous], settle_seconds=0)
     rows = []
     for path in sorted([*profile_of, *ambiguous]):
-        source = profile_of.get(path, settings.pipeline.sources[0])
         row = {"source_file": path.relative_to(landing_dir).as_posix(),
-               "profile": source.name if path in profile_of else ""}
-        if path in busy or path in ambiguous:
-            rows.append({**row, "verdict": "wait" if path in busy else "reject", "reason": busy.get(path) or ambiguous[path]})
+               "profile": profile_of[path].name if path in profile_of else ""}
+        if path in busy:
+            rows.append({**row, "verdict": "wait", "reason": busy[path]})
             continue
-        landing_file = lake.inspect_landing_file(path, landing_dir, delimiter=source.delimiter, decimal=source.decimal)
+        source, landing_file = _inspect(path, landing_dir, profile_of, ambiguous, settings.pipeline.sources[0])
         planned = _plan(landing_file, source, mappings[source.name])
         if isinstance(planned, str):
             rows.append({**row, "verdict": "reject", "reason": planned})
