@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"database: {db.target(settings).describe()}")
     db.apply_schema(settings)
     try:
-        manifest = run_pipeline(params, settings=settings)
+        manifest = run_pipeline(params, settings=settings, recompute=args.recompute)
     except StageFailed as err:
         print(f"\nFAILED: {err}", file=sys.stderr)
         return 1
@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-simulate", action="store_true", help="skip 01_simulate; ingest existing files")
     run.add_argument("--retrain", action="store_true",
                      help="train a new failure model instead of scoring with the saved one (data/models/)")
+    run.add_argument("--recompute", action="store_true",
+                     help="run silver, gold and publish even when their inputs are unchanged since they last succeeded")
     run.set_defaults(handler=_run)
 
     ingest = commands.add_parser("ingest", help="check what bronze would make of a landing folder, writing nothing")

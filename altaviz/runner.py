@@ -9,18 +9,19 @@ import logging
 import os
 import re
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
 from altaviz.config import PROJECT_ROOT, Settings, get_settings
+from altaviz import stage_state
 from altaviz.io import spark_server
 from altaviz.io.logs import stderr_to
 from altaviz.runs import STAGES, read_stage_counts, run_dir
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+SPARK_FREE = ("01_simulate",)  # notebooks that never attach to Spark
 
 
 class StageFailed(RuntimeError):
@@ -100,6 +101,7 @@ class StageResult:
     seconds: float = 0.0
     output: str = ""
     error: str = ""
+    reused_from: str = ""  # skipped: the run whose result stands (its inputs are unchanged since)
 
 
 @dataclass
@@ -148,18 +150,20 @@ def run_pipeline(
     stages: tuple[str, ...] = STAGES,
     notebook_dir: Path = NOTEBOOK_DIR,
     share_spark: bool = True,
+    recompute: bool = False,
 ) -> Manifest:
     """Execute the stage notebooks in order; stop at the first failure and raise StageFailed.
 
-    ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's baseline). A run
-    on a data root that another run is using raises RunInProgress before it writes anything."""
+    A stage whose inputs are those of its last success is skipped (``altaviz.stage_state``) unless
+    ``recompute``. ``share_spark=False`` lets each notebook start Spark in its own kernel (the benchmark's
+    baseline). A run on a data root that another run is using raises RunInProgress before it writes anything."""
     settings = settings or get_settings()
     with run_lock(params.run_id, settings):
-        return _run_locked(params, settings, progress, stages, notebook_dir, share_spark)
+        return _run_locked(params, settings, progress, stages, notebook_dir, share_spark, recompute)
 
 
 def _run_locked(params: RunParams, settings: Settings, progress: Callable[[str], None], stages: tuple[str, ...],
-                notebook_dir: Path, share_spark: bool) -> Manifest:
+                notebook_dir: Path, share_spark: bool, recompute: bool) -> Manifest:
     out_dir = run_dir(params.run_id, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(params=asdict(params), started_at=_now())
@@ -167,12 +171,30 @@ def _run_locked(params: RunParams, settings: Settings, progress: Callable[[str],
     selected = [s for s in stages if params.simulate or s != "01_simulate"]
     progress(f"run {params.run_id}: {len(selected)} notebooks -> {out_dir}")
     try:
-        # One Spark for the run: each notebook attaches to it instead of starting a JVM of its own.
-        with spark_server.shared(settings, progress) if share_spark else nullcontext():
+        # One Spark for the run, started before the first notebook that needs it (none, when every stage after
+        # the simulator is skipped): each notebook attaches to it instead of starting a JVM of its own.
+        with contextlib.ExitStack() as spark:
+            attached = not share_spark  # share_spark=False: each notebook starts its own
             for index, notebook in enumerate(selected, start=1):
-                progress(f"[{index}/{len(selected)}] {notebook} ...")
-                seconds = _execute(notebook, params, out_dir, notebook_dir, manifest, progress)
-                progress(f"[{index}/{len(selected)}] {notebook} ok ({seconds:.1f} s)")
+                step = f"[{index}/{len(selected)}] {notebook}"
+                source = notebook_dir / f"{notebook}.ipynb"
+                parameters = _parameters(params, source)
+                before = stage_state.stage_state(notebook, parameters, settings, notebook_path=source)
+                reused = None if recompute else stage_state.unchanged_since(notebook, before, settings)
+                if reused is not None:
+                    manifest.stages.append(StageResult(notebook, "skipped", 0.0, reused_from=reused))
+                    progress(f"{step} skipped: inputs unchanged since run {reused} (--recompute runs it)")
+                    continue
+                if not attached and notebook not in SPARK_FREE:
+                    spark.enter_context(spark_server.shared(settings, progress))
+                    attached = True
+                progress(f"{step} ...")
+                stage_state.record_success(settings, notebook, run_id=params.run_id, state=None)
+                seconds = _execute(notebook, parameters, out_dir, source, manifest, progress)
+                after = stage_state.stage_state(notebook, parameters, settings, notebook_path=source,
+                                                landing=(before or {}).get("landing"))
+                stage_state.record_success(settings, notebook, run_id=params.run_id, state=after)
+                progress(f"{step} ok ({seconds:.1f} s)")
         manifest.status = "succeeded"
     finally:
         manifest.finished_at = _now()
@@ -181,12 +203,18 @@ def _run_locked(params: RunParams, settings: Settings, progress: Callable[[str],
     return manifest
 
 
-def _execute(notebook: str, params: RunParams, out_dir: Path, notebook_dir: Path, manifest: Manifest,
+def _parameters(params: RunParams, source: Path) -> dict:
+    import papermill
+
+    return params.notebook_parameters(papermill.inspect_notebook(str(source)))
+
+
+def _execute(notebook: str, parameters: dict, out_dir: Path, source: Path, manifest: Manifest,
              progress: Callable[[str], None]) -> float:
     """Run one notebook with papermill into ``out_dir``, record it in the manifest; seconds taken."""
     import papermill
 
-    source, output = notebook_dir / f"{notebook}.ipynb", out_dir / f"{notebook}.ipynb"
+    output = out_dir / f"{notebook}.ipynb"
     handler = _CellOutputPrinter(progress, notebook)
     papermill_log = logging.getLogger("papermill")
     papermill_log.addHandler(handler)
@@ -199,8 +227,8 @@ def _execute(notebook: str, params: RunParams, out_dir: Path, notebook_dir: Path
             papermill.execute_notebook(
                 str(source),
                 str(output),
-                parameters=params.notebook_parameters(papermill.inspect_notebook(str(source))),
-                cwd=str(notebook_dir),
+                parameters=parameters,
+                cwd=str(source.parent),
                 kernel_name="python3",
                 progress_bar=False,
                 log_output=True,

@@ -49,19 +49,24 @@ def layer_lines(row_counts: dict[str, dict[str, int]]) -> list[str]:
 
 def run_summary(manifest: Manifest, settings: Settings) -> str:
     run_id = manifest.params["run_id"]
+    skipped = {stage.notebook: stage.reused_from for stage in manifest.stages if stage.status == "skipped"}
     lines = [f"Run {run_id}: {manifest.status}", "Rows per layer:", *layer_lines(manifest.row_counts)]
+    lines += [f"  {notebook} skipped: inputs unchanged since run {reused} (its tables stand; --recompute runs it)"
+              for notebook, reused in skipped.items()]
     alerts = db.query(ALERTS_BY_SEVERITY, settings=settings)
     lines.append("Open alerts: " + (
         ", ".join(f"{row.severity} {row.open_alerts}" for row in alerts.itertuples()) or "none"))
-    quality = db.query(FLEET_QUALITY, (run_id,), settings=settings)
-    lines.append("Data quality (fleet):")
+    quality_run = skipped.get("03_silver", run_id)
+    quality = db.query(FLEET_QUALITY, (quality_run,), settings=settings)
+    lines.append("Data quality (fleet):" if quality_run == run_id else f"Data quality (fleet, run {quality_run}):")
     for row in quality.itertuples():
         verdict = "pass" if row.pass_threshold else "FAIL"
         # Unmeasured and passing: no delivery new since the last passing run (silver.quality.JudgedSpan).
         unmeasured = "nothing new" if row.pass_threshold else "unmeasured"
         value = unmeasured if pd.isna(row.metric_value) else f"{row.metric_value:.4f}"
         lines.append(f"  {row.metric_type:<13} {value:>10}  limit {row.threshold_value}  {verdict}")
-    lines.append("Stage timings: " + ", ".join(f"{s.notebook} {s.seconds:.0f}s" for s in manifest.stages))
+    lines.append("Stage timings: " + ", ".join(
+        f"{s.notebook} {'skipped' if s.status == 'skipped' else f'{s.seconds:.0f}s'}" for s in manifest.stages))
     folder = settings.pipeline.runs_dir / run_id
     lines.append(f"Executed notebooks and manifest.json: {folder}")
     lines.append("Open the dashboard: make dashboard   (or: .venv/bin/altaviz dashboard)")

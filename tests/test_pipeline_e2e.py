@@ -174,9 +174,10 @@ def test_dashboard_shows_the_run_and_an_acknowledgement_made_there_reaches_postg
 
 
 def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
-    """`altaviz run --no-simulate` over the files already ingested: every serving table stays as it
-    was, operators' acknowledgements included (this one, and the one made in the browser just before), and
-    only this run's quality rows are added."""
+    """`altaviz run --no-simulate` over the files already ingested: bronze appends nothing, so silver and gold,
+    whose inputs are unchanged, are skipped naming the run whose tables stand; publish runs (the operators
+    changed the database) and every serving table stays as it was, operators' acknowledgements included (this
+    one, and the one made in the browser just before)."""
     env, settings, completed = e2e
     assert completed.returncode == 0
     alert_id = int(db.query("SELECT min(id) AS id FROM alert_history", settings=settings)["id"].iloc[0])
@@ -190,7 +191,10 @@ def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
         env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=1800)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     manifest = json.loads((settings.pipeline.runs_dir / "e2e-rerun" / "manifest.json").read_text())
-    assert [s["notebook"] for s in manifest["stages"]] == ["02_bronze", "03_silver", "04_gold", "05_publish"]
+    assert [(s["notebook"], s["status"], s["reused_from"]) for s in manifest["stages"]] == [
+        ("02_bronze", "ok", ""), ("03_silver", "skipped", "e2e"), ("04_gold", "skipped", "e2e"),
+        ("05_publish", "ok", "")]
+    assert "03_silver skipped: inputs unchanged since run e2e" in rerun.stdout
     for table in stable:
         pd.testing.assert_frame_equal(db.query(f"SELECT * FROM {table} ORDER BY 1, 2, 3", settings=settings),
                                       before[table], obj=table)
@@ -198,7 +202,7 @@ def test_rerun_on_the_same_landing_files_changes_nothing(e2e):
                             settings=settings)
     assert acknowledged.iloc[0].tolist() == ["field engineer", "checked on site"]
     runs = db.query("SELECT DISTINCT run_id FROM data_quality_metrics ORDER BY 1", settings=settings)["run_id"]
-    assert list(runs) == ["e2e", "e2e-rerun"]
+    assert list(runs) == ["e2e"]  # silver did not run again: nothing new to judge
 
 
 @reliability("security", "A run with the database password in DATABASE_URL",
