@@ -9,9 +9,12 @@ import subprocess
 import sys
 import uuid
 
-from altaviz.config import get_settings
+import pytest
+
+from altaviz.config import get_settings, load_settings
 from altaviz.io import spark_server
 from altaviz.io.logs import stderr_to
+from altaviz.io.spark import check_master, get_spark
 
 
 def test_a_child_started_inside_stderr_to_keeps_writing_to_the_log(tmp_path):
@@ -77,3 +80,32 @@ def test_a_jvm_that_cannot_start_is_reported_with_the_log_tail(tmp_path):
     assert "Spark did not start" in result.stderr and f"last lines of {log}:" in result.stderr
     # the log's last lines close the error the user sees
     assert result.stderr.strip().splitlines()[-1] == log.read_text().strip().splitlines()[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_standalone_master_that_does_not_answer_fails_at_once_naming_it(tmp_path):
+    """ALTAVIZ_SPARK_MASTER=spark://… that nothing answers: refused before any JVM starts, naming the master and
+    the setting (Spark itself would retry for a minute and stop with a stack trace)."""
+    master = f"spark://127.0.0.1:{_free_port()}"  # bound, then closed: connections are refused
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": "",
+           "ALTAVIZ_SPARK_CONNECT_PORT": str(_free_port()), "ALTAVIZ_SPARK_MASTER": master}
+    settings = load_settings(env=env)
+    refused = (rf"the Spark master {master} does not answer \(.*\): "
+               r"start it, or correct spark.master / ALTAVIZ_SPARK_MASTER")
+    with pytest.raises(RuntimeError, match=refused):
+        spark_server.start(settings)  # the shared server a run starts
+    assert spark_server.running_url(settings) is None and not spark_server.state_file(settings).exists()
+    with pytest.raises(RuntimeError, match=refused):
+        get_spark(settings)  # an in-process session, as a notebook opened on its own starts
+    # Masters Spark checks itself are left to it; of several standalone masters (high availability) one must answer.
+    for other in ("local[*]", "yarn", "k8s://https://kube.example:6443"):
+        check_master(other)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_master(f"{master},127.0.0.1:{listening.getsockname()[1]}")

@@ -122,6 +122,24 @@ def _check_reachable(endpoint: str) -> None:
                            "or correct spark.remote / ALTAVIZ_SPARK_REMOTE") from None
 
 
+def check_master(master: str) -> None:
+    """Fail now, naming it, when a standalone master (``spark://host:port``, several for high availability)
+    does not answer: Spark would retry for a minute, then stop with a stack trace. Other masters (local,
+    yarn, k8s://) are left to Spark."""
+    if not master.startswith("spark://"):
+        return
+    errors = []
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.rpartition(":") if ":" in address else (address, "", "7077")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError) as err:
+            errors.append(f"{address}: {err}")
+    raise RuntimeError(f"the Spark master {master} does not answer ({'; '.join(errors)}): start it, or correct "
+                       "spark.master / ALTAVIZ_SPARK_MASTER")
+
+
 def delta_jars(settings: Settings) -> list[str]:
     """The Delta Lake jars on disk, resolved from Maven Central by a short in-process session if needed."""
     jars = _cached_delta_jars(settings.spark.ivy_dir)
@@ -140,6 +158,7 @@ def _get_local_spark(settings: Settings) -> SparkSession:
     from delta import configure_spark_with_delta_pip
 
     conf = settings.spark
+    check_master(conf.master)
     prepare_environment()
     # Set by a Connect session's builder and inherited by child processes; it would make this builder
     # start a Connect session too.

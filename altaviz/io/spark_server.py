@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 from altaviz.config import Settings, get_settings
 from altaviz.io.logs import tail
-from altaviz.io.spark import connect_endpoint, delta_jars, prepare_environment, session_conf
+from altaviz.io.spark import check_master, connect_endpoint, delta_jars, prepare_environment, session_conf
 
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 120
@@ -99,6 +99,7 @@ def start(settings: Settings | None = None) -> str:
     port = settings.spark.connect_port
     if _listening(port):
         raise RuntimeError(f"port {port} on {HOST} is taken by another program: set ALTAVIZ_SPARK_CONNECT_PORT")
+    check_master(settings.spark.master)
     prepare_environment()
     log = log_path(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
