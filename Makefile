@@ -42,8 +42,10 @@ spark-start: env
 spark-stop: env
 	$(BIN)/altaviz spark stop
 
+# The pipeline harness on fleets of 10, 100 and 1,000 compressors: `make bench BENCH_ARGS="--fleets 10,100 --runs 2"`.
+BENCH_ARGS ?=
 bench: env
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)

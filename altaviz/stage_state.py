@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from urllib.parse import urlparse
 
 from altaviz.config import Settings
+from altaviz.io import lake
 from altaviz.runs import resolve_landing
 
 # What each skippable stage reads or writes in the lake.
@@ -44,17 +44,6 @@ STAGE_TABLES = {
 SERVING_TABLES = ("station_locations", "compressor_metadata", "maintenance_events", "sensor_readings_agg",
                   "ml_predictions", "alert_history", "data_quality_metrics", "quarantine_summary", "rejected_files")
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def table_version(settings: Settings, table: str) -> int | None:
-    """The Delta table's newest version, -1 when it does not exist; None when the lake is not a local folder."""
-    location = settings.pipeline.table_path(table)
-    parsed = urlparse(location)
-    if parsed.scheme not in ("", "file"):
-        return None
-    log = Path(parsed.path if parsed.scheme else location) / "_delta_log"
-    versions = [int(path.stem) for path in log.glob("*.json") if path.stem.isdigit()]
-    return max(versions, default=-1)
 
 
 def code_digest(notebook: Path) -> str:
@@ -99,7 +88,7 @@ def stage_state(notebook: str, parameters: dict, settings: Settings, *, notebook
     (then it runs). ``landing``: bronze's landing digest taken before it ran (default: now)."""
     if notebook not in STAGE_TABLES:
         return None
-    versions = {table: table_version(settings, table) for table in STAGE_TABLES[notebook]}
+    versions = {table: lake.local_version(table, settings) for table in STAGE_TABLES[notebook]}
     if any(version is None for version in versions.values()):
         return None
     state = {

@@ -1,14 +1,11 @@
-"""Run every benchmark in this folder: `make bench` (or `python -m bench`).
+"""`make bench` (or `python -m bench [options]`): the pipeline harness, bench/bench_pipeline.py.
 
-Each bench_*.py times several runs, reports medians and a ratio against a baseline measured in the
-same run, prints a markdown table and writes it to bench/results_<name>.md for the README.
+The other bench_*.py scripts time one part each (the simulator, the loader, gold features, the dashboard,
+the map, a shared Spark against one JVM per notebook); each runs on its own and writes bench/results_<name>.md.
 """
 
-import runpy
 import sys
-from pathlib import Path
 
-for script in sorted(Path(__file__).parent.glob("bench_*.py")):
-    print(f"\n## {script.stem}\n", flush=True)
-    sys.argv = [str(script)]
-    runpy.run_path(str(script), run_name="__main__")
+from bench.bench_pipeline import main
+
+main(sys.argv[1:])

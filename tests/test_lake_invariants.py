@@ -3,6 +3,7 @@ time travel, incremental gold == full recompute, and every failure signal reache
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -156,3 +157,30 @@ def test_gold_reads_prune_date_partitions(spark, pipeline):
     one_day = lake.read_table(spark, "sensors_gold", settings=settings, where=F.col("date") == F.lit("2026-01-05").cast("date"))
     files = one_day.inputFiles()
     assert files and all("date=2026-01-05" in path for path in files)
+
+
+def test_the_delta_log_folder_answers_what_spark_answers(spark, pipeline, tmp_path):
+    """``table_exists`` and the newest version come from ``_delta_log`` on a local lake, without a Spark job."""
+    settings = pipeline["settings"]
+    plain = tmp_path / "lake" / "not_delta"
+    plain.mkdir(parents=True)
+    (plain / "part-0.parquet").write_bytes(b"")  # a folder of files, but no Delta log
+    elsewhere = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline,
+                                                                          lake_root=str(tmp_path / "lake")))
+    from_log = {name: lake.local_version(name, settings) for name in TABLES}
+    assert from_log == versions(spark, settings)
+    assert [lake.table_exists(spark, name, settings=settings) for name in TABLES] == [True] * len(TABLES)
+    assert (lake.local_version("not_delta", elsewhere), lake.table_exists(spark, "not_delta", settings=elsewhere)) \
+        == (-1, False)
+    assert (lake.local_version("never_written", settings), lake.table_exists(spark, "never_written", settings=settings)) \
+        == (-1, False)
+    # A cleaned-up log keeps a checkpoint for old versions: it counts.
+    (plain / "_delta_log").mkdir()
+    (plain / "_delta_log" / "00000000000000000010.checkpoint.parquet").write_bytes(b"")
+    assert lake.local_version("not_delta", elsewhere) == 10
+    # A file: URI is still a folder here; another file system is asked through Spark (table_exists).
+    as_uri = dataclasses.replace(settings, pipeline=dataclasses.replace(
+        settings.pipeline, lake_root="file://" + settings.pipeline.table_path("").rstrip("/")))
+    assert lake.local_version("sensors_gold", as_uri) == from_log["sensors_gold"]
+    remote = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, lake_root="s3a://fleet/lake"))
+    assert lake.local_version("sensors_gold", remote) is None
