@@ -71,8 +71,8 @@ def local_version(name: str, settings: Settings | None = None) -> int | None:
 
 
 def table_exists(spark: SparkSession, name: str, *, settings: Settings | None = None) -> bool:
-    """Whether the Delta table exists: from its log folder when the lake is local (asking Spark costs a
-    job, about 0.7 s each, and a stage asks for several tables), else from Spark."""
+    """Whether the Delta table exists: from its log folder when the lake is local (asking Spark is a round
+    trip to the server and a log read, and a stage asks for several tables), else from Spark."""
     from pyspark.errors import AnalysisException
 
     version = local_version(name, settings)
