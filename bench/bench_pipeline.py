@@ -3,8 +3,9 @@ against a baseline measured in the same invocation.
 
     .venv/bin/python -m bench [--fleets 10,100,1000] [--days 30] [--runs 3] [--out-dir bench/results]
 
-For each fleet size: simulate the fleet and train its failure model once (a full run in a scratch data
-root, not timed), then ``--runs`` times copy that landing folder and model into a fresh data root (its own
+First, once: a full run of ``MODEL_FLEET`` compressors trains the failure model every timed run scores with
+(not timed). For each fleet size: simulate the fleet once (not timed), then ``--runs`` times copy that
+landing folder and the model into a fresh data root (its own
 lake and embedded PostgreSQL) and time ``run_pipeline`` over notebooks 02-05 as ``altaviz run`` does (one
 shared Spark Connect server, started inside the timed run), sampling the peak memory of the process tree
 (the server's JVM and the notebook kernels; PostgreSQL runs detached and is not counted). Right after each
@@ -29,18 +30,19 @@ import io
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.bench_dashboard import percentile, time_queries  # noqa: E402
+from bench.bench_run import use_root  # noqa: E402
 
 STAGES = ("02_bronze", "03_silver", "04_gold", "05_publish")
 START = date(2026, 1, 1)
@@ -80,16 +82,6 @@ class PeakMemory:
         self._thread.join()
 
 
-def use_root(root: Path):
-    """Point this process and the kernels it starts at ``root`` (lake, database, runs), fresh settings."""
-    from altaviz.config import get_settings
-
-    os.environ["ALTAVIZ_DATA_DIR"] = str(root / "data")
-    os.environ["ALTAVIZ_RUNS_DIR"] = str(root / "runs")
-    get_settings.cache_clear()
-    return get_settings()
-
-
 def params_for(settings, run_id: str, compressors: int, days: int, landing: Path | None = None):
     from altaviz.runner import RunParams
 
@@ -114,10 +106,11 @@ def timed_run(root: Path, params, stages=STAGES) -> dict:
             "peak_memory_gb": memory.peak / 1e9}
 
 
-def fresh_root(scratch: Path, name: str, landing: Path, models: Path) -> Path:
+def fresh_root(scratch: Path, name: str, landing: Path, models: Path | None) -> Path:
+    """A data root holding a copy of ``landing`` and of the saved ``models`` (None: no model, a cold start)."""
     root = scratch / name
     shutil.copytree(landing, root / "landing")
-    if models.exists():  # none when the fleet logged too few failures to train (cold start)
+    if models is not None:
         shutil.copytree(models, root / "data" / "models")
     return root
 
@@ -197,7 +190,7 @@ def dashboard_queries(settings) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):  # the pages display their figures
         statements, _ = time_queries(settings, DASHBOARD_DRAWS)
     every = [seconds for samples in statements.values() for seconds in samples]
-    return {"statements": len(every), "p50_ms": statistics.median(every) * 1000,
+    return {"statements": len(every), "p50_ms": median(every) * 1000,
             "p95_ms": percentile(every, 0.95) * 1000}
 
 
@@ -235,14 +228,12 @@ def bench_fleet(scratch: Path, compressors: int, days: int, runs: int, models: P
         result["runs"].append(timed_run(root, params_for(settings, "timed", compressors, days, root / "landing")))
         again = timed_run(root, params_for(settings, "again", compressors, days, root / "landing"))
         result["again"].append(again["seconds"])
-        last = index == runs - 1
-        if last:
+        if index == runs - 1:
             print(f"{compressors} compressors: baselines ...", file=sys.stderr, flush=True)
             result["dashboard"] = dashboard_queries(settings)
             result["load"] = load_baselines(settings, runs)
-        db.stop_embedded(settings)
-        if last:
             result["spark"] = spark_baselines(settings, root / "landing", runs)
+        db.stop_embedded(settings)
         shutil.rmtree(root, ignore_errors=True)
         print(f"{compressors} compressors, run {index + 1}/{runs}: {result['runs'][-1]['seconds']:.1f} s "
               f"(again: {again['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -259,19 +250,15 @@ def fixed_cost(scratch: Path, runs: int) -> dict:
     settings = use_root(prepared)
     timed_run(prepared, params_for(settings, "prepare", 1, 1), stages=("01_simulate",))
     landing = settings.pipeline.landing_dir
-    seconds = []
+    timed = []
     for index in range(runs):
-        root = fresh_root(scratch, f"fixed-{index}", landing, prepared / "no-model")
+        root = fresh_root(scratch, f"fixed-{index}", landing, models=None)
         settings = use_root(root)
-        seconds.append(timed_run(root, params_for(settings, "fixed", 1, 1, root / "landing")))
+        timed.append(timed_run(root, params_for(settings, "fixed", 1, 1, root / "landing")))
         db.stop_embedded(settings)
         shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(prepared, ignore_errors=True)
-    return {"compressors": 1, "days": 1, "runs": seconds}
-
-
-def median(values) -> float:
-    return statistics.median(values)
+    return {"compressors": 1, "days": 1, "runs": timed}
 
 
 def report(fleets: list[dict], fixed: dict, runs: int) -> str:

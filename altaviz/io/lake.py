@@ -65,9 +65,8 @@ def local_version(name: str, settings: Settings | None = None) -> int | None:
         return None
     log = Path(parsed.path if parsed.scheme else location) / "_delta_log"
     # Commits are 00000000000000000012.json; a cleaned-up log may keep only a checkpoint for old versions.
-    versions = [int(path.name.split(".")[0]) for path in log.glob("*.json") if path.name.split(".")[0].isdigit()]
-    versions += [int(path.name.split(".")[0]) for path in log.glob("*.checkpoint*.parquet")]
-    return max(versions, default=-1)
+    names = [path.name.split(".")[0] for path in [*log.glob("*.json"), *log.glob("*.checkpoint*.parquet")]]
+    return max((int(name) for name in names if name.isdigit()), default=-1)
 
 
 def table_exists(spark: SparkSession, name: str, *, settings: Settings | None = None) -> bool:
