@@ -77,8 +77,15 @@ def test_one_clickable_marker_per_compressor_the_worst_on_top_and_a_click_opens_
     assert chooser.evaluate("e => e.options[e.selectedIndex].text").startswith("COMP-0002")
 
 
-def _gauge_numbers(page) -> list[str]:
-    return page.locator(".js-plotly-plot >> visible=true").first.locator("text.number").all_text_contents()
+def _gauge_numbers(page, unlike: list[str] | None = None) -> list[str]:
+    """The six gauge readings once they are drawn (and differ from ``unlike``): plotly draws the gauges
+    a moment after the title of the new unit shows, so a single look can find none."""
+    deadline = time.monotonic() + 60
+    while True:
+        numbers = page.locator(".js-plotly-plot >> visible=true").first.locator("text.number").all_text_contents()
+        if (len(numbers) == 6 and numbers != unlike) or time.monotonic() > deadline:
+            return numbers
+        page.wait_for_timeout(250)
 
 
 def test_choosing_a_compressor_redraws_gauges_and_trends(page):
@@ -89,8 +96,7 @@ def test_choosing_a_compressor_redraws_gauges_and_trends(page):
     label = next(text for text in chooser.locator("option").all_inner_texts() if text.startswith("COMP-0005"))
     chooser.select_option(label=label)
     page.wait_for_selector("text=COMP-0005: 1 h windows", timeout=60_000)
-    page.wait_for_timeout(500)
-    after = _gauge_numbers(page)
+    after = _gauge_numbers(page, unlike=before)
     assert len(before) == len(after) == 6 and before != after
     assert "COMP-0002: 1 h windows" not in body_text(page)
 
