@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from altaviz.model.features import build_model_features, feature_columns
+from altaviz.model.features import build_model_features, feature_columns, hourly_readings
 from altaviz.model.labels import build_labels
+from altaviz.registry import SENSOR_COLUMNS
 from tests.model_fixtures import T0, synthetic_fleet, to_spark
 
 TRIP = datetime(2026, 1, 5, 12, 0)
@@ -38,6 +41,29 @@ def test_labels_around_a_failure_and_a_repair(spark):
         ("C2", TRIP, 0, 0.0, 0),
     ], "compressor_id string, prediction_timestamp timestamp, label int, rul_hours double, observed int")
     assertDataFrameEqual(build_labels(hours, maintenance, horizon_hours=48), expected)
+
+
+def _readings_at(spark, stamps: dict[str, list[str]]):
+    rows = pd.DataFrame([{"compressor_id": unit, "timestamp": pd.Timestamp(f"2026-01-01 {at}"),
+                          **dict.fromkeys(SENSOR_COLUMNS, 1.0)} for unit, ats in stamps.items() for at in ats])
+    return to_spark(spark, rows, pd.DataFrame())[0]
+
+
+@pytest.mark.parametrize("cadence, stamps, expected", [
+    # Hours are (h - 1 h, h]; slots (s - cadence, s]: 00:25 shares 00:30's slot, 01:00 closes the first hour.
+    (10, {"C1": ["00:10:00", "00:20:00", "00:25:00", "00:30:00", "01:00:00", "01:00:30"], "C2": ["00:05:00"]},
+     [("C1", "01:00:00", 4 / 6), ("C1", "01:00:30", 1 / 6), ("C2", "00:05:00", 1 / 6)]),
+    # One-minute cadence: sixty slots an hour, every one of them a bit of the same long.
+    (1, {"C1": [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1, 61)] + ["01:00:59"]},
+     [("C1", "01:00:00", 1.0), ("C1", "01:00:59", 1 / 60)]),
+], ids=["ten-minute", "one-minute"])
+def test_coverage_counts_the_cadence_slots_holding_a_reading(spark, settings_no_db, cadence, stamps, expected):
+    hours = hourly_readings(_readings_at(spark, stamps), registry=settings_no_db.registry, cadence_minutes=cadence)
+    got = hours.select("compressor_id", "prediction_timestamp", "coverage").toPandas()
+    want = pd.DataFrame([(unit, pd.Timestamp(f"2026-01-01 {at}"), share) for unit, at, share in expected],
+                        columns=got.columns)
+    pd.testing.assert_frame_equal(got.sort_values(["compressor_id", "prediction_timestamp"], ignore_index=True),
+                                  want, check_dtype=False)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +108,25 @@ def test_one_row_per_compressor_hour_with_every_registry_feature(repaired_unit, 
     for sensor in settings_no_db.registry.sensors:
         assert f"{sensor}__slope_7d" in repaired_unit.columns
     assert repaired_unit["coverage"].between(0, 1).all()
+
+
+def test_python_and_spark_window_slopes_give_the_same_features(spark, settings_no_db):
+    # Three units over 12 days: one repaired twice, hours missing for a day on another, and hours whose
+    # vibration is all null (a null hourly mean: the frame's count and fit skip it).
+    readings, maintenance = synthetic_fleet(3, 12, failing={0: [100.0, 200.0]}, seed=11)
+    readings = readings[~((readings["compressor_id"] == "C02") & readings["timestamp"].between(
+        T0 + timedelta(days=5), T0 + timedelta(days=6)))].copy()
+    silent = (readings["compressor_id"] == "C03") & readings["timestamp"].dt.hour.isin([3, 4, 5])
+    readings.loc[silent, "vibration_mms"] = None
+    gold, log = to_spark(spark, readings, maintenance)
+    registry = settings_no_db.registry
+    fast = build_model_features(gold, log, registry=registry, cadence_minutes=10)
+    plain = build_model_features(gold, log, registry=registry, cadence_minutes=10, reference=True)
+    assert fast.where("vibration_mms__slope_7d IS NOT NULL").count() > 500
+    assert fast.where("vibration_mms__mean IS NULL AND vibration_mms__slope_24h IS NOT NULL").count() > 0
+    assertDataFrameEqual(fast, plain, checkRowOrder=False, rtol=1e-9, atol=1e-9)
+
+    # Failing case: one 7-day slope off by a thousandth is a different result.
+    nudged = plain.withColumn("vibration_mms__slope_7d", F.col("vibration_mms__slope_7d") * 1.001)
+    with pytest.raises(AssertionError):
+        assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-9)

@@ -11,7 +11,7 @@ silver columns, then
 Those two are time-window features, computed two ways with identical results (``tests/test_features.py``):
 
 - ``build_gold_features`` (what the stage runs) hands buckets of whole compressors to Python as Arrow
-  (``applyInArrow``): the other columns pass through unconverted, each window's row bounds come from one
+  (``altaviz.sliding``): the other columns pass through unconverted, each window's row bounds come from one
   ``searchsorted``, and pandas' rolling kernels add and drop one reading at a time within them;
 - ``reference=True`` states them as Spark range windows (``with_rolling_stats``,
   ``with_temp_rate_of_change``), the plain definition. Spark re-aggregates a sliding frame whole for
@@ -34,11 +34,10 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas.api.indexers import BaseIndexer
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from altaviz import sliding
 from altaviz.registry import ROLLING_STATISTICS, WINDOWS, Sensor, SensorRegistry
 from altaviz.schemas import gold_schema
 from altaviz.units import ATMOSPHERE_PSI
@@ -83,17 +82,6 @@ def with_temp_rate_of_change(readings: DataFrame) -> DataFrame:
     )
 
 
-class _Bounds(BaseIndexer):
-    """pandas rolling windows over precomputed row bounds ``[start, end)``."""
-
-    def get_window_bounds(self, num_values=0, min_periods=None, center=None, closed=None, step=None):
-        return self.start, self.end
-
-
-def _floats(readings: pa.Table, name: str) -> np.ndarray:
-    return readings.column(name).to_numpy().astype(np.float64, copy=False)  # nulls -> NaN
-
-
 def _rate_of_change(keys: np.ndarray, temps: np.ndarray) -> np.ndarray:
     """°F/h from the last known temperature 50–70 minutes back (NaN when there is none), rows sorted by
     ``keys`` (seconds, one compressor's far above the last one's, see ``rolling_and_rate``)."""
@@ -118,49 +106,27 @@ def rolling_and_rate(readings: pa.Table, *, registry: SensorRegistry) -> pa.Tabl
 
     Only the sensor columns are converted; the other columns pass through as they came, in their order.
     """
-    epochs = readings.column("_epoch").to_numpy()
     units = readings.column("compressor_id").combine_chunks().dictionary_encode().indices.to_numpy()
-    # One sorted key for every compressor: a unit's readings are 2^40 s (35,000 years) above the last unit's,
-    # so no window reaches back into another compressor.
-    keys = units.astype(np.int64) * 2**40 + (epochs - epochs.min())
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    rows = np.arange(1, len(keys) + 1)
+    order, keys = sliding.series_keys(units, readings.column("_epoch").to_numpy())
     sensors = registry.rolling_sensors()
-    values = pd.DataFrame({sensor.name: _floats(readings, sensor.name)[order] for sensor in sensors})
+    values = pd.DataFrame({sensor.name: sliding.floats(readings, sensor.name)[order] for sensor in sensors})
     features = {}
     for label, seconds in WINDOWS.items():
         # (t - w, t]: pandas adds and drops one reading at a time (compensated sums; nulls skipped).
-        window = values.rolling(_Bounds(start=np.searchsorted(keys, keys - seconds, side="right"), end=rows),
-                                min_periods=1)
+        window = values.rolling(sliding.frame_bounds(keys, seconds), min_periods=1)
         computed = {"mean": window.mean(), "std": window.std(ddof=1), "max": window.max()}
         for sensor in sensors:
             for stat in ROLLING_STATISTICS:
                 features[f"{sensor.short}_{stat}_{label}"] = computed[stat][sensor.name].to_numpy()
-    features["temp_rate_of_change"] = _rate_of_change(keys, _floats(readings, "discharge_temp_f")[order])
-    added = []
-    for sorted_values in features.values():
-        in_input_order = np.empty_like(sorted_values)
-        in_input_order[order] = sorted_values
-        added.append(pa.array(in_input_order, type=pa.float64(), from_pandas=True))  # NaN -> null
+    features["temp_rate_of_change"] = _rate_of_change(keys, sliding.floats(readings, "discharge_temp_f")[order])
+    added = [sliding.unsorted(values, order) for values in features.values()]
     return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *features])
 
 
-GROUPS_PER_TASK = 8  # several Python calls per shuffle partition: the JVM sends one while Python computes another
-
-
 def with_time_window_features(readings: DataFrame, *, registry: SensorRegistry) -> DataFrame:
-    """Add the rolling statistics and ``temp_rate_of_change``, one Arrow call per bucket of whole compressors.
-
-    On ``bench/bench_gold.py``'s 200 units one call per compressor took 6.1 s, 32 buckets 4.1 s: a call has a
-    fixed cost. Buckets scale with ``spark.sql.shuffle.partitions``, which is raised with the data,
-    so a call holds a slice of one task's readings."""
-    added = [*registry.rolling_columns(), "temp_rate_of_change"]
-    schema = T.StructType(readings.schema.fields + [T.StructField(name, T.DoubleType()) for name in added])
-    buckets = GROUPS_PER_TASK * int(readings.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return readings.groupBy(F.pmod(F.xxhash64("compressor_id"), F.lit(buckets))).applyInArrow(
-        lambda some: rolling_and_rate(some, registry=registry), schema=schema
-    )
+    """Add the rolling statistics and ``temp_rate_of_change``, one Arrow call per bucket of whole compressors."""
+    return sliding.apply_per_compressor(readings, lambda some: rolling_and_rate(some, registry=registry),
+                                        [*registry.rolling_columns(), "temp_rate_of_change"])
 
 
 def with_pressure_features(readings: DataFrame) -> DataFrame:
