@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 from pandas.api.indexers import BaseIndexer
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, GroupedData
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -63,5 +63,10 @@ def apply_per_compressor(rows: DataFrame, compute: Callable[[pa.Table], pa.Table
     fixed cost. Buckets scale with ``spark.sql.shuffle.partitions``, which is raised with the data,
     so a call holds a slice of one task's rows."""
     schema = T.StructType(rows.schema.fields + [T.StructField(name, T.DoubleType()) for name in added])
+    return compressor_buckets(rows).applyInArrow(compute, schema=schema)
+
+
+def compressor_buckets(rows: DataFrame) -> GroupedData:
+    """``rows`` grouped into buckets of whole compressors, for ``applyInArrow``."""
     buckets = GROUPS_PER_TASK * int(rows.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return rows.groupBy(F.pmod(F.xxhash64("compressor_id"), F.lit(buckets))).applyInArrow(compute, schema=schema)
+    return rows.groupBy(F.pmod(F.xxhash64("compressor_id"), F.lit(buckets)))

@@ -6,11 +6,12 @@ import dataclasses
 import json
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
-from spark_fixtures import T0, lake_settings, reading, write_parquet, write_reference
+from spark_fixtures import NORMAL, T0, lake_settings, reading, write_parquet, write_reference
 
 from altaviz.io import lake
 from altaviz.bronze.stage import ingest_landing
@@ -30,6 +31,7 @@ from altaviz.silver.transforms import (
     completeness_by_compressor,
     freshness_by_compressor,
     with_duplicate_reason,
+    unit_medians,
     with_outlier_flags,
     with_rule_reason,
 )
@@ -126,6 +128,38 @@ def test_outliers_are_flagged_per_compressor_and_never_changed(spark):
         "is_outlier", (F.col("compressor_id") == "C1") & (F.col("vibration_mms") == 12.0)
     ).withColumn("outlier_sensors", F.when(F.col("is_outlier"), F.array(F.lit("vibration_mms"))).otherwise(F.array().cast("array<string>")))
     assertDataFrameEqual(flagged.select(*expected.columns), expected, checkRowOrder=False)
+
+
+def test_numpy_and_spark_medians_give_the_same_flags_on_a_random_fleet(spark):
+    # Odd and even counts per unit, nulls, a unit whose suction pressure never reads, a stuck channel (MAD 0).
+    rng = np.random.default_rng(7)
+    rows = []
+    for unit in range(12):
+        for i in range(40 + unit):
+            values = {name: float(value) * rng.normal(1.0, 0.03) for name, value in NORMAL.items()}
+            values.update({name: None for name in NORMAL if rng.random() < 0.05})
+            if unit == 3:
+                values["suction_pressure_psi"] = None
+            if unit == 4:
+                values["vibration_mms"] = 3.0
+            if rng.random() < 0.03:
+                values["discharge_temp_f"] = 400.0
+            rows.append(reading(f"C{unit}", 10 * i, **values))
+    readings = spark.createDataFrame(pd.DataFrame(rows)).withColumn("timestamp", F.col("timestamp").cast("timestamp"))
+    fast = readings.transform(with_outlier_flags, mad_threshold=6.0)
+    plain = readings.transform(with_outlier_flags, mad_threshold=6.0, reference=True)
+    assert fast.where("is_outlier").count() > 5
+    assertDataFrameEqual(fast, plain, checkRowOrder=False)
+    medians = unit_medians(readings)
+    assert medians.where("compressor_id = 'C3'").select("_med_suction_pressure_psi", "_mad_suction_pressure_psi") \
+        .first() == (None, None)  # null, not NaN: a NaN MAD would compare above every threshold
+
+    # Failing case: one reading's flag the other way round is a different result.
+    first = plain.orderBy("compressor_id", "timestamp").first()
+    flipped = (F.col("compressor_id") == first["compressor_id"]) & (F.col("timestamp") == first["timestamp"])
+    nudged = plain.withColumn("is_outlier", F.when(flipped, ~F.col("is_outlier")).otherwise(F.col("is_outlier")))
+    with pytest.raises(AssertionError):
+        assertDataFrameEqual(fast, nudged, checkRowOrder=False)
 
 
 # ------------------------------------------------------------------ completeness
