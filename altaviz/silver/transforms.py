@@ -134,31 +134,33 @@ def with_outlier_flags(readings: DataFrame, *, mad_threshold: float, reference: 
     return (
         with_baseline.withColumn("outlier_sensors", outlier_sensors)
         .withColumn("is_outlier", F.size("outlier_sensors") > 0)
-        .drop(*_BASELINE_COLUMNS)
+        .drop(*_baseline_columns(SENSOR_COLUMNS))
     )
 
 
-_BASELINE_COLUMNS = [f"_{kind}_{name}" for kind in ("med", "mad") for name in SENSOR_COLUMNS]
+def _baseline_columns(sensors) -> list[str]:
+    return [f"_{kind}_{name}" for kind in ("med", "mad") for name in sensors]
 
 
 def unit_medians(readings: DataFrame) -> DataFrame:
     """One row per compressor: ``_med_<sensor>`` (median, nulls skipped) and ``_mad_<sensor>`` (median absolute
     deviation from it) of every sensor, computed by pandas on buckets of whole compressors."""
+    sensors = list(SENSOR_COLUMNS)  # named here: a Python worker may have loaded another registry
     schema = T.StructType([T.StructField("compressor_id", T.StringType())]
-                          + [T.StructField(name, T.DoubleType()) for name in _BASELINE_COLUMNS])
-    return sliding.compressor_buckets(readings.select("compressor_id", *SENSOR_COLUMNS)).applyInArrow(
-        _medians_and_mads, schema=schema)
+                          + [T.StructField(name, T.DoubleType()) for name in _baseline_columns(sensors)])
+    return sliding.compressor_buckets(readings.select("compressor_id", *sensors)).applyInArrow(
+        lambda some: _medians_and_mads(some, sensors), schema=schema)
 
 
-def _medians_and_mads(readings: pa.Table) -> pa.Table:
+def _medians_and_mads(readings: pa.Table, sensors: list[str]) -> pa.Table:
     frame = readings.to_pandas()
     units = frame["compressor_id"]
-    values = frame[list(SENSOR_COLUMNS)].astype("float64")
+    values = frame[sensors].astype("float64")
     medians = values.groupby(units, sort=False, dropna=False).median()
     # An even count's median is the mean of the middle two, as Spark's percentile interpolates it.
     mads = (values - medians.loc[units].to_numpy()).abs().groupby(units, sort=False, dropna=False).median()
     out = pd.concat([medians.add_prefix("_med_"), mads.add_prefix("_mad_")], axis=1).reset_index()
-    return pa.Table.from_pandas(out[["compressor_id", *_BASELINE_COLUMNS]], preserve_index=False)
+    return pa.Table.from_pandas(out[["compressor_id", *_baseline_columns(sensors)]], preserve_index=False)
 
 
 def _spark_medians(readings: DataFrame) -> DataFrame:
