@@ -31,6 +31,11 @@ class RowBounds(BaseIndexer):
         return self.start, self.end
 
 
+def unit_codes(rows: pa.Table) -> np.ndarray:
+    """Each row's compressor as a small integer (its index among the table's compressors)."""
+    return rows.column("compressor_id").combine_chunks().dictionary_encode().indices.to_numpy()
+
+
 def series_keys(series: np.ndarray, epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, keys): the row order that sorts by series then time, and each sorted row's key, ``series``
     (small non-negative integers) times ``SERIES_SPAN`` plus the epoch seconds."""

@@ -106,8 +106,7 @@ def rolling_and_rate(readings: pa.Table, *, registry: SensorRegistry) -> pa.Tabl
 
     Only the sensor columns are converted; the other columns pass through as they came, in their order.
     """
-    units = readings.column("compressor_id").combine_chunks().dictionary_encode().indices.to_numpy()
-    order, keys = sliding.series_keys(units, readings.column("_epoch").to_numpy())
+    order, keys = sliding.series_keys(sliding.unit_codes(readings), readings.column("_epoch").to_numpy())
     sensors = registry.rolling_sensors()
     values = pd.DataFrame({sensor.name: sliding.floats(readings, sensor.name)[order] for sensor in sensors})
     features = {}
@@ -119,7 +118,7 @@ def rolling_and_rate(readings: pa.Table, *, registry: SensorRegistry) -> pa.Tabl
             for stat in ROLLING_STATISTICS:
                 features[f"{sensor.short}_{stat}_{label}"] = computed[stat][sensor.name].to_numpy()
     features["temp_rate_of_change"] = _rate_of_change(keys, sliding.floats(readings, "discharge_temp_f")[order])
-    added = [sliding.unsorted(values, order) for values in features.values()]
+    added = [sliding.unsorted(column, order) for column in features.values()]
     return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *features])
 
 

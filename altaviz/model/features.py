@@ -34,7 +34,6 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -143,13 +142,14 @@ def with_slopes(segmented: DataFrame, *, registry: SensorRegistry, reference: bo
     Computed on buckets of whole compressors in Python (``altaviz.sliding``); ``reference=True`` states them
     as Spark range windows, the plain definition, which re-aggregates every frame whole (86 s vs 5 s on a
     fleet-month; a test holds the two equal)."""
-    names = _slope_columns(registry)
     with_keys = (segmented.withColumn("_epoch", F.unix_seconds("prediction_timestamp"))
                  .withColumn("_segment", F.unix_seconds("segment_start")))
     if reference:
-        return with_keys.transform(_slope_windows, registry=registry).drop("_epoch", "_segment")
-    return sliding.apply_per_compressor(with_keys, lambda some: hourly_slopes(some, registry=registry),
-                                        names).drop("_epoch", "_segment")
+        with_slopes_added = with_keys.transform(_slope_windows, registry=registry)
+    else:
+        with_slopes_added = sliding.apply_per_compressor(
+            with_keys, lambda some: hourly_slopes(some, registry=registry), _slope_columns(registry))
+    return with_slopes_added.drop("_epoch", "_segment")
 
 
 def _slope_columns(registry: SensorRegistry) -> list[str]:
@@ -174,12 +174,10 @@ def hourly_slopes(hours: pa.Table, *, registry: SensorRegistry) -> pa.Table:
     """Whole compressors' hourly rows (Arrow, with ``_epoch`` and ``_segment`` seconds, any order) plus the
     slopes of ``_slope_windows``: least squares of each hourly mean over days, over the frame's rows where
     the mean is known; null with fewer than the frame's least points."""
-    units = hours.column("compressor_id").combine_chunks().dictionary_encode().indices.to_numpy()
     epochs, segments = hours.column("_epoch").to_numpy(), hours.column("_segment").to_numpy()
-    by_unit_segment = np.lexsort((segments, units))  # one series per (unit, segment): no frame spans a repair
-    series = np.empty(len(units), dtype=np.int64)
-    sorted_pairs = np.stack([units[by_unit_segment], segments[by_unit_segment]])
-    series[by_unit_segment] = np.cumsum(np.r_[False, (np.diff(sorted_pairs, axis=1) != 0).any(axis=0)])
+    # One series per (unit, segment): no frame spans a repair.
+    _, series = np.unique(np.stack([sliding.unit_codes(hours), segments], axis=1), axis=0, return_inverse=True)
+    series = series.ravel()
     order, keys = sliding.series_keys(series, epochs)
     series = series[order]
     # x in days, centred per series (the slope is unchanged): the moments below then cancel little.
