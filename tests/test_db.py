@@ -104,3 +104,67 @@ def test_a_fractional_horsepower_rating_is_kept_and_old_databases_are_widened(se
     with pytest.raises(db.LoadFailed, match="compressor_metadata_horsepower_check"), db.transaction(serving_settings) as conn:
         conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
                      "VALUES ('PUMP-2', 'skid', 0, 'P')")
+
+
+AGG_KEY = ("compressor_id", "window_type", "agg_timestamp")
+
+
+def _hourly_rows(hours, *, vibration, run_id, zone="UTC"):
+    import pandas as pd
+
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [(unit, "1hr", (start + pd.Timedelta(hours=h)).tz_convert(zone), vibration(unit, h), 6, 0, run_id)
+            for unit in ("A", "B") for h in hours]
+    return pd.DataFrame(rows, columns=[*AGG_KEY, "vibration_mean", "reading_count", "missing_readings", "run_id"])
+
+
+def _stored_aggregates(conn):
+    return conn.execute("SELECT compressor_id, extract(hour FROM agg_timestamp AT TIME ZONE 'UTC')::int, "
+                        "vibration_mean, run_id FROM sensor_readings_agg ORDER BY 1, 2").fetchall()
+
+
+def _with_two_units(conn):
+    conn.execute("INSERT INTO station_locations (station_id, station_name, latitude, longitude) "
+                 "VALUES ('S', 'S', 30, -97)")
+    conn.execute("INSERT INTO compressor_metadata (compressor_id, model, horsepower, station_id) "
+                 "VALUES ('A', 'm', 1340, 'S'), ('B', 'm', 1340, 'S')")
+
+
+def test_copy_upsert_copies_new_keys_straight_in_and_upserts_only_the_stored_ones(serving_settings):
+    with db.transaction(serving_settings) as conn:
+        _with_two_units(conn)
+        first = _hourly_rows(range(4), vibration=lambda unit, h: float(h), run_id="r1")
+        assert db.copy_upsert(conn, "sensor_readings_agg", first, key=AGG_KEY) == 8
+    with db.transaction(serving_settings) as conn:
+        before = dict(((u, t), at) for u, t, at in conn.execute(
+            "SELECT compressor_id, agg_timestamp, updated_at FROM sensor_readings_agg").fetchall())
+        # Hours 2-5 in another time zone: 2 unchanged, 3 changed, 4 and 5 new.
+        second = _hourly_rows(range(2, 6), vibration=lambda unit, h: h + (0.5 if h == 3 else 0.0), run_id="r2",
+                              zone="America/Chicago")
+        assert db._stored_keys(conn, "sensor_readings_agg", second, AGG_KEY).tolist() == [True, True, False, False] * 2
+        assert db.copy_upsert(conn, "sensor_readings_agg", second, key=AGG_KEY) == 2 + 4
+        assert _stored_aggregates(conn) == [
+            (unit, h, h + (0.5 if h == 3 else 0.0), "r1" if h < 3 else "r2") for unit in ("A", "B") for h in range(6)]
+        after = dict(((u, t), at) for u, t, at in conn.execute(
+            "SELECT compressor_id, agg_timestamp, updated_at FROM sensor_readings_agg").fetchall())
+        assert {k for k in before if after[k] != before[k]} == {k for k in before if k[1].hour == 3}
+
+
+@reliability("input", "Aggregates reloaded with timestamps carrying nanoseconds, which PostgreSQL keeps to the "
+             "microsecond, so the loader's comparison with the stored keys misses them",
+             "the direct COPY collides, is undone, and every row takes the staged upsert: nothing duplicated or lost")
+def test_copy_upsert_falls_back_to_staging_when_a_stored_key_is_missed(serving_settings):
+    import pandas as pd
+
+    with db.transaction(serving_settings) as conn:
+        _with_two_units(conn)
+        rows = _hourly_rows(range(3), vibration=lambda unit, h: float(h), run_id="r1")
+        db.copy_upsert(conn, "sensor_readings_agg", rows, key=AGG_KEY)
+        finer = rows.assign(agg_timestamp=rows["agg_timestamp"] + pd.Timedelta(nanoseconds=500), run_id="r2")
+        assert not db._stored_keys(conn, "sensor_readings_agg", finer, AGG_KEY).any()  # the miss
+        assert db.copy_upsert(conn, "sensor_readings_agg", finer, key=AGG_KEY) == 0
+        changed = finer.assign(vibration_mean=finer["vibration_mean"] + 1)
+        assert db.copy_upsert(conn, "sensor_readings_agg", changed.iloc[:2], key=AGG_KEY) == 2
+        assert _stored_aggregates(conn) == [
+            ("A", 0, 1.0, "r2"), ("A", 1, 2.0, "r2"), ("A", 2, 2.0, "r1"),
+            ("B", 0, 0.0, "r1"), ("B", 1, 1.0, "r1"), ("B", 2, 2.0, "r1")]

@@ -65,9 +65,16 @@ LEFT JOIN LATERAL (
 ) AS p ON TRUE
 ORDER BY c.compressor_id
 """
-# The newest hourly window's end: the pipeline's as-of for the data it holds.
+# The newest hourly window's end: the pipeline's as-of for the data it holds. One backward step on the
+# unique key per unit (the table has no time index: see sql/001_tables.sql).
 NEWEST_READING_SQL = """
-SELECT max(agg_timestamp) + interval '1 hour' AS newest FROM sensor_readings_agg WHERE window_type = '1hr'
+SELECT max(latest.agg_timestamp) + interval '1 hour' AS newest
+FROM compressor_metadata AS c
+CROSS JOIN LATERAL (
+    SELECT a.agg_timestamp FROM sensor_readings_agg AS a
+    WHERE a.compressor_id = c.compressor_id AND a.window_type = '1hr'
+    ORDER BY a.agg_timestamp DESC LIMIT 1
+) AS latest
 """
 
 

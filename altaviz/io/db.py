@@ -363,6 +363,9 @@ def copy_upsert(
     the row) follow a change but never cause one. ``only_if`` is an extra SQL condition on the
     existing row (alias ``t``) for an update to happen. ``order_by`` fixes the order rows are
     applied in, where another unique index makes it matter. Returns rows inserted or changed.
+
+    Rows whose key is not stored yet are copied straight into ``table`` (see ``_copy_new_rows``); only
+    the others go through staging, so a first load costs about what a bare COPY does.
     """
     from psycopg import sql
 
@@ -371,6 +374,11 @@ def copy_upsert(
     ident = sql.Identifier
     column_list = sql.SQL(", ").join(map(ident, columns))
     try:
+        inserted = 0
+        if conflict is None and order_by is None:
+            inserted, frame = _copy_new_rows(conn, table, frame, key)
+            if frame.empty:
+                return inserted
         conn.execute(
             sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                 ident(staging), column_list, ident(table)
@@ -402,7 +410,61 @@ def copy_upsert(
     except psycopg.Error as err:
         err.altaviz_table = table  # type: ignore[attr-defined]
         raise
-    return changed
+    return inserted + changed
+
+
+def _stored_keys(conn: psycopg.Connection, table: str, frame, key: tuple[str, ...]) -> pd.Series:
+    """Which rows of ``frame`` have a key already in ``table``, as a boolean per row.
+
+    One query on the natural key's index: a time or number column bounded by the frame's range, any
+    other matched against its distinct values (a few thousand index descents at most, on PostgreSQL 14
+    as on 18). The fetched keys take the frame's types (timestamps in its time zone) to compare.
+    """
+    from psycopg import sql
+
+    conditions, params = [], []
+    for name in key:
+        column = sql.Identifier(name)
+        if pd.api.types.is_datetime64_any_dtype(frame[name]) or pd.api.types.is_numeric_dtype(frame[name]):
+            conditions.append(sql.SQL("{} BETWEEN %s AND %s").format(column))
+            params += [frame[name].min(), frame[name].max()]
+        else:
+            conditions.append(sql.SQL("{} = ANY(%s)").format(column))
+            params.append(frame[name].drop_duplicates().tolist())
+    statement = sql.SQL("SELECT {} FROM {} WHERE {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, key)), sql.Identifier(table), sql.SQL(" AND ").join(conditions))
+    stored = pd.DataFrame(conn.execute(statement, params).fetchall(), columns=list(key))
+    if stored.empty:
+        return pd.Series(False, index=frame.index)
+    for name in key:
+        zone = getattr(frame[name].dtype, "tz", None)
+        if zone is not None:
+            stored[name] = pd.to_datetime(stored[name], utc=True).dt.tz_convert(zone)
+    return pd.Series(pd.MultiIndex.from_frame(frame[list(key)]).isin(pd.MultiIndex.from_frame(stored)),
+                     index=frame.index)
+
+
+def _copy_new_rows(conn: psycopg.Connection, table: str, frame, key: tuple[str, ...]) -> tuple[int, object]:
+    """COPY the rows of ``frame`` whose key is not in ``table`` straight into it; return how many, and
+    the rows left for the staged upsert.
+
+    Staging every row costs a second pass over all of them inside PostgreSQL (the INSERT … SELECT with
+    its conflict checks), while a direct COPY maintains the indexes as the rows stream in, alongside the
+    client's encoding. Should a key still collide (a value the comparison missed), the savepoint undoes
+    the COPY and every row takes the staged path: slower, never wrong.
+    """
+    if frame.empty:
+        return 0, frame
+    stored = _stored_keys(conn, table, frame, key)
+    new = frame[~stored]
+    if new.empty:
+        return 0, frame
+    try:
+        with conn.transaction():
+            copy_rows(conn, table, new)
+    except psycopg.errors.UniqueViolation:
+        return 0, frame
+    return len(new), frame[stored]
 
 
 # --- Alerts: the state the evaluator resumes from, and what operators do ---------------------------
