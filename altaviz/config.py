@@ -162,6 +162,7 @@ class SparkSettings:
     ivy_dir: Path
     remote: str  # a Spark Connect endpoint (sc://host:port) to attach to; "" = the local server, if running
     connect_port: int  # where `altaviz spark start` listens (127.0.0.1 only)
+    keep_minutes: float  # a server `altaviz run` started stops after this long without a client; 0: with the run
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,9 @@ def _spark(reader: Reader) -> SparkSettings:
     partitions = reader.get("shuffle_partitions", int)
     if partitions < 1:
         raise reader.fail("shuffle_partitions", "must be at least 1")
+    keep = reader.get("keep_minutes", float)
+    if keep < 0:
+        raise reader.fail("keep_minutes", "must be 0 (stop with the run) or more")
     return SparkSettings(
         master=reader.get("master", str),
         app_name=reader.get("app_name", str),
@@ -375,6 +379,7 @@ def _spark(reader: Reader) -> SparkSettings:
         ivy_dir=_resolve(reader.get("ivy_dir", str)),
         remote=reader.get("remote", str, optional=True, default=""),
         connect_port=reader.get("connect_port", int),
+        keep_minutes=keep,
     )
 
 

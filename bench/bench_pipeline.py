@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.bench_dashboard import percentile, time_queries  # noqa: E402
-from bench.bench_run import use_root  # noqa: E402
+from bench.bench_run import stop_root, use_root  # noqa: E402
 
 STAGES = ("02_bronze", "03_silver", "04_gold", "05_publish")
 START = date(2026, 1, 1)
@@ -197,13 +197,12 @@ def dashboard_queries(settings) -> dict:
 def train_model(scratch: Path, days: int) -> Path:
     """A full run of ``MODEL_FLEET`` compressors (not timed): its saved failure model scores every timed run,
     so no timed run trains one."""
-    from altaviz.io import db
 
     root = scratch / "model"
     settings = use_root(root)
     print(f"training the failure model on {MODEL_FLEET} compressors (not timed) ...", file=sys.stderr, flush=True)
     timed_run(root, params_for(settings, "train", MODEL_FLEET, days), stages=("01_simulate", *STAGES))
-    db.stop_embedded(settings)
+    stop_root(settings)
     models = settings.pipeline.data_dir / "models"
     if not models.exists():  # every timed run would then train its own: not what a timed run should measure
         raise RuntimeError(f"{MODEL_FLEET} compressors x {days} days logged too few failures to train a model")
@@ -211,7 +210,6 @@ def train_model(scratch: Path, days: int) -> Path:
 
 
 def bench_fleet(scratch: Path, compressors: int, days: int, runs: int, models: Path) -> dict:
-    from altaviz.io import db
     from altaviz.runs import read_stage_counts
 
     prepared = scratch / f"prepared-{compressors}"
@@ -233,7 +231,7 @@ def bench_fleet(scratch: Path, compressors: int, days: int, runs: int, models: P
             result["dashboard"] = dashboard_queries(settings)
             result["load"] = load_baselines(settings, runs)
             result["spark"] = spark_baselines(settings, root / "landing", runs)
-        db.stop_embedded(settings)
+        stop_root(settings)
         shutil.rmtree(root, ignore_errors=True)
         print(f"{compressors} compressors, run {index + 1}/{runs}: {result['runs'][-1]['seconds']:.1f} s "
               f"(again: {again['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -243,22 +241,32 @@ def bench_fleet(scratch: Path, compressors: int, days: int, runs: int, models: P
 
 def fixed_cost(scratch: Path, runs: int) -> dict:
     """Wall seconds of notebooks 02-05 over one compressor-day (144 readings), each on a fresh data root:
-    what a run costs whatever its data (an empty landing folder is refused by bronze)."""
-    from altaviz.io import db
+    what a run costs whatever its data (an empty landing folder is refused by bronze). Twice per run: on
+    the server the run starts, then on another fresh root attached to that server, kept warm as `altaviz
+    run` keeps it for the next run."""
+    from altaviz.io import spark_server
 
     prepared = scratch / "prepared-fixed"
     settings = use_root(prepared)
     timed_run(prepared, params_for(settings, "prepare", 1, 1), stages=("01_simulate",))
     landing = settings.pipeline.landing_dir
-    timed = []
+    timed: dict[str, list] = {"runs": [], "kept": []}
     for index in range(runs):
-        root = fresh_root(scratch, f"fixed-{index}", landing, models=None)
-        settings = use_root(root)
-        timed.append(timed_run(root, params_for(settings, "fixed", 1, 1, root / "landing")))
-        db.stop_embedded(settings)
-        shutil.rmtree(root, ignore_errors=True)
+        roots = [fresh_root(scratch, f"fixed-{index}-{kind}", landing, models=None) for kind in timed]
+        first = use_root(roots[0])
+        timed["runs"].append(timed_run(roots[0], params_for(first, "fixed", 1, 1, roots[0] / "landing")))
+        os.environ["ALTAVIZ_SPARK_REMOTE"] = spark_server.running_url(first) or ""
+        try:
+            settings = use_root(roots[1])
+            timed["kept"].append(timed_run(roots[1], params_for(settings, "fixed", 1, 1, roots[1] / "landing")))
+            stop_root(settings)
+        finally:
+            os.environ.pop("ALTAVIZ_SPARK_REMOTE")
+        stop_root(use_root(roots[0]))
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(prepared, ignore_errors=True)
-    return {"compressors": 1, "days": 1, "runs": timed}
+    return {"compressors": 1, "days": 1, **timed}
 
 
 def report(fleets: list[dict], fixed: dict, runs: int) -> str:
@@ -305,7 +313,13 @@ def report(fleets: list[dict], fixed: dict, runs: int) -> str:
     fixed_stages = ", ".join(f"{s} {median(r['stages'][s] for r in fixed['runs']):.1f}" for s in STAGES)
     lines += ["", f"Fixed cost, notebooks 02-05 over one compressor-day (144 readings): median {fixed_s:.1f} s, "
               f"{fixed_s / smallest:.0%} of the {fleets[0]['compressors']}-compressor run ({fixed_stages} s; "
-              "the rest is starting the Spark Connect server).", ""]
+              "the rest is starting the Spark Connect server)."]
+    if fixed.get("kept"):
+        kept_s = median(r["seconds"] for r in fixed["kept"])
+        kept_stages = ", ".join(f"{s} {median(r['stages'][s] for r in fixed['kept']):.1f}" for s in STAGES)
+        lines.append(f"On the server a run keeps warm for the next: median {kept_s:.1f} s, {kept_s / smallest:.0%} "
+                     f"of that run ({kept_stages} s).")
+    lines.append("")
     for small, large in zip(fleets, fleets[1:]):
         growth = median(r["seconds"] for r in large["runs"]) / median(r["seconds"] for r in small["runs"])
         lines.append(f"From {small['compressors']:,} to {large['compressors']:,} compressors: "

@@ -40,6 +40,15 @@ def use_root(root: Path):
     return get_settings()
 
 
+def stop_root(settings) -> None:
+    """Stop what a run left running on this data root: its embedded PostgreSQL and the Spark Connect server
+    it kept warm (the next root's run would find the port taken)."""
+    from altaviz.io import db, spark_server
+
+    spark_server.stop(settings)
+    db.stop_embedded(settings)
+
+
 def run(root: Path, params, *, share_spark: bool, stages=STAGES) -> tuple[float, dict[str, float]]:
     from altaviz.io import db
     from altaviz.runner import run_pipeline
@@ -60,7 +69,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_run.md")
     args = parser.parse_args()
 
-    from altaviz.io import db
     from altaviz.runner import RunParams
     from altaviz.runs import read_stage_counts
 
@@ -74,7 +82,7 @@ def main() -> None:
                                     start_date=str(start), end_date=str(end))
         print("preparing: simulate and train once ...", file=sys.stderr, flush=True)
         run(prepared, params, share_spark=True, stages=("01_simulate", *STAGES))
-        db.stop_embedded(settings)
+        stop_root(settings)
         landing, models = settings.pipeline.landing_dir, settings.pipeline.data_dir / "models"
         readings = read_stage_counts("prepare", settings)["02_bronze"]["sensors_bronze"]
 
@@ -95,7 +103,7 @@ def main() -> None:
                                                start_date=str(start), end_date=str(end), simulate=False,
                                                landing_dir=str(root / "landing"))
                     empty.append(run(root, again, share_spark=True)[0])
-                db.stop_embedded(use_root(root))
+                stop_root(use_root(root))
                 shutil.rmtree(root, ignore_errors=True)
                 print(f"run {index + 1}/{args.runs} {name}: {timings[name][-1][0]:.1f} s", file=sys.stderr,
                       flush=True)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -109,3 +110,47 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once_naming_it(tmp_pa
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         check_master(f"{master},127.0.0.1:{listening.getsockname()[1]}")
+
+
+def test_a_server_a_run_started_is_kept_while_a_client_is_attached_and_stops_once_idle(tmp_path):
+    """`altaviz run` leaves its server warm for the next run: it outlives the run, stays up while a client
+    holds a session past the idle limit, stops by itself once none has for ``keep_minutes``, and is restarted
+    when the next run's settings differ. With ``keep_minutes: 0`` the run stops it (the failing case)."""
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": "",
+           "ALTAVIZ_SPARK_CONNECT_PORT": str(_free_port()), "ALTAVIZ_DRIVER_MEMORY": "1g",
+           "ALTAVIZ_SPARK_KEEP_MINUTES": "0.05"}  # 3 s
+    settings = load_settings(env=env)
+    said: list[str] = []
+    try:
+        with spark_server.shared(settings, said.append) as url:
+            pid = spark_server._state(settings)["pid"]
+        assert spark_server.running_url(settings) == url  # kept after the run
+        assert len(said) == 1 and said[0].startswith(f"spark: started a Spark Connect server for this run at {url} (")
+        assert said[0].endswith("; kept for 0.05 idle minutes after the run (altaviz spark stop)")
+        client = subprocess.Popen(
+            [sys.executable, "-c", "import time\nfrom altaviz.io.spark import get_spark\n"
+             "assert get_spark().range(3).count() == 3\nprint('attached', flush=True)\ntime.sleep(8)\n"],
+            env={**env, "ALTAVIZ_SPARK_REMOTE": url}, stdout=subprocess.PIPE, text=True)
+        assert client.stdout.readline() == "attached\n"
+        time.sleep(5)  # past the idle limit, with the client attached
+        assert spark_server.running_url(settings) == url and spark_server.clients(pid, settings.spark.connect_port)
+        assert client.wait(timeout=60) == 0
+        deadline = time.monotonic() + 60
+        while (spark_server.running_url(settings) or spark_server._alive(pid)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert spark_server.running_url(settings) is None and not spark_server._alive(pid)
+        assert "spark: no client for 0.05 minutes, stopping the server" in spark_server.log_path(settings).read_text()
+
+        # The next run's settings differ from the kept server's: it is restarted with them.
+        with spark_server.shared(settings, said.append):
+            first = spark_server._state(settings)["pid"]
+        changed = load_settings(env={**env, "ALTAVIZ_DRIVER_MEMORY": "2g"})
+        with spark_server.shared(changed, said.append):
+            assert spark_server._state(changed)["pid"] != first and not spark_server._alive(first)
+        assert "spark: the settings changed since this data root's server started; restarting it" in said
+    finally:
+        spark_server.stop(settings)
+    stopped_with_the_run = load_settings(env={**env, "ALTAVIZ_SPARK_KEEP_MINUTES": "0"})
+    with spark_server.shared(stopped_with_the_run, said.append) as url:
+        assert spark_server.running_url(stopped_with_the_run) == url
+    assert spark_server.running_url(stopped_with_the_run) is None

@@ -6,7 +6,8 @@ thin client of this server it attaches in about a second and finds the server wa
 the same settings as an in-process session (``altaviz.io.spark.session_conf``), has Delta Lake on,
 listens on 127.0.0.1 only, and keeps its pid and port under ``<data_dir>/spark/``, so every process with
 the same data root (papermill's kernels, JupyterLab, the tests) finds it. Its own log is
-``<data_dir>/logs/spark-connect.log``.
+``<data_dir>/logs/spark-connect.log``. A server a run started outlives the run and stops itself once idle
+(``shared``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def _listening(port: int) -> bool:
 
 def _state(settings: Settings) -> dict | None:
     """The recorded server, if its process is still alive."""
-    path = state_file(settings)
+    return _read_state(state_file(settings))
+
+
+def _read_state(path: Path) -> dict | None:
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -104,11 +108,12 @@ def start(settings: Settings | None = None) -> str:
     log = log_path(settings)
     log.parent.mkdir(parents=True, exist_ok=True)
     state_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    command = _command(settings)
     with open(log, "ab") as output:
         # Its own session: the server outlives the command that started it, as a database would.
-        process = subprocess.Popen(_command(settings), stdout=output, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
-    state_file(settings).write_text(json.dumps({"pid": process.pid, "port": port}))
+    state_file(settings).write_text(json.dumps({"pid": process.pid, "port": port, "command": command}))
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -124,9 +129,12 @@ def start(settings: Settings | None = None) -> str:
 
 def stop(settings: Settings | None = None) -> bool:
     """Stop this data root's server; False when none was running."""
-    settings = settings or get_settings()
-    state = _state(settings)
-    state_file(settings).unlink(missing_ok=True)
+    return _stop_recorded(state_file(settings or get_settings()))
+
+
+def _stop_recorded(path: Path) -> bool:
+    state = _read_state(path)
+    path.unlink(missing_ok=True)
     if state is None:
         return False
     _close_clients_of_this_process()
@@ -152,16 +160,80 @@ def _close_clients_of_this_process() -> None:
 @contextmanager
 def shared(settings: Settings, progress: Callable[[str], None] = print) -> Iterator[str]:
     """The Spark every notebook of a run attaches to: the configured endpoint, this data root's running
-    server, or one started here for the run and stopped after it."""
+    server, or one started here for the run.
+
+    A server this data root runs with other settings (memory, master, a jar) is restarted first. One
+    started here is kept, warm, for the next run (its JVM has loaded its classes and compiled its hot
+    code: the same small run takes half the time on it) and stops itself after ``spark.keep_minutes``
+    without a client (``altaviz spark stop`` stops it now); with ``keep_minutes: 0`` it stops with the run.
+    """
     endpoint = connect_endpoint(settings)
+    state = _state(settings)
+    if endpoint and not settings.spark.remote and state and state.get("command") != _command(settings):
+        progress("spark: the settings changed since this data root's server started; restarting it")
+        stop(settings)
+        endpoint = None
     if endpoint:
         progress(f"spark: {endpoint}")
         yield endpoint
         return
     began = time.monotonic()
     endpoint = start(settings)
-    progress(f"spark: started a Spark Connect server for this run at {endpoint} ({time.monotonic() - began:.0f} s)")
+    keep = settings.spark.keep_minutes
+    kept = f"; kept for {keep:g} idle minutes after the run (altaviz spark stop)" if keep else ""
+    progress(f"spark: started a Spark Connect server for this run at {endpoint} "
+             f"({time.monotonic() - began:.0f} s){kept}")
+    if keep:
+        _watch_idle(settings)
     try:
         yield endpoint
     finally:
-        stop(settings)
+        if not keep:
+            stop(settings)
+
+
+def _watch_idle(settings: Settings) -> None:
+    """Start the process that stops this data root's server once it has had no client for
+    ``spark.keep_minutes`` (``python -m altaviz.io.spark_server``, detached like the server)."""
+    import sys
+
+    path = state_file(settings)
+    with open(log_path(settings), "ab") as output:
+        subprocess.Popen([sys.executable, "-m", "altaviz.io.spark_server", str(path), str(_read_state(path)["pid"]),
+                          str(settings.spark.keep_minutes)],
+                         stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def clients(pid: int, port: int) -> int:
+    """How many connections the server ``pid`` holds open on its Spark Connect ``port``: a notebook
+    kernel, JupyterLab or a test keeps its channel open for as long as its session lives."""
+    import psutil
+
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return 0
+    return sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+
+
+def stop_when_idle(path: Path, pid: int, keep_minutes: float) -> bool:
+    """Stop the server ``pid`` recorded in ``path`` once it has had no client for ``keep_minutes``; True if
+    it was stopped here, False when it went away otherwise (stopped, or replaced by another server)."""
+    poll_seconds = min(10.0, keep_minutes * 15)  # four looks per idle period at least
+    idle_since = time.monotonic()
+    while True:
+        state = _read_state(path)
+        if state is None or state["pid"] != pid:
+            return False
+        if clients(pid, state["port"]):
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= keep_minutes * 60:
+            print(f"spark: no client for {keep_minutes:g} minutes, stopping the server", flush=True)
+            return _stop_recorded(path)
+        time.sleep(poll_seconds)
+
+
+if __name__ == "__main__":  # the idle watch a run starts next to the server it keeps (_watch_idle)
+    import sys
+
+    stop_when_idle(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
