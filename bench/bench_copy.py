@@ -7,7 +7,8 @@ same unique key, no foreign keys) on a private embedded PostgreSQL, ``--runs`` t
 and reports the median rows/s and the ratio to the baseline measured in the same run:
 
 - ``executemany INSERT ... ON CONFLICT`` (baseline: psycopg 3 executemany, pipelined, row by row)
-- ``db.copy_upsert`` (what 05_publish uses: binary COPY into a TEMP staging table + one upsert)
+- ``db.copy_upsert`` (what 05_publish uses: binary COPY of new keys straight into the table, the stored ones
+  into a TEMP staging table + one upsert)
 - ``db.copy_rows`` alone (binary COPY), text ``COPY write_row`` alone, ``COPY CSV block`` alone
 
 Each method starts from an empty table; the upsert methods then run a second time over the same
@@ -103,7 +104,7 @@ def by_copy_csv(conn, frame: pd.DataFrame) -> None:
 
 METHODS = {
     "executemany INSERT ON CONFLICT (baseline)": (by_executemany, True),
-    "db.copy_upsert (binary COPY into staging + upsert)": (by_copy_upsert, True),
+    "db.copy_upsert (new keys: binary COPY; stored: staging + upsert)": (by_copy_upsert, True),
     "COPY write_row, text": (by_copy_text, False),
     "db.copy_rows (binary COPY write_row)": (by_copy_binary, False),
     "COPY CSV block (pandas to_csv)": (by_copy_csv, False),

@@ -112,10 +112,11 @@ def test_a_standalone_master_that_does_not_answer_fails_at_once_naming_it(tmp_pa
         check_master(f"{master},127.0.0.1:{listening.getsockname()[1]}")
 
 
-def test_a_server_a_run_started_is_kept_while_a_client_is_attached_and_stops_once_idle(tmp_path):
+def test_a_server_a_run_started_is_kept_while_a_client_is_attached_and_stops_once_idle(spark, tmp_path):
     """`altaviz run` leaves its server warm for the next run: it outlives the run, stays up while a client
     holds a session past the idle limit, stops by itself once none has for ``keep_minutes``, and is restarted
-    when the next run's settings differ. With ``keep_minutes: 0`` the run stops it (the failing case)."""
+    when the next run's settings differ. With ``keep_minutes: 0`` the run stops it (the failing case).
+    Stopping these servers leaves this process's session to another one (the test session's) open."""
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": "",
            "ALTAVIZ_SPARK_CONNECT_PORT": str(_free_port()), "ALTAVIZ_DRIVER_MEMORY": "1g",
            "ALTAVIZ_SPARK_KEEP_MINUTES": "0.05"}  # 3 s
@@ -154,3 +155,4 @@ def test_a_server_a_run_started_is_kept_while_a_client_is_attached_and_stops_onc
     with spark_server.shared(stopped_with_the_run, said.append) as url:
         assert spark_server.running_url(stopped_with_the_run) == url
     assert spark_server.running_url(stopped_with_the_run) is None
+    assert spark.range(3).count() == 3

@@ -137,7 +137,7 @@ def _stop_recorded(path: Path) -> bool:
     path.unlink(missing_ok=True)
     if state is None:
         return False
-    _close_clients_of_this_process()
+    _close_clients_of_this_process(state["port"])
     os.killpg(state["pid"], signal.SIGTERM)  # spark-submit and the JVM it started
     deadline = time.monotonic() + 30
     while _alive(state["pid"]) and time.monotonic() < deadline:
@@ -147,13 +147,15 @@ def _stop_recorded(path: Path) -> bool:
     return True
 
 
-def _close_clients_of_this_process() -> None:
-    """Close this process's Spark Connect session first: a client left open keeps retrying a stopped
-    server for minutes, and holds the process at exit."""
+def _close_clients_of_this_process(port: int) -> None:
+    """Close this process's Spark Connect session to the server on ``port`` first: a client left open keeps
+    retrying a stopped server for minutes, and holds the process at exit. A session to another server (the
+    test session's, say) stays open."""
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     active = ConnectSession.getActiveSession()
-    if active is not None:
+    builder = getattr(getattr(active, "client", None), "_builder", None)
+    if active is not None and getattr(builder, "endpoint", None) == f"{HOST}:{port}":
         active.stop()
 
 
