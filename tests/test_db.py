@@ -153,18 +153,26 @@ def test_copy_upsert_copies_new_keys_straight_in_and_upserts_only_the_stored_one
 @reliability("input", "Aggregates reloaded with timestamps carrying nanoseconds, which PostgreSQL keeps to the "
              "microsecond, so the loader's comparison with the stored keys misses them",
              "the direct COPY collides, is undone, and every row takes the staged upsert: nothing duplicated or lost")
-def test_copy_upsert_falls_back_to_staging_when_a_stored_key_is_missed(serving_settings):
+def test_copy_upsert_falls_back_to_staging_when_a_stored_key_is_missed(serving_settings, monkeypatch):
     import pandas as pd
 
+    copied_into: list[str] = []
+    copy_rows = db.copy_rows
+    monkeypatch.setattr(db, "copy_rows", lambda conn, table, frame: copied_into.append(table) or
+                        copy_rows(conn, table, frame))
     with db.transaction(serving_settings) as conn:
         _with_two_units(conn)
         rows = _hourly_rows(range(3), vibration=lambda unit, h: float(h), run_id="r1")
         db.copy_upsert(conn, "sensor_readings_agg", rows, key=AGG_KEY)
-        finer = rows.assign(agg_timestamp=rows["agg_timestamp"] + pd.Timedelta(nanoseconds=500), run_id="r2")
+        # Hours 0-2 again (nanoseconds added) and 3-8 new: few stored keys in range, so the loader splits.
+        more = _hourly_rows(range(9), vibration=lambda unit, h: float(h), run_id="r2")
+        finer = more.assign(agg_timestamp=more["agg_timestamp"] + pd.Timedelta(nanoseconds=500))
         assert not db._stored_keys(conn, "sensor_readings_agg", finer, AGG_KEY).any()  # the miss
-        assert db.copy_upsert(conn, "sensor_readings_agg", finer, key=AGG_KEY) == 0
+        copied_into.clear()
+        assert db.copy_upsert(conn, "sensor_readings_agg", finer, key=AGG_KEY) == 2 * 6
+        assert copied_into == ["sensor_readings_agg", "staging_sensor_readings_agg"]  # collided, undone, staged
         changed = finer.assign(vibration_mean=finer["vibration_mean"] + 1)
         assert db.copy_upsert(conn, "sensor_readings_agg", changed.iloc[:2], key=AGG_KEY) == 2
         assert _stored_aggregates(conn) == [
-            ("A", 0, 1.0, "r2"), ("A", 1, 2.0, "r2"), ("A", 2, 2.0, "r1"),
-            ("B", 0, 0.0, "r1"), ("B", 1, 1.0, "r1"), ("B", 2, 2.0, "r1")]
+            (unit, h, h + (1.0 if unit == "A" and h < 2 else 0.0), "r2" if h >= 3 or (unit == "A" and h < 2) else "r1")
+            for unit in ("A", "B") for h in range(9)]
