@@ -238,7 +238,7 @@ def test_the_run_was_an_application_of_the_cluster_with_an_executor_on_each_work
     assert on_cluster.returncode == 0, _explain(on_cluster, cluster)
     state = cluster.state()
     apps = state["completedapps"] + state["activeapps"]
-    assert [(app["name"], app["state"]) for app in apps] == [("altaviz-connect", "FINISHED")]  # stopped by the run
+    assert [(app["name"], app["state"]) for app in apps] == [("altaviz-connect", "FINISHED")]  # not kept
     app = apps[0]
     assert app["cores"] == 2 and app["memoryperexecutor"] == EXECUTOR_MEMORY_MB
     # While the run went on, the application held both workers' cores.

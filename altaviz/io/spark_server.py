@@ -167,7 +167,8 @@ def shared(settings: Settings, progress: Callable[[str], None] = print) -> Itera
     A server this data root runs with other settings (memory, master, a jar) is restarted first. One
     started here is kept, warm, for the next run (its JVM has loaded its classes and compiled its hot
     code: the same small run takes half the time on it) and stops itself after ``spark.keep_minutes``
-    without a client (``altaviz spark stop`` stops it now); with ``keep_minutes: 0`` it stops with the run.
+    without a client (``altaviz spark stop`` stops it now); with ``keep_minutes: 0``, or on a cluster
+    master, it stops with the run.
     """
     endpoint = connect_endpoint(settings)
     state = _state(settings)
@@ -181,7 +182,8 @@ def shared(settings: Settings, progress: Callable[[str], None] = print) -> Itera
         return
     began = time.monotonic()
     endpoint = start(settings)
-    keep = settings.spark.keep_minutes
+    # On a cluster the server is an application holding the workers' executors: it stops with the run.
+    keep = settings.spark.keep_minutes if settings.spark.master.startswith("local") else 0
     kept = f"; kept for {keep:g} idle minutes after the run (altaviz spark stop)" if keep else ""
     progress(f"spark: started a Spark Connect server for this run at {endpoint} "
              f"({time.monotonic() - began:.0f} s){kept}")
