@@ -155,7 +155,7 @@ def _close_clients_of_this_process(port: int) -> None:
 
     active = ConnectSession.getActiveSession()
     builder = getattr(getattr(active, "client", None), "_builder", None)
-    if active is not None and getattr(builder, "endpoint", None) == f"{HOST}:{port}":
+    if getattr(builder, "endpoint", None) == f"{HOST}:{port}":
         active.stop()
 
 
@@ -188,7 +188,7 @@ def shared(settings: Settings, progress: Callable[[str], None] = print) -> Itera
     progress(f"spark: started a Spark Connect server for this run at {endpoint} "
              f"({time.monotonic() - began:.0f} s){kept}")
     if keep:
-        _watch_idle(settings)
+        _watch_idle(settings, keep)
     try:
         yield endpoint
     finally:
@@ -196,15 +196,15 @@ def shared(settings: Settings, progress: Callable[[str], None] = print) -> Itera
             stop(settings)
 
 
-def _watch_idle(settings: Settings) -> None:
-    """Start the process that stops this data root's server once it has had no client for
-    ``spark.keep_minutes`` (``python -m altaviz.io.spark_server``, detached like the server)."""
+def _watch_idle(settings: Settings, keep_minutes: float) -> None:
+    """Start the process that stops this data root's server once it has had no client for ``keep_minutes``
+    (``python -m altaviz.io.spark_server``, detached like the server)."""
     import sys
 
     path = state_file(settings)
     with open(log_path(settings), "ab") as output:
         subprocess.Popen([sys.executable, "-m", "altaviz.io.spark_server", str(path), str(_read_state(path)["pid"]),
-                          str(settings.spark.keep_minutes)],
+                          str(keep_minutes)],
                          stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
