@@ -66,7 +66,7 @@ def evaluate(spark, readings: list[tuple], *, latest=(), since=None, alerting=AL
         gold = gold.where(gold.timestamp >= start.replace(tzinfo=None))
     steps = alerts.build_alert_steps(
         gold, signals=list(SIGNALS.values()), alerting=alerting, registry=REGISTRY,
-        watermarks=stage._watermarks(spark, latest), evaluate_from=since,
+        watermarks=alerts.watermark_rows(latest), evaluate_from=since,
     )
     return alerts.evaluate_alerts(stage.to_frame(steps, alerts.STEP_COLUMNS), latest, signals=list(SIGNALS.values()))
 

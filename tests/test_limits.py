@@ -169,7 +169,7 @@ def gold(spark, units: tuple[str, ...], **series: list[float]):
 def evaluate(spark, registry: SensorRegistry, readings) -> tuple[alerts.Alert, ...]:
     """What publish does, with each unit's model from compressor_metadata."""
     settings = replace(SETTINGS, registry=registry)
-    return stage.evaluate_fleet_alerts(spark, readings, [], settings=settings, unit_models=UNIT_MODELS).alerts
+    return stage.evaluate_fleet_alerts(readings, [], settings=settings, unit_models=UNIT_MODELS).alerts
 
 
 def alert(unit: str, sensor: str, severity: str, limit: float, values: list[float], message: str) -> alerts.Alert:

@@ -17,7 +17,6 @@ from typing import Mapping
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from altaviz.config import Settings, get_settings
 from altaviz.faults import crash_point
@@ -114,16 +113,6 @@ def _read_gold(spark: SparkSession, settings: Settings, since: datetime | None) 
     return lake.read_table(spark, "sensors_gold", settings=settings, where=F.col("date") >= F.lit(first_day))
 
 
-def _watermarks(spark: SparkSession, latest: list[dict]) -> DataFrame | None:
-    if not latest:
-        return None
-    schema = T.StructType(
-        [T.StructField(name, T.StringType(), False) for name in alerts.PROBLEM_KEY]
-        + [T.StructField("watermark", T.TimestampType(), False), T.StructField("watermark_open", T.BooleanType(), False)]
-    )
-    return spark.createDataFrame(alerts.watermark_rows(latest), schema)
-
-
 def alert_start(latest: list[dict], since: datetime | None, *, settings: Settings) -> datetime | None:
     """The earliest reading an incremental evaluation needs: ``since``, or the last breach of an alert
     still open (it is evaluated from there), whichever is earlier, less the longest rule window
@@ -143,7 +132,7 @@ def fleet_alert_signals(settings: Settings, unit_models: Mapping[str, str | None
 
 
 def evaluate_fleet_alerts(
-    spark: SparkSession, gold_readings: DataFrame, latest: list[dict], *, settings: Settings,
+    gold_readings: DataFrame, latest: list[dict], *, settings: Settings,
     since: datetime | None = None, unit_models: Mapping[str, str | None] | None = None,
 ) -> alerts.AlertEvaluation:
     """Threshold, rate-of-change and anomaly alerts for the readings no earlier run evaluated (from
@@ -153,7 +142,7 @@ def evaluate_fleet_alerts(
     signals = fleet_alert_signals(settings, unit_models)
     steps = alerts.build_alert_steps(
         gold_readings, signals=signals, alerting=settings.alerts, registry=settings.registry,
-        watermarks=_watermarks(spark, latest), evaluate_from=since,
+        watermarks=alerts.watermark_rows(latest), evaluate_from=since,
     )
     frame = to_frame(steps, alerts.STEP_COLUMNS)
     return alerts.evaluate_alerts(frame, latest, signals=signals)
@@ -253,7 +242,7 @@ def publish(
         latest = db.latest_alerts(conn, alert_types)
         alert_readings = _read_gold(spark, settings, alert_start(latest, since, settings=settings))
         unit_models = dict(zip(compressors["compressor_id"], compressors["model"]))
-        evaluation = evaluate_fleet_alerts(spark, alert_readings, latest, settings=settings, since=since,
+        evaluation = evaluate_fleet_alerts(alert_readings, latest, settings=settings, since=since,
                                            unit_models=unit_models)
         if not prediction.cold_start:  # a baseline proximity score is no probability to alert on
             context = db.recent_predictions(conn, prediction.model_version, before=predictions,

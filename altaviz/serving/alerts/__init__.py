@@ -40,8 +40,8 @@ evaluation like a missing value: it neither opens, extends nor counts as normal,
 (the stretches are judged on the readings that are left). Derived signals inherit their inputs' spikes
 (a discharge-pressure spike is a pressure-differential spike too). Spikes are what anomaly alerts count.
 
-Every rule is a function of the readings in a window that ends at the reading (``rangeBetween`` on epoch
-seconds), so nothing but the stored alert carries over between runs: an incremental run reads gold from
+Every rule is a function of the readings in a time window that ends at the reading (epoch seconds), so
+nothing but the stored alert carries over between runs: an incremental run reads gold from
 ``evaluation_lookback`` before its first new reading, resumes each problem from its newest stored alert
 and evaluates only readings after that alert's ``last_seen_at`` (its watermark). A breach stretch still
 pending at the end of one run is seen whole by the next, a rerun over the same readings changes
@@ -49,9 +49,10 @@ nothing, and incremental evaluation equals one evaluation of everything. Reading
 watermark of a *resolved* alert never count toward opening the next one: after an operator resolves an
 alert, a new one opens only when the condition persists in newer readings.
 
-The functions here do no I/O and never read the clock: Spark in, a DataFrame out (``build_alert_steps``),
-pandas in, steps out (``build_prediction_steps``), plain Python in, plain Python out (``advance``,
-``evaluate_alerts``, ``evaluate_prediction_alerts``, ``prediction_episodes``).
+The functions here do no I/O and never read the clock: Spark in, a DataFrame out (``build_alert_steps``,
+computed per bucket of whole compressors in Python by ``sliding_steps``), pandas in, steps out
+(``build_prediction_steps``), plain Python in, plain Python out (``advance``, ``evaluate_alerts``,
+``evaluate_prediction_alerts``, ``prediction_episodes``).
 """
 
 from altaviz.serving.alerts.lifecycle import (

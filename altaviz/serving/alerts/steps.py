@@ -10,11 +10,13 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from altaviz.config import Alerting
 from altaviz.gold.transforms import UnitLimits, unit_level
 from altaviz.registry import SensorRegistry
 from altaviz.runs import as_utc
+from altaviz.serving.alerts.sliding_steps import Rule, alert_steps
 from altaviz.serving.alerts.signals import (
     PROBLEM_KEY,
     THRESHOLD_TYPES,
@@ -174,14 +176,27 @@ def _steps_of_family(
     )
 
 
+def _watermark_frame(spark, watermarks: Iterable[tuple]) -> DataFrame | None:
+    rows = list(watermarks)
+    if not rows:
+        return None
+    schema = T.StructType(
+        [T.StructField(name, T.StringType(), False) for name in PROBLEM_KEY]
+        + [T.StructField("watermark", T.TimestampType(), False),
+           T.StructField("watermark_open", T.BooleanType(), False)]
+    )
+    return spark.createDataFrame(rows, schema)
+
+
 def build_alert_steps(
     gold_readings: DataFrame,
     *,
     signals: Sequence[Signal],
     alerting: Alerting,
     registry: SensorRegistry,
-    watermarks: DataFrame | None = None,
+    watermarks: Iterable[tuple] = (),
     evaluate_from: datetime | None = None,
+    reference: bool = False,
 ) -> DataFrame:
     """The judged readings that can change a threshold, rate-of-change or anomaly alert: one row per
     (compressor, sensor, alert type, reading), columns ``STEP_COLUMNS``.
@@ -189,17 +204,33 @@ def build_alert_steps(
     Kept are every abnormal reading (a breach, or a spike for anomaly alerts) and the first reading
     that completes a normal stretch after one. ``gold_readings`` should start
     ``evaluation_lookback`` before ``evaluate_from`` so every window is whole. Evaluated are readings
-    after a problem's watermark (``watermarks``: the three key columns, ``watermark`` and
-    ``watermark_open``, from ``watermark_rows``) and from ``evaluate_from`` on (all when None);
+    after a problem's watermark (``watermarks``: rows of the three key columns, the watermark and whether
+    that alert is still open, from ``watermark_rows``) and from ``evaluate_from`` on (all when None);
     a problem whose stored alert is open is evaluated from its watermark. Each unit is judged against its
     own limits where a signal carries them (``Signal.per_unit``).
+
+    Computed in Python on buckets of whole compressors (``sliding_steps``); ``reference=True`` runs the
+    same rules as Spark windows, the formulation a test holds it equal to.
     """
     unit_limits = {s.sensor_name: dict(s.per_unit) for s in signals if s.per_unit and s.sensor_name in registry.sensors}
-    judged_readings = with_spikes(gold_readings, registry=registry, unit_limits=unit_limits)
-    families = []
     levels = [s for s in signals if s.alert_type in THRESHOLD_TYPES]
     anomalies = [s for s in signals if s.alert_type == "anomaly"]
-    common = {"alerting": alerting, "watermarks": watermarks, "evaluate_from": evaluate_from}
+    if not levels and not anomalies:
+        raise ValueError("no threshold, rate-of-change or anomaly signal to evaluate")
+    if not reference:
+        level_rule = Rule(alerting.open_after_minutes * 60, alerting.resolve_after_minutes * 60, None)
+        anomaly_rule = Rule(alerting.anomaly_window_minutes * 60, alerting.anomaly_clear_minutes * 60,
+                            alerting.anomaly_min_outliers)
+        return alert_steps(
+            gold_readings, [(s, level_rule) for s in levels] + [(s, anomaly_rule) for s in anomalies],
+            spike_sensors=[s for s in registry.sensors.values() if s.name in gold_readings.columns],
+            unit_spike_limits=unit_limits, cadence_minutes=alerting.cadence_minutes,
+            resolve_margin=alerting.resolve_margin, watermarks=watermarks, evaluate_from=evaluate_from,
+        )
+    judged_readings = with_spikes(gold_readings, registry=registry, unit_limits=unit_limits)
+    families = []
+    common = {"alerting": alerting, "watermarks": _watermark_frame(gold_readings.sparkSession, watermarks),
+              "evaluate_from": evaluate_from}
     if levels:
         families.append(_steps_of_family(judged_readings, levels, open_minutes=alerting.open_after_minutes,
                                          resolve_minutes=alerting.resolve_after_minutes, min_count=None, **common))
@@ -208,8 +239,6 @@ def build_alert_steps(
                                          open_minutes=alerting.anomaly_window_minutes,
                                          resolve_minutes=alerting.anomaly_clear_minutes,
                                          min_count=alerting.anomaly_min_outliers, **common))
-    if not families:
-        raise ValueError("no threshold, rate-of-change or anomaly signal to evaluate")
     steps = families[0]
     for family in families[1:]:
         steps = steps.unionByName(family)
