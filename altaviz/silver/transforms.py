@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -17,9 +17,8 @@ from altaviz import sliding
 from altaviz.registry import SENSOR_COLUMNS, SensorRegistry
 from altaviz.runs import as_utc
 from altaviz.schemas import MALFORMED_ROW, QUARANTINE_SCHEMA, SILVER_SCHEMA
+from altaviz.silver.slots import MAD_TO_SIGMA, SLOT_STATISTIC, baselines, flag_and_aggregate
 
-# 0.6745 is the 75th percentile of the standard normal: it makes the MAD comparable to a std.
-_MAD_TO_SIGMA = 0.6745
 
 
 def _sensor_list(condition_for) -> Column:
@@ -127,7 +126,7 @@ def with_outlier_flags(readings: DataFrame, *, mad_threshold: float, reference: 
 
     def is_outlier(name: str) -> Column:
         mad = F.col(f"_mad_{name}")
-        robust_z = F.lit(_MAD_TO_SIGMA) * F.abs(F.col(name) - F.col(f"_med_{name}")) / mad
+        robust_z = F.lit(MAD_TO_SIGMA) * F.abs(F.col(name) - F.col(f"_med_{name}")) / mad
         return F.coalesce((mad > 0) & (robust_z > mad_threshold), F.lit(False))
 
     outlier_sensors = _sensor_list(is_outlier)
@@ -153,14 +152,11 @@ def unit_medians(readings: DataFrame) -> DataFrame:
 
 
 def _medians_and_mads(readings: pa.Table, sensors: list[str]) -> pa.Table:
-    frame = readings.to_pandas()
-    units = frame["compressor_id"]
-    values = frame[sensors].astype("float64")
-    medians = values.groupby(units, sort=False, dropna=False).median()
-    # An even count's median is the mean of the middle two, as Spark's percentile interpolates it.
-    mads = (values - medians.loc[units].to_numpy()).abs().groupby(units, sort=False, dropna=False).median()
-    out = pd.concat([medians.add_prefix("_med_"), mads.add_prefix("_mad_")], axis=1).reset_index()
-    return pa.Table.from_pandas(out[["compressor_id", *_baseline_columns(sensors)]], preserve_index=False)
+    codes = sliding.unit_codes(readings)
+    medians, mads = baselines(codes, np.column_stack([sliding.floats(readings, name) for name in sensors]))
+    units = readings.column("compressor_id").combine_chunks().dictionary_encode().dictionary
+    columns = [pa.array(column, type=pa.float64(), from_pandas=True) for column in (*medians.T, *mads.T)]  # NaN: null
+    return pa.Table.from_arrays([units, *columns], names=["compressor_id", *_baseline_columns(sensors)])
 
 
 def _spark_medians(readings: DataFrame) -> DataFrame:
@@ -169,11 +165,6 @@ def _spark_medians(readings: DataFrame) -> DataFrame:
         *[F.median(F.abs(F.col(name) - F.col(f"_med_{name}"))).alias(f"_mad_{name}") for name in SENSOR_COLUMNS]
     )
     return medians.join(mads, on="compressor_id")
-
-
-# How a cadence slot's readings become its one value: the mean, except vibration, whose limits are judged
-# on the peak RMS level (ISO 10816 zones): averaging 1 s readings would hide the burst the limits exist to catch.
-SLOT_STATISTIC = {"vibration_mms": "max"}  # every other sensor: "mean"
 
 
 def _slot_mean(name: str) -> Column:
@@ -217,17 +208,21 @@ def aggregate_to_cadence(readings: DataFrame, *, cadence_minutes: int) -> DataFr
     )
 
 
-def build_silver_rows(classified: DataFrame, *, mad_threshold: float, cadence_minutes: int) -> DataFrame:
+def build_silver_rows(classified: DataFrame, *, mad_threshold: float, cadence_minutes: int,
+                      reference: bool = False) -> DataFrame:
     """Valid rows in ``SILVER_SCHEMA``: one per compressor per cadence slot (``aggregate_to_cadence``).
-    The rules, duplicates and outlier flags judge the raw readings first; only valid ones are aggregated."""
-    return (
-        classified.where(F.col("reason").isNull())
-        .select("compressor_id", "timestamp", *SENSOR_COLUMNS, "source_file", "ingested_at", "run_id")
-        .transform(with_outlier_flags, mad_threshold=mad_threshold)
-        .transform(aggregate_to_cadence, cadence_minutes=cadence_minutes)
-        .withColumn("date", F.to_date("timestamp"))
-        .select(*SILVER_SCHEMA.fieldNames())
-    )
+    The rules, duplicates and outlier flags judge the raw readings first; only valid ones are aggregated.
+
+    Flagged and aggregated in Python on whole compressors (``slots.flag_and_aggregate``); ``reference=True``
+    runs ``with_outlier_flags`` and ``aggregate_to_cadence`` in Spark, the formulation a test holds it equal to."""
+    valid = classified.where(F.col("reason").isNull()).select(
+        "compressor_id", "timestamp", *SENSOR_COLUMNS, "source_file", "ingested_at", "run_id")
+    if reference:
+        slots = (valid.transform(with_outlier_flags, mad_threshold=mad_threshold)
+                 .transform(aggregate_to_cadence, cadence_minutes=cadence_minutes))
+    else:
+        slots = flag_and_aggregate(valid, mad_threshold=mad_threshold, cadence_minutes=cadence_minutes)
+    return slots.withColumn("date", F.to_date("timestamp")).select(*SILVER_SCHEMA.fieldNames())
 
 
 def build_quarantine_rows(classified: DataFrame) -> DataFrame:
