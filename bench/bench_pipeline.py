@@ -218,6 +218,7 @@ def bench_fleet(scratch: Path, compressors: int, days: int, runs: int, models: P
     timed_run(prepared, params_for(settings, "prepare", compressors, days), stages=("01_simulate",))
     landing = settings.pipeline.landing_dir
     readings = read_stage_counts("prepare", settings)["01_simulate"]["landing_readings"]
+    stop_root(settings)  # the simulation's embedded PostgreSQL: nothing reads it again
 
     result: dict = {"compressors": compressors, "days": days, "readings": readings, "runs": [], "again": []}
     for index in range(runs):
@@ -250,6 +251,7 @@ def fixed_cost(scratch: Path, runs: int) -> dict:
     settings = use_root(prepared)
     timed_run(prepared, params_for(settings, "prepare", 1, 1), stages=("01_simulate",))
     landing = settings.pipeline.landing_dir
+    stop_root(settings)
     timed: dict[str, list] = {"runs": [], "kept": []}
     for index in range(runs):
         roots = [fresh_root(scratch, f"fixed-{index}-{kind}", landing, models=None) for kind in timed]
