@@ -3,7 +3,7 @@
 Spark's formulation (``transforms.with_outlier_flags`` then ``transforms.aggregate_to_cadence``, kept as
 ``build_silver_rows(..., reference=True)``) shuffles the readings twice, once to Python for the per-unit
 medians and once to group each slot, and its deterministic slot mean sorts an array per sensor and slot:
-59 of the 94 s silver's rows took on a fleet-month. Here one shuffle brings whole compressors to Python,
+59 of the 94 s that silver's rows took on a fleet-month. Here one shuffle brings whole compressors to Python,
 which computes the medians and MADs, flags each reading, and aggregates to the slot, in numpy. When
 every slot holds one reading (data on the grid, the usual case) the rows come out as they went in.
 ``tests/test_silver_slots.py`` holds both formulations equal.

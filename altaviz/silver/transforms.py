@@ -20,7 +20,6 @@ from altaviz.schemas import MALFORMED_ROW, QUARANTINE_SCHEMA, SILVER_SCHEMA
 from altaviz.silver.slots import MAD_TO_SIGMA, SLOT_STATISTIC, baselines, flag_and_aggregate
 
 
-
 def _sensor_list(condition_for) -> Column:
     """The names of the sensors for which ``condition_for(name)`` holds, as array<string>."""
     return F.array_compact(F.array(*[F.when(condition_for(name), F.lit(name)) for name in SENSOR_COLUMNS]))
