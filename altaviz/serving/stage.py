@@ -4,9 +4,9 @@ PostgreSQL in one transaction.
 
 Every load is ``db.copy_upsert``: rows whose natural key is not stored yet are copied straight in; the
 others go through a temporary staging table and one ``INSERT … ON CONFLICT (natural key) DO UPDATE``
-that only touches rows whose values changed. Publishing the same
-lake twice therefore leaves every table as it was, ``updated_at`` included, and what operators did to
-alerts is never in the loaded columns, so it survives every rerun.
+that only touches rows whose values changed. Publishing the same lake twice therefore leaves every
+table as it was, ``updated_at`` included, and what operators did to alerts is never in the loaded
+columns, so it survives every rerun.
 """
 
 from __future__ import annotations
