@@ -34,7 +34,13 @@ class RowBounds(BaseIndexer):
 
 def unit_codes(rows: pa.Table) -> np.ndarray:
     """Each row's compressor as a small integer (its index among the table's compressors)."""
-    return rows.column("compressor_id").combine_chunks().dictionary_encode().indices.to_numpy()
+    return unit_dictionary(rows)[0]
+
+
+def unit_dictionary(rows: pa.Table) -> tuple[np.ndarray, pa.Array]:
+    """(codes, units): ``unit_codes`` and the compressor ids they index."""
+    encoded = rows.column("compressor_id").combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy(), encoded.dictionary
 
 
 def series_keys(series: np.ndarray, epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

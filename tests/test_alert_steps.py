@@ -85,16 +85,15 @@ def gold(spark, readings: pd.DataFrame, settings):
     return spark.createDataFrame(rows, schema)
 
 
+def steps(readings, settings, *, reference: bool, **kwargs) -> pd.DataFrame:
+    frame = stage.to_frame(alerts.build_alert_steps(
+        readings, signals=stage.fleet_alert_signals(settings, UNIT_MODELS), alerting=settings.alerts,
+        registry=settings.registry, reference=reference, **kwargs), alerts.STEP_COLUMNS)
+    return frame.sort_values([*alerts.PROBLEM_KEY, "timestamp"]).reset_index(drop=True)
+
+
 def both_ways(readings, settings, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    signals = stage.fleet_alert_signals(settings, UNIT_MODELS)
-
-    def steps(reference: bool) -> pd.DataFrame:
-        frame = stage.to_frame(alerts.build_alert_steps(
-            readings, signals=signals, alerting=settings.alerts, registry=settings.registry, reference=reference,
-            **kwargs), alerts.STEP_COLUMNS)
-        return frame.sort_values([*alerts.PROBLEM_KEY, "timestamp"]).reset_index(drop=True)
-
-    return steps(False), steps(True)
+    return steps(readings, settings, reference=False, **kwargs), steps(readings, settings, reference=True, **kwargs)
 
 
 def test_python_steps_equal_spark_windows_over_a_whole_fleet(spark, site):
@@ -136,7 +135,7 @@ def test_python_steps_equal_spark_windows_resuming_from_stored_alerts(spark, sit
 def test_the_comparison_sees_a_rule_that_differs(spark, site):
     """The equality above is no accident of empty frames: a stricter rule on one side shows."""
     readings = gold(spark, fleet_readings(site), site)
-    python, _ = both_ways(readings, site)
-    _, stricter = both_ways(readings, replace(site, alerts=replace(site.alerts, open_after_minutes=40)))
+    python = steps(readings, site, reference=False)
+    stricter = steps(readings, replace(site, alerts=replace(site.alerts, open_after_minutes=40)), reference=True)
     with pytest.raises(AssertionError):
         pd.testing.assert_frame_equal(python, stricter)

@@ -67,22 +67,25 @@ def bucket_slots(readings: pa.Table, sensors: list[str], *, mad_threshold: float
         robust_z = MAD_TO_SIGMA * np.abs(values - medians[codes]) / mads[codes]
         flagged = (mads[codes] > 0) & (robust_z > mad_threshold)  # NaN compares False: null flags nothing
     micros = readings.column("timestamp").cast(pa.int64()).to_numpy()
-    slots = np.floor_divide(micros, step_micros) * step_micros
-    order = np.lexsort((slots, codes))
-    key_codes, key_slots = codes[order], slots[order]
+    slot_micros = np.floor_divide(micros, step_micros) * step_micros  # each reading's slot start
+    order = np.lexsort((slot_micros, codes))
+    key_codes, key_slots = codes[order], slot_micros[order]
     new_slot = (key_codes[1:] != key_codes[:-1]) | (key_slots[1:] != key_slots[:-1])
-    starts = np.flatnonzero(np.concatenate(([True], new_slot)))
+    starts = np.flatnonzero(np.concatenate(([True], new_slot)))  # each slot's first row in ``order``
     if len(starts) == len(order):  # one reading per slot: it is its own slot
         picked, slot_values, slot_flags = np.arange(len(codes)), values, flagged
-        slot_times = slots
+        slot_times = slot_micros
     else:
+        slot = np.concatenate(([0], np.cumsum(new_slot)))  # each row's slot, in ``order``
         sorted_values = values[order]
-        slot_values = np.column_stack([
-            _slot_max(sorted_values[:, i], starts) if SLOT_STATISTIC.get(name, "mean") == "max"
-            else _slot_mean(sorted_values[:, i], starts) for i, name in enumerate(sensors)])
-        slot_flags = np.logical_or.reduceat(flagged[order], starts, axis=0) if len(starts) else flagged[:0]
-        picked = order[_latest_in_slot(readings, order, starts)]
-        slot_times = slots[picked]
+        with np.errstate(invalid="ignore"):
+            slot_values = np.column_stack([
+                np.fmax.reduceat(sorted_values[:, i], starts)  # fmax skips NaN (null)
+                if SLOT_STATISTIC.get(name, "mean") == "max" else _slot_mean(sorted_values[:, i], slot, len(starts))
+                for i, name in enumerate(sensors)])
+        slot_flags = np.logical_or.reduceat(flagged[order], starts, axis=0)
+        picked = order[_latest_in_slot(readings, order, slot, starts)]
+        slot_times = slot_micros[picked]
     return pa.Table.from_arrays([
         readings.column("compressor_id").take(picked),
         pa.array(slot_times, type=pa.timestamp("us", tz="UTC")),
@@ -94,17 +97,16 @@ def bucket_slots(readings: pa.Table, sensors: list[str], *, mad_threshold: float
               "run_id"])
 
 
-def _slot_mean(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per slot (rows ``starts[i]`` up to the next start), the mean of its known values summed in ascending
+def _slot_mean(values: np.ndarray, slot: np.ndarray, slot_count: int) -> np.ndarray:
+    """Per slot (``slot``: each value's, 0 to ``slot_count`` - 1), the mean of its known values summed in ascending
     order from the smallest, as ``transforms._slot_mean`` folds them: the same bits whatever the row order."""
-    slot = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
     known = ~np.isnan(values)
     slot, known_values = slot[known], values[known]
     by_value = np.lexsort((known_values, slot))
     slot, known_values = slot[by_value], known_values[by_value]
-    counts = np.bincount(slot, minlength=len(starts))
+    counts = np.bincount(slot, minlength=slot_count)
     position = np.arange(len(slot)) - np.repeat(np.cumsum(counts) - counts, counts)
-    total = np.full(len(starts), np.nan)
+    total = np.full(slot_count, np.nan)
     first = position == 0
     total[slot[first]] = known_values[first]
     for k in range(1, int(counts.max(initial=0))):  # one vector step per place in the longest slot
@@ -114,16 +116,10 @@ def _slot_mean(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
         return total / counts
 
 
-def _slot_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return np.fmax.reduceat(values, starts) if len(starts) else values[:0]  # fmax skips NaN (null)
-
-
-def _latest_in_slot(readings: pa.Table, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _latest_in_slot(readings: pa.Table, order: np.ndarray, slot: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per slot, the position in ``order`` of its reading with the greatest (ingested_at, source_file,
     run_id), Spark's ``max`` of that struct."""
     ranks = [_ranks(readings.column(name))[order] for name in reversed(LATEST)]
-    slot = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
     by_latest = np.lexsort((*ranks, slot))  # within each slot ascending: the slot's last row is its latest
     ends = np.append(starts[1:], len(order)) - 1
     return by_latest[ends]

@@ -151,9 +151,8 @@ def unit_medians(readings: DataFrame) -> DataFrame:
 
 
 def _medians_and_mads(readings: pa.Table, sensors: list[str]) -> pa.Table:
-    codes = sliding.unit_codes(readings)
+    codes, units = sliding.unit_dictionary(readings)
     medians, mads = baselines(codes, np.column_stack([sliding.floats(readings, name) for name in sensors]))
-    units = readings.column("compressor_id").combine_chunks().dictionary_encode().dictionary
     columns = [pa.array(column, type=pa.float64(), from_pandas=True) for column in (*medians.T, *mads.T)]  # NaN: null
     return pa.Table.from_arrays([units, *columns], names=["compressor_id", *_baseline_columns(sensors)])
 

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from altaviz import sliding
 from altaviz.registry import Sensor
@@ -30,13 +30,14 @@ from altaviz.serving.alerts.signals import PROBLEM_KEY, Signal, _center, clear_l
 FLAG = "_flagged_"  # silver flagged this sensor in this reading (a boolean per sensor, from outlier_sensors)
 MICROS = 1_000_000
 
-STEP_SCHEMA = T.StructType(
-    [T.StructField(name, T.StringType()) for name in PROBLEM_KEY]
-    + [T.StructField("timestamp", T.TimestampType()), T.StructField("value", T.DoubleType())]
-    + [T.StructField(name, T.BooleanType()) for name in ("breaches", "opens", "critical", "resolves")]
-    + [T.StructField("since", T.TimestampType()), T.StructField("peak", T.DoubleType()),
-       T.StructField("count", T.LongType()), T.StructField("note", T.StringType())]
+STEP_ARROW_SCHEMA = pa.schema(
+    [pa.field(name, pa.string()) for name in PROBLEM_KEY]
+    + [pa.field("timestamp", pa.timestamp("us", tz="UTC")), pa.field("value", pa.float64())]
+    + [pa.field(name, pa.bool_()) for name in ("breaches", "opens", "critical", "resolves")]
+    + [pa.field("since", pa.timestamp("us", tz="UTC")), pa.field("peak", pa.float64()),
+       pa.field("count", pa.int64()), pa.field("note", pa.string())]
 )
+STEP_SCHEMA = from_arrow_schema(STEP_ARROW_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Judging:
     """Everything a Python worker needs, pickled once: no registry or settings are loaded there."""
 
     signals: tuple[tuple[Signal, Rule], ...]
-    spike_sensors: tuple[Sensor, ...]  # measured sensors silver can flag, with the units' own limits applied
+    spike_sensors: tuple[Sensor, ...]  # the measured sensors silver can flag, at their registry limits
     unit_spike_limits: dict[str, dict[str, Sensor]]  # sensor -> compressor_id -> limits
     cadence_seconds: int
     resolve_margin: float
@@ -91,8 +92,8 @@ class Bucket:
     """One bucket's readings sorted by unit and time, with what every signal's windows need."""
 
     def __init__(self, readings: pa.Table):
-        codes = sliding.unit_codes(readings)
-        self.units = readings.column("compressor_id").combine_chunks().dictionary_encode().dictionary.to_pylist()
+        codes, units = sliding.unit_dictionary(readings)
+        self.units = units.to_pylist()
         micros = readings.column("timestamp").cast(pa.int64()).to_numpy()
         epochs = micros // MICROS
         self.order, self.keys = sliding.series_keys(codes, epochs)
@@ -135,8 +136,6 @@ class Bucket:
 
 def bucket_steps(readings: pa.Table, judging: Judging) -> pa.Table:
     """Whole compressors' readings (Arrow, any row order) -> their step rows (``STEP_SCHEMA``)."""
-    if readings.num_rows == 0:
-        return STEP_ARROW_SCHEMA.empty_table()
     bucket = Bucket(readings)
     spikes = {sensor.name: _spikes(bucket, sensor, judging.unit_spike_limits.get(sensor.name, {}))
               for sensor in judging.spike_sensors}
@@ -254,12 +253,3 @@ def _peaks(rows: np.ndarray, start: np.ndarray, counts: np.ndarray, value: np.nd
         chosen = np.where(better, value[candidate], chosen)
     peak[rows] = chosen
     return peak
-
-
-STEP_ARROW_SCHEMA = pa.schema(
-    [pa.field(name, pa.string()) for name in PROBLEM_KEY]
-    + [pa.field("timestamp", pa.timestamp("us", tz="UTC")), pa.field("value", pa.float64())]
-    + [pa.field(name, pa.bool_()) for name in ("breaches", "opens", "critical", "resolves")]
-    + [pa.field("since", pa.timestamp("us", tz="UTC")), pa.field("peak", pa.float64()),
-       pa.field("count", pa.int64()), pa.field("note", pa.string())]
-)
