@@ -110,7 +110,7 @@ def test_one_row_per_compressor_hour_with_every_registry_feature(repaired_unit, 
     assert repaired_unit["coverage"].between(0, 1).all()
 
 
-def test_python_and_spark_window_slopes_give_the_same_features(spark, settings_no_db):
+def test_python_and_spark_slopes_and_baselines_give_the_same_features(spark, settings_no_db):
     # Three units over 12 days: one repaired twice, hours missing for a day on another, and hours whose
     # vibration is all null (a null hourly mean: the frame's count and fit skip it).
     readings, maintenance = synthetic_fleet(3, 12, failing={0: [100.0, 200.0]}, seed=11)
@@ -123,10 +123,12 @@ def test_python_and_spark_window_slopes_give_the_same_features(spark, settings_n
     fast = build_model_features(gold, log, registry=registry, cadence_minutes=10)
     plain = build_model_features(gold, log, registry=registry, cadence_minutes=10, reference=True)
     assert fast.where("vibration_mms__slope_7d IS NOT NULL").count() > 500
+    assert fast.where("vibration_mms__z IS NOT NULL AND load_ratio IS NOT NULL").count() > 300
     assert fast.where("vibration_mms__mean IS NULL AND vibration_mms__slope_24h IS NOT NULL").count() > 0
     assertDataFrameEqual(fast, plain, checkRowOrder=False, rtol=1e-9, atol=1e-9)
 
-    # Failing case: one 7-day slope off by a thousandth is a different result.
-    nudged = plain.withColumn("vibration_mms__slope_7d", F.col("vibration_mms__slope_7d") * 1.001)
-    with pytest.raises(AssertionError):
-        assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-9)
+    # Failing cases: a 7-day slope or a baseline deviation off by a thousandth is a different result.
+    for column in ("vibration_mms__slope_7d", "vibration_mms__z", "load_ratio"):
+        nudged = plain.withColumn(column, F.col(column) * 1.001)
+        with pytest.raises(AssertionError):
+            assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-9)

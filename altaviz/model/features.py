@@ -136,20 +136,24 @@ def _hours_between(earlier: str, later: str) -> Column:
     return (F.unix_seconds(later) - F.unix_seconds(earlier)) / 3600.0
 
 
-def with_slopes(segmented: DataFrame, *, registry: SensorRegistry, reference: bool = False) -> DataFrame:
-    """Add ``<s>__slope_24h`` and ``<s>__slope_7d`` (units per day) inside each segment.
+def with_trends(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int,
+                reference: bool = False) -> DataFrame:
+    """Add what needs a unit's other hours, inside each segment: ``<s>__slope_24h`` and ``<s>__slope_7d``
+    (units per day), ``<s>__z`` and ``load_ratio`` (against the segment's first ``baseline_hours``).
 
-    Computed on buckets of whole compressors in Python (``altaviz.sliding``); ``reference=True`` states them
-    as Spark range windows, the plain definition, which re-aggregates every frame whole (86 s vs 5 s on a
-    fleet-month; a test holds the two equal)."""
+    Computed on buckets of whole compressors in Python (``hourly_trends``); ``reference=True`` states them in
+    Spark, the plain definition: range windows for the slopes, which re-aggregate every frame whole (86 s vs
+    5 s on a fleet-month), and exact medians joined back for the baselines (11 s). A test holds the two equal."""
     with_keys = (segmented.withColumn("_epoch", F.unix_seconds("prediction_timestamp"))
                  .withColumn("_segment", F.unix_seconds("segment_start")))
     if reference:
-        with_slopes_added = with_keys.transform(_slope_windows, registry=registry)
+        added = (with_keys.transform(_slope_windows, registry=registry)
+                 .transform(with_baseline_z, registry=registry, baseline_hours=baseline_hours))
     else:
-        with_slopes_added = sliding.apply_per_compressor(
-            with_keys, lambda some: hourly_slopes(some, registry=registry), _slope_columns(registry))
-    return with_slopes_added.drop("_epoch", "_segment")
+        added = sliding.apply_per_compressor(
+            with_keys, lambda some: hourly_trends(some, registry=registry, baseline_hours=baseline_hours),
+            [*_slope_columns(registry), *_baseline_columns(registry)])
+    return added.drop("_epoch", "_segment")
 
 
 def _slope_columns(registry: SensorRegistry) -> list[str]:
@@ -170,19 +174,24 @@ def _slope_windows(segmented: DataFrame, *, registry: SensorRegistry) -> DataFra
     return segmented.select("*", *columns)
 
 
-def hourly_slopes(hours: pa.Table, *, registry: SensorRegistry) -> pa.Table:
+def hourly_trends(hours: pa.Table, *, registry: SensorRegistry, baseline_hours: int) -> pa.Table:
     """Whole compressors' hourly rows (Arrow, with ``_epoch`` and ``_segment`` seconds, any order) plus the
-    slopes of ``_slope_windows``: least squares of each hourly mean over days, over the frame's rows where
-    the mean is known; null with fewer than the frame's least points."""
+    columns of ``_slope_windows`` and ``with_baseline_z``.
+
+    A slope is the least squares of the hourly means over days, over the frame's rows where the mean is known
+    (null with fewer than the frame's least points); a baseline is the median and MAD of the hourly means of
+    the segment's first ``baseline_hours``, as Spark's ``median`` takes them (nulls skipped)."""
     epochs, segments = hours.column("_epoch").to_numpy(), hours.column("_segment").to_numpy()
-    # One series per (unit, segment): no frame spans a repair.
+    # One series per (unit, segment): no frame or baseline spans a repair.
     _, series = np.unique(np.stack([sliding.unit_codes(hours), segments], axis=1), axis=0, return_inverse=True)
     series = series.ravel()
     order, keys = sliding.series_keys(series, epochs)
     series = series[order]
     # x in days, centred per series (the slope is unchanged): the moments below then cancel little.
-    days = (epochs - segments)[order] / 86400.0
-    slopes = {}
+    seconds_in = (epochs - segments)[order]
+    days = seconds_in / 86400.0
+    in_baseline = seconds_in < baseline_hours * 3600
+    added = {}
     for sensor in model_sensors(registry):
         level = sliding.floats(hours, f"{sensor.name}__mean")[order]
         known = ~np.isnan(level)
@@ -193,10 +202,22 @@ def hourly_slopes(hours: pa.Table, *, registry: SensorRegistry) -> pa.Table:
             frame = moments.rolling(sliding.frame_bounds(keys, seconds), min_periods=1)
             mean, count = frame.mean(), frame["y"].count().to_numpy()
             slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
-            slopes[f"{sensor.name}__slope_{label}"] = np.where(count >= least_points, slope, np.nan)
-    names = _slope_columns(registry)
-    added = [sliding.unsorted(slopes[name], order) for name in names]
-    return pa.Table.from_arrays([*hours.columns, *added], names=[*hours.column_names, *names])
+            added[f"{sensor.name}__slope_{label}"] = np.where(count >= least_points, slope, np.nan)
+        median = _series_medians(series, level, in_baseline & known)
+        mad = _series_medians(series, np.abs(level - median), in_baseline & known)
+        low, high = sensor.normal  # type: ignore[misc]
+        z = ROBUST_Z * (level - median) / np.fmax(mad, MAD_FLOOR_SHARE * (high - low))  # fmax: Spark's greatest
+        added[f"{sensor.name}__z"] = np.where(in_baseline, np.nan, z)
+        if sensor.name == LOAD_SENSOR:
+            added["load_ratio"] = np.where(in_baseline, np.nan, level / median)
+    added.setdefault("load_ratio", np.full(len(series), np.nan))
+    names = [*_slope_columns(registry), *_baseline_columns(registry)]
+    columns = [sliding.unsorted(added[name], order) for name in names]
+    return pa.Table.from_arrays([*hours.columns, *columns], names=[*hours.column_names, *names])
+
+
+def _baseline_columns(registry: SensorRegistry) -> list[str]:
+    return [*(f"{sensor.name}__z" for sensor in model_sensors(registry)), "load_ratio"]
 
 
 def _series_means(series: np.ndarray, values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -204,6 +225,12 @@ def _series_means(series: np.ndarray, values: np.ndarray, known: np.ndarray) -> 
     sums = np.bincount(series, weights=np.where(known, values, 0.0))
     counts = np.bincount(series, weights=known.astype(np.float64))
     return (sums / np.maximum(counts, 1.0))[series]
+
+
+def _series_medians(series: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each row's series median of ``values`` over ``rows`` (NaN for a series with none)."""
+    medians = pd.Series(values[rows]).groupby(series[rows]).median()
+    return medians.reindex(np.arange(series.max() + 1)).to_numpy()[series]
 
 
 def with_baseline_z(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int) -> DataFrame:
@@ -264,12 +291,11 @@ def build_model_features(
     The rows come back materialized, with their plan cut (a local checkpoint): labelling, every fit and
     every score start from them, and over Spark Connect a model fit copies its dataset's plan through a
     protobuf decoder that refuses more than 100 levels of nesting, which these features plus labels and
-    folds would exceed. ``reference=True`` computes the slopes with Spark range windows (``with_slopes``)."""
+    folds would exceed. ``reference=True`` computes slopes and baselines in Spark (``with_trends``)."""
     return (
         hourly_readings(gold_readings, registry=registry, cadence_minutes=cadence_minutes)
         .transform(with_segments, maintenance)
-        .transform(with_slopes, registry=registry, reference=reference)
-        .transform(with_baseline_z, registry=registry, baseline_hours=baseline_hours)
+        .transform(with_trends, registry=registry, baseline_hours=baseline_hours, reference=reference)
         .transform(with_maintenance_age, maintenance)
         .transform(with_hour_of_day)
         .select(*KEY, "segment_start", *feature_columns(registry))
