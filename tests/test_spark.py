@@ -10,9 +10,10 @@ import sys
 import time
 import uuid
 
+import pandas as pd
 import pytest
 
-from altaviz.config import get_settings, load_settings
+from altaviz.config import PROJECT_ROOT, get_settings, load_settings
 from altaviz.io import spark_server
 from altaviz.io.logs import stderr_to
 from altaviz.io.spark import check_master, get_spark
@@ -42,6 +43,32 @@ def test_an_in_process_jvm_writes_its_stderr_to_the_driver_log(tmp_path):
     assert result.returncode == 0, result.stderr
     assert marker in (tmp_path / "data" / "logs" / "spark-driver.log").read_text().splitlines()
     assert marker not in result.stderr
+
+
+def small_fleet_features(spark):
+    """The model's features of two units over five days, one of them repaired (a subprocess imports this)."""
+    from altaviz.model.features import build_model_features
+    from tests.model_fixtures import synthetic_fleet, to_spark
+
+    gold, log = to_spark(spark, *synthetic_fleet(2, 5, failing={0: [60.0]}, seed=5))
+    return build_model_features(gold, log, registry=get_settings().registry, cadence_minutes=10)
+
+
+def test_an_in_process_session_builds_the_model_features_a_connect_session_builds(tmp_path, spark):
+    # JupyterLab without a server runs 05_publish in the kernel's own JVM: classic pyspark, some of whose
+    # functions take an argument only as a Python value where Spark Connect's take a column.
+    script = ("from altaviz.io.spark import get_spark\nfrom tests.test_spark import small_fleet_features\n"
+              "spark = get_spark()\nassert type(spark).__module__ == 'pyspark.sql.session'\n"
+              f"small_fleet_features(spark).toPandas().to_parquet({str(tmp_path / 'in_process.parquet')!r})\n")
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path / "data"), "ALTAVIZ_SPARK_REMOTE": ""}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    key = ["compressor_id", "prediction_timestamp"]
+    in_process = pd.read_parquet(tmp_path / "in_process.parquet").sort_values(key, ignore_index=True)
+    over_connect = small_fleet_features(spark).toPandas().sort_values(key, ignore_index=True)
+    assert len(in_process) > 100 and in_process["vibration_mms__z"].notna().sum() > 40
+    pd.testing.assert_frame_equal(in_process, over_connect, check_exact=False)
 
 
 def test_the_session_attaches_to_the_shared_spark_connect_server(spark):

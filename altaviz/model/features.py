@@ -82,8 +82,9 @@ def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, caden
     # >= 1 minute), so an hour's slots are the bits of one long, counted by a plain aggregate (a distinct
     # count would double every row).
     cadence_seconds = cadence_minutes * 60
-    slot_bit = F.shiftleft(F.lit(1).cast("long"), F.ceil(F.col("_hour_end") / cadence_seconds)
-                           - F.ceil(epoch / cadence_seconds))
+    # In SQL: classic pyspark's F.shiftleft takes the shift as a Python int only (Spark Connect's takes a column).
+    slot_bit = F.expr(f"shiftleft(1L, ceil(_hour_end / {cadence_seconds})"
+                      f" - ceil(unix_seconds(timestamp) / {cadence_seconds}))")
     return (
         gold_readings.select("compressor_id", "timestamp", *[s.name for s in sensors])
         .withColumn("_hour_end", hour_end)
