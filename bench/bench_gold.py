@@ -1,13 +1,16 @@
-"""Gold's time-window features: Arrow per compressor (what 04_gold runs) against Spark range windows.
+"""Time-window features in Python per compressor against their Spark formulation: gold's (what 04_gold
+runs) or, with ``--features model``, the failure model's (what 05_publish builds before it scores).
 
-    .venv/bin/python bench/bench_gold.py [--compressors 200] [--days 30] [--runs 3] [--out bench/results_gold.md]
+    .venv/bin/python bench/bench_gold.py [--features gold|model] [--compressors 200] [--days 30] [--runs 3]
 
 Writes a silver-shaped Delta table (every silver column; readings every 10 minutes with 2 % of them
 missing, 1 % of values null) to a scratch lake, then, ``--runs`` times per method and interleaved,
-reads it and computes every gold column (``build_gold_features``), forcing each row through Spark's
-``noop`` sink. The baseline, measured in the same run, is ``reference=True``: one Spark range window per
-statistic over compressor and time, the straightforward formulation. One Spark session, warmed up
-with a small run of each method first.
+reads it and computes every feature column (``build_gold_features``, or ``build_model_features`` with an
+empty maintenance log), forcing each row through Spark's ``noop`` sink. The baseline, measured in the same
+run, is ``reference=True``: for gold one Spark range window per statistic over compressor and time, the
+straightforward formulation; for the model range windows for the slopes and exact medians for the
+baselines. One Spark session, warmed up with a small run of each method first. The report goes to
+``bench/results_<features>.md`` unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ sys.path.insert(0, str(ROOT))
 START_EPOCH = 1_767_225_600  # 2026-01-01 00:00 UTC
 CADENCE_SECONDS = 600
 
-METHODS = {
-    "Spark range window per statistic (baseline)": True,  # build_gold_features(reference=...)
-    "Arrow per compressor, pandas windows on row bounds (04_gold)": False,
+METHODS = {  # features -> {method: reference=...}
+    "gold": {"Spark range window per statistic (baseline)": True,
+             "Arrow per compressor, pandas windows on row bounds (04_gold)": False},
+    "model": {"Spark range windows and exact medians (baseline)": True,
+              "Arrow per compressor, pandas windows and medians (05_publish)": False},
 }
+TITLES = {"gold": "Gold features: Arrow per compressor vs Spark range windows",
+          "model": "Model features: Arrow per compressor vs Spark range windows and medians"}
 
 
 def write_silver(spark, path: str, compressors: int, days: int, registry) -> int:
@@ -64,12 +71,20 @@ def write_silver(spark, path: str, compressors: int, days: int, registry) -> int
     return spark.read.format("delta").load(path).count()
 
 
-def time_features(spark, path: str, registry, reference: bool) -> float:
+def time_features(spark, path: str, registry, features: str, reference: bool) -> float:
     from altaviz.gold.transforms import build_gold_features
+    from altaviz.model.features import build_model_features
+    from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
     began = time.perf_counter()
     silver = spark.read.format("delta").load(path)
-    build_gold_features(silver, registry=registry, reference=reference).write.format("noop").mode("overwrite").save()
+    if features == "gold":
+        built = build_gold_features(silver, registry=registry, reference=reference)
+    else:
+        no_events = spark.createDataFrame([], MAINTENANCE_LOGS_SCHEMA)
+        built = build_model_features(silver, no_events, registry=registry, cadence_minutes=CADENCE_SECONDS // 60,
+                                     reference=reference)
+    built.write.format("noop").mode("overwrite").save()
     return time.perf_counter() - began
 
 
@@ -78,8 +93,11 @@ def main() -> None:
     parser.add_argument("--compressors", type=int, default=200)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_gold.md")
+    parser.add_argument("--features", choices=sorted(METHODS), default="gold")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    out = args.out or ROOT / "bench" / f"results_{args.features}.md"
+    methods = METHODS[args.features]
 
     with tempfile.TemporaryDirectory(prefix="altaviz-bench-gold-") as scratch:
         os.environ.setdefault("ALTAVIZ_DATA_DIR", scratch)  # the Spark driver log and Ivy cache settle here
@@ -91,27 +109,30 @@ def main() -> None:
         registry = settings.registry
         warm_up = f"{scratch}/warm-up"
         write_silver(spark, warm_up, 5, 2, registry)
-        for reference in METHODS.values():
-            time_features(spark, warm_up, registry, reference)
+        for reference in methods.values():
+            time_features(spark, warm_up, registry, args.features, reference)
         path = f"{scratch}/sensors_silver"
         rows = write_silver(spark, path, args.compressors, args.days, registry)
-        results: dict[str, list[float]] = {name: [] for name in METHODS}
+        results: dict[str, list[float]] = {name: [] for name in methods}
         for run in range(args.runs):
-            for name, reference in METHODS.items():  # interleaved: drift hits both alike
-                results[name].append(time_features(spark, path, registry, reference))
+            for name, reference in methods.items():  # interleaved: drift hits both alike
+                results[name].append(time_features(spark, path, registry, args.features, reference))
             print(f"run {run + 1}/{args.runs}: " + ", ".join(f"{v[-1]:.1f} s" for v in results.values()),
                   file=sys.stderr, flush=True)
         spark_version = spark.version
         spark.stop()
 
     baseline = statistics.median(next(iter(results.values())))
+    computed = (f"{len(registry.rolling_columns())} rolling columns plus the rate of change, statuses and calendar"
+                if args.features == "gold" else
+                "every model feature per compressor-hour (no maintenance events: one segment per unit)")
     lines = [
-        "# Gold features: Arrow per compressor vs Spark range windows",
+        f"# {TITLES[args.features]}",
         "",
         f"{rows:,} silver readings ({args.compressors:,} compressors × {args.days} days, 10-minute cadence, "
-        f"gaps and nulls), {len(registry.rolling_columns())} rolling columns plus the rate of change, statuses "
-        f"and calendar; {args.runs} runs per method (interleaved), median shown; Spark {spark_version} local, "
-        f"{os.cpu_count()} cores. Generated by `bench/bench_gold.py`; rerun it to refresh.",
+        f"gaps and nulls), {computed}; {args.runs} runs per method (interleaved), median "
+        f"shown; Spark {spark_version} local, {os.cpu_count()} cores. Generated by `bench/bench_gold.py"
+        f"{'' if args.features == 'gold' else ' --features ' + args.features}`; rerun it to refresh.",
         "",
         "| method | median s | rows/s | speed-up vs baseline |",
         "|---|---:|---:|---:|",
@@ -123,7 +144,7 @@ def main() -> None:
               *[f"- {name}: {', '.join(f'{s:.1f}' for s in seconds)}" for name, seconds in results.items()], ""]
     report = "\n".join(lines)
     print(report)
-    args.out.write_text(report)
+    out.write_text(report)
 
 
 if __name__ == "__main__":
