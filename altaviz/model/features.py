@@ -235,7 +235,8 @@ def _series_medians(series: np.ndarray, values: np.ndarray, rows: np.ndarray) ->
 
 
 def with_baseline_z(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int) -> DataFrame:
-    """Add ``<s>__z`` against the segment's first ``baseline_hours`` and ``load_ratio``."""
+    """Add ``<s>__z`` against the segment's first ``baseline_hours`` and ``load_ratio`` in Spark: exact medians
+    grouped per segment and joined back to every hour (``with_trends(reference=True)``)."""
     sensors = model_sensors(registry)
     in_baseline = _hours_between("segment_start", "prediction_timestamp") < baseline_hours
     baseline_rows = segmented.where(in_baseline)
