@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pandas.api.indexers import BaseIndexer
 from pyspark.sql import DataFrame, GroupedData
@@ -41,6 +42,15 @@ def unit_dictionary(rows: pa.Table) -> tuple[np.ndarray, pa.Array]:
     """(codes, units): ``unit_codes`` and the compressor ids they index."""
     encoded = rows.column("compressor_id").combine_chunks().dictionary_encode()
     return encoded.indices.to_numpy(), encoded.dictionary
+
+
+def baselines(codes: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per series code (0 to ``count`` - 1) and column of ``values``: the median, nulls (NaN) skipped, and the
+    median absolute deviation from it; arrays of ``count`` x columns, NaN for a code with no known value."""
+    # An even count's median is the mean of the middle two, as Spark's percentile interpolates it.
+    medians = pd.DataFrame(values).groupby(codes).median().reindex(np.arange(count)).to_numpy()
+    deviations = pd.DataFrame(np.abs(values - medians[codes])).groupby(codes).median()
+    return medians, deviations.reindex(np.arange(count)).to_numpy()
 
 
 def series_keys(series: np.ndarray, epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

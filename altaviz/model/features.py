@@ -192,9 +192,14 @@ def hourly_trends(hours: pa.Table, *, registry: SensorRegistry, baseline_hours: 
     seconds_in = (epochs - segments)[order]
     days = seconds_in / 86400.0
     in_baseline = seconds_in < baseline_hours * 3600
+    sensors = model_sensors(registry)
+    levels = np.column_stack([sliding.floats(hours, f"{sensor.name}__mean")[order] for sensor in sensors])
+    # Each row's segment baseline: the median and MAD of the segment's first hours (NaN where it has none).
+    medians, mads = (baseline[series] for baseline in sliding.baselines(
+        series[in_baseline], levels[in_baseline], count=int(series.max()) + 1))
     added = {}
-    for sensor in model_sensors(registry):
-        level = sliding.floats(hours, f"{sensor.name}__mean")[order]
+    for column, sensor in enumerate(sensors):
+        level, median = levels[:, column], medians[:, column]
         known = ~np.isnan(level)
         x = np.where(known, days - _series_means(series, days, known), np.nan)
         y = level - _series_means(series, level, known)
@@ -204,11 +209,9 @@ def hourly_trends(hours: pa.Table, *, registry: SensorRegistry, baseline_hours: 
             mean, count = frame.mean(), frame["y"].count().to_numpy()
             slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
             added[f"{sensor.name}__slope_{label}"] = np.where(count >= least_points, slope, np.nan)
-        median = _series_medians(series, level, in_baseline & known)
-        mad = _series_medians(series, np.abs(level - median), in_baseline & known)
         low, high = sensor.normal  # type: ignore[misc]
-        z = ROBUST_Z * (level - median) / np.fmax(mad, MAD_FLOOR_SHARE * (high - low))  # fmax: Spark's greatest
-        added[f"{sensor.name}__z"] = np.where(in_baseline, np.nan, z)
+        mad = np.fmax(mads[:, column], MAD_FLOOR_SHARE * (high - low))  # fmax, as Spark's greatest: NaN ignored
+        added[f"{sensor.name}__z"] = np.where(in_baseline, np.nan, ROBUST_Z * (level - median) / mad)
         if sensor.name == LOAD_SENSOR:
             added["load_ratio"] = np.where(in_baseline, np.nan, level / median)
     added.setdefault("load_ratio", np.full(len(series), np.nan))
@@ -226,12 +229,6 @@ def _series_means(series: np.ndarray, values: np.ndarray, known: np.ndarray) -> 
     sums = np.bincount(series, weights=np.where(known, values, 0.0))
     counts = np.bincount(series, weights=known.astype(np.float64))
     return (sums / np.maximum(counts, 1.0))[series]
-
-
-def _series_medians(series: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Each row's series median of ``values`` over ``rows`` (NaN for a series with none)."""
-    medians = pd.Series(values[rows]).groupby(series[rows]).median()
-    return medians.reindex(np.arange(series.max() + 1)).to_numpy()[series]
 
 
 def with_baseline_z(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int) -> DataFrame:

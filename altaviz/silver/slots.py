@@ -12,7 +12,6 @@ every slot holds one reading (data on the grid, the usual case) the rows come ou
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -48,21 +47,11 @@ def flag_and_aggregate(readings: DataFrame, *, mad_threshold: float, cadence_min
         lambda some: bucket_slots(some, sensors, mad_threshold=mad_threshold, step_micros=step), schema=schema)
 
 
-def baselines(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit code (0, 1, ...) and sensor column of ``values``: the median, nulls (NaN) skipped, and the
-    median absolute deviation from it; arrays of units x sensors."""
-    by_unit = pd.DataFrame(values).groupby(codes, sort=True)
-    # An even count's median is the mean of the middle two, as Spark's percentile interpolates it.
-    medians = by_unit.median().to_numpy()
-    mads = pd.DataFrame(np.abs(values - medians[codes])).groupby(codes, sort=True).median().to_numpy()
-    return medians, mads
-
-
 def bucket_slots(readings: pa.Table, sensors: list[str], *, mad_threshold: float, step_micros: int) -> pa.Table:
     """Whole compressors' valid readings (Arrow, any order) -> their flagged slot rows."""
-    codes = sliding.unit_codes(readings)
+    codes, units = sliding.unit_dictionary(readings)
     values = np.column_stack([sliding.floats(readings, name) for name in sensors])
-    medians, mads = baselines(codes, values)
+    medians, mads = sliding.baselines(codes, values, len(units))
     with np.errstate(invalid="ignore", divide="ignore"):
         robust_z = MAD_TO_SIGMA * np.abs(values - medians[codes]) / mads[codes]
         flagged = (mads[codes] > 0) & (robust_z > mad_threshold)  # NaN compares False: null flags nothing

@@ -17,7 +17,7 @@ from altaviz import sliding
 from altaviz.registry import SENSOR_COLUMNS, SensorRegistry
 from altaviz.runs import as_utc
 from altaviz.schemas import MALFORMED_ROW, QUARANTINE_SCHEMA, SILVER_SCHEMA
-from altaviz.silver.slots import MAD_TO_SIGMA, SLOT_STATISTIC, baselines, flag_and_aggregate
+from altaviz.silver.slots import MAD_TO_SIGMA, SLOT_STATISTIC, flag_and_aggregate
 
 
 def _sensor_list(condition_for) -> Column:
@@ -152,7 +152,8 @@ def unit_medians(readings: DataFrame) -> DataFrame:
 
 def _medians_and_mads(readings: pa.Table, sensors: list[str]) -> pa.Table:
     codes, units = sliding.unit_dictionary(readings)
-    medians, mads = baselines(codes, np.column_stack([sliding.floats(readings, name) for name in sensors]))
+    values = np.column_stack([sliding.floats(readings, name) for name in sensors])
+    medians, mads = sliding.baselines(codes, values, len(units))
     columns = [pa.array(column, type=pa.float64(), from_pandas=True) for column in (*medians.T, *mads.T)]  # NaN: null
     return pa.Table.from_arrays([units, *columns], names=["compressor_id", *_baseline_columns(sensors)])
 
