@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from altaviz.model.features import build_model_features, feature_columns, hourly_readings
+from altaviz.model.features import build_model_features, feature_columns, hourly_readings, scoring_readings
 from altaviz.model.labels import build_labels
 from altaviz.registry import SENSOR_COLUMNS
 from tests.model_fixtures import T0, synthetic_fleet, to_spark
@@ -110,16 +110,21 @@ def test_one_row_per_compressor_hour_with_every_registry_feature(repaired_unit, 
     assert repaired_unit["coverage"].between(0, 1).all()
 
 
-def test_python_and_spark_slopes_and_baselines_give_the_same_features(spark, settings_no_db):
-    # Three units over 12 days: one repaired twice, hours missing for a day on another, and hours whose
-    # vibration is all null (a null hourly mean: the frame's count and fit skip it).
+@pytest.fixture(scope="module")
+def varied_fleet(spark, settings_no_db):
+    """Three units over 12 days: one repaired twice, hours missing for a day on another, and hours whose
+    vibration is all null (a null hourly mean: the frame's count and fit skip it). (gold, log, registry)"""
     readings, maintenance = synthetic_fleet(3, 12, failing={0: [100.0, 200.0]}, seed=11)
     readings = readings[~((readings["compressor_id"] == "C02") & readings["timestamp"].between(
         T0 + timedelta(days=5), T0 + timedelta(days=6)))].copy()
     silent = (readings["compressor_id"] == "C03") & readings["timestamp"].dt.hour.isin([3, 4, 5])
     readings.loc[silent, "vibration_mms"] = None
     gold, log = to_spark(spark, readings, maintenance)
-    registry = settings_no_db.registry
+    return gold, log, settings_no_db.registry
+
+
+def test_python_and_spark_slopes_and_baselines_give_the_same_features(varied_fleet):
+    gold, log, registry = varied_fleet
     fast = build_model_features(gold, log, registry=registry, cadence_minutes=10)
     plain = build_model_features(gold, log, registry=registry, cadence_minutes=10, reference=True)
     assert fast.where("vibration_mms__slope_7d IS NOT NULL").count() > 500
@@ -132,3 +137,32 @@ def test_python_and_spark_slopes_and_baselines_give_the_same_features(spark, set
         nudged = plain.withColumn(column, F.col(column) * 1.001)
         with pytest.raises(AssertionError):
             assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("after", [
+    T0 + timedelta(days=3, minutes=25),  # the frame reaches back before the data: every reading is needed
+    T0 + timedelta(hours=112),  # the second segment's first hour (C01's first repair)
+    T0 + timedelta(days=10, hours=7, minutes=35),  # C01's third segment still in its baseline; a day of C02 missing
+    T0 + timedelta(days=11, hours=23),  # the last hour only
+])
+def test_the_readings_a_score_needs_give_the_features_all_of_gold_gives(varied_fleet, after):
+    gold, log, registry = varied_fleet
+
+    def features_after(readings):
+        return build_model_features(readings, log, registry=registry, cadence_minutes=10).where(
+            F.col("prediction_timestamp") > F.lit(after))
+
+    needed = scoring_readings(gold, log, after=after)
+    everything = features_after(gold)
+    assert everything.count() > 0 and needed.count() <= gold.count()
+    assertDataFrameEqual(features_after(needed), everything, checkRowOrder=False, rtol=1e-9, atol=1e-9)
+
+    if after < T0 + timedelta(days=10):
+        return  # earlier, the week before reaches into the first segment's baseline: nothing to leave out
+    # Failing cases: the last week of readings without the first segments' baselines; the readings needed but
+    # the first day of the 7-day frame (the baselines, days earlier, kept).
+    week = gold.where(F.col("timestamp") > F.lit(after - timedelta(days=7)))
+    short = needed.where(~F.col("timestamp").between(after - timedelta(days=7), after - timedelta(days=6)))
+    for readings in (week, short):
+        with pytest.raises(AssertionError):
+            assertDataFrameEqual(features_after(readings), everything, checkRowOrder=False, rtol=1e-9, atol=1e-9)

@@ -4,6 +4,7 @@ logged failures it trains nothing and the trend baseline scores, saying so."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 
 import pandas as pd
 
@@ -70,6 +71,15 @@ def test_a_saved_model_is_reused_for_new_hours_only_unless_retrain_is_asked(spar
     newer = build_predictions(spark, settings=settings, history=True).predictions.toPandas()
     assert len(newer) == 4 * 49 and newer["prediction_timestamp"].min() == pd.Timestamp("2026-01-09 00:00:00")
     assert set(newer["model_version"]) == {trained.model_version}
+    # An incremental run (since its first day) scores only the hours ending at or after it, as the whole
+    # history would score them: midnight's hour, 23 more and the open one ending 23:50, per unit.
+    since = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    recent = build_predictions(spark, settings=settings, history=True, since=since).predictions.toPandas()
+    expected = newer[newer["prediction_timestamp"] >= pd.Timestamp("2026-01-10")]
+    assert len(recent) == 4 * 25 and len(expected) == len(recent)
+    key = ["compressor_id", "prediction_timestamp"]
+    pd.testing.assert_frame_equal(recent.sort_values(key).reset_index(drop=True),
+                                  expected.sort_values(key).reset_index(drop=True), rtol=1e-9)
     # Asked to retrain: a new model on all ten days, its own version; every hour scored again (out of fold but
     # each unit's newest).
     retrained = build_predictions(spark, settings=settings, history=True, retrain=True)

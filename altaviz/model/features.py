@@ -30,6 +30,7 @@ over the baseline median of horsepower), ``hour_sin``/``hour_cos`` (hour of day,
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ from pyspark.sql import functions as F
 
 from altaviz import sliding
 from altaviz.registry import Sensor, SensorRegistry
+from altaviz.runs import as_utc
 
 LOAD_SENSOR = "horsepower_consumption"  # the driver's work: load is horsepower over the unit's own median
 BASELINE_HOURS = 72
@@ -70,6 +72,34 @@ def repairs(maintenance: DataFrame) -> DataFrame:
         (F.col("event_date") + F.make_dt_interval(secs=F.coalesce("downtime_hours", F.lit(0.0)) * 3600))
         .alias("repaired_at"),
     )
+
+
+def scoring_readings(gold_readings: DataFrame, maintenance: DataFrame, *, after: datetime,
+                     baseline_hours: int = BASELINE_HOURS) -> DataFrame:
+    """The gold readings that the features of the hours after ``after`` depend on, so that scoring a few new
+    hours does not pay for the features of the whole history: the longest slope frame before them, and the
+    baseline hours of every segment (from a unit's first reading or a repair), which each later hour's ``z`` and
+    ``load_ratio`` compare with. Both are cut on hour boundaries, so every hour they hold is whole.
+
+    ``build_model_features`` on these rows gives every hour after ``after`` the features it gets from all of
+    gold, to the last bits (the slopes centre each segment on the hours present); a test holds the two equal."""
+    hour = 3600
+    epoch = F.unix_seconds("timestamp")
+    longest = max(seconds for seconds, _ in SLOPE_FRAMES.values())
+    cut = (int(as_utc(after).timestamp()) - longest) // hour * hour  # an hour boundary at or before the longest frame
+    starts = (gold_readings.groupBy("compressor_id").agg(F.min("timestamp").alias("_start"))
+              .unionByName(repairs(maintenance).select("compressor_id", F.col("repaired_at").alias("_start"))))
+    start_epoch = F.unix_seconds("_start")
+    # Whole hours (h - 1 h, h] from the hour before the segment's first to one past its baseline: the first
+    # hour's end, which a segment without a repair starts at, is at most an hour after its first reading.
+    baselines = starts.select(
+        F.col("compressor_id").alias("_unit"),
+        (F.floor(start_epoch / hour) * hour - hour).alias("_from"),
+        (F.ceil(start_epoch / hour) * hour + (baseline_hours + 1) * hour).alias("_through"),
+    )
+    in_baseline = (F.col("compressor_id") == F.col("_unit")) & (epoch > F.col("_from")) & (epoch <= F.col("_through"))
+    older = gold_readings.where(epoch <= F.lit(cut)).join(F.broadcast(baselines), on=in_baseline, how="left_semi")
+    return older.unionByName(gold_readings.where(epoch > F.lit(cut)))
 
 
 def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, cadence_minutes: int) -> DataFrame:

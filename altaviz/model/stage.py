@@ -5,7 +5,8 @@ and then either
 
 - scores with the newest saved model (``store.load_model``) when there is one and ``retrain`` is False: the hours
   after its training window (walk-forward: every score out of sample in time; a rerun on the same data scores
-  nothing new). A saved model whose features, estimator, seed or horizon no longer match the settings is not
+  nothing new) and, given ``since``, ending at or after it, with features from only the readings those hours
+  need (``features.scoring_readings``: scoring a new day costs a week of readings, not the history). A saved model whose features, estimator, seed or horizon no longer match the settings is not
   reused (``reuse_mismatch``): it retrains; or
 - trains (cross-fitted, calibrated, with the remaining-life model and, from ``model.warning_min_failures`` logged
   failures on, the early-warning classifier), saves the model under
@@ -21,18 +22,19 @@ newly trained model with ``save_trained``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from altaviz.config import ModelSettings, Settings, get_settings
 from altaviz.io import lake
-from altaviz.model.features import build_model_features, feature_columns
+from altaviz.model.features import build_model_features, feature_columns, scoring_readings
 from altaviz.model.labels import build_labels
 from altaviz.model.score import newest_hours, score_baseline, score_history, score_hours
 from altaviz.model.store import load_model, model_version, save_model
 from altaviz.model.train import TrainedModel, cold_start_reason, count_failures, train_model, training_window
+from altaviz.runs import as_utc
 from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
 
@@ -79,24 +81,33 @@ def warning_horizon(cfg: ModelSettings, *, failures: int) -> int | None:
 
 
 def build_predictions(
-    spark: SparkSession, *, settings: Settings | None = None, history: bool = False, retrain: bool = False
+    spark: SparkSession, *, settings: Settings | None = None, history: bool = False, retrain: bool = False,
+    since: datetime | None = None,
 ) -> PredictionReport:
     """Score with the saved model, or train (or fall back) and score; see the module docstring. A model
-    trained here is returned in ``report.trained`` and saved by ``save_trained`` once its scores are stored."""
+    trained here is returned in ``report.trained`` and saved by ``save_trained`` once its scores are stored.
+    ``since``: a saved model scores only the hours ending at or after it (those an incremental run changed;
+    earlier ones kept their scores), from just the readings their features need (``scoring_readings``)."""
     settings = settings or get_settings()
     cfg = settings.model
     gold = lake.read_table(spark, "sensors_gold", settings=settings)
     maintenance = lake.read_table_or_empty(spark, "maintenance_logs", MAINTENANCE_LOGS_SCHEMA, settings=settings)
-    features = build_model_features(gold, maintenance, registry=settings.registry,
-                                    cadence_minutes=settings.pipeline.cadence_minutes)
     saved = None if retrain else load_model(settings.pipeline.data_dir)
     mismatch = reuse_mismatch(saved, settings=settings) if saved is not None else None
     if saved is not None and mismatch is None:
-        end = F.lit(saved.metadata["training_window"]["end"]).cast("timestamp")  # UTC text, the session's zone
-        after_training = features.where(F.col("prediction_timestamp") > end)
+        # Walk-forward: only hours after the training window; an hour ending at ``since`` has a new reading.
+        after = as_utc(saved.metadata["training_window"]["end"])
+        if since is not None:
+            after = max(after, as_utc(since) - timedelta(microseconds=1))
+        readings = scoring_readings(gold, maintenance, after=after)
+        features = build_model_features(readings, maintenance, registry=settings.registry,
+                                        cadence_minutes=settings.pipeline.cadence_minutes)
+        after_training = features.where(F.col("prediction_timestamp") > F.lit(after))
         hours = after_training if history else newest_hours(after_training)
         predictions = score_hours(saved, hours, registry=settings.registry, horizon_hours=cfg.horizon_hours)
         return PredictionReport(predictions, saved.metadata["model_version"], False, "", saved.metadata)
+    features = build_model_features(gold, maintenance, registry=settings.registry,
+                                    cadence_minutes=settings.pipeline.cadence_minutes)
     labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
     training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
     reason = cold_start_reason(training, min_failures=cfg.min_failures)

@@ -184,8 +184,8 @@ def publish(
     alerts (threshold, rate of change, anomaly, prediction, and stale from silver's per-unit freshness
     gate), data-quality metrics, then the quarantine counts of the newest data-quality run and the files
     bronze rejected (each skipped while its lake table does not exist yet). ``since`` makes the run
-    incremental: only aggregate windows ending after it are recomputed and reloaded; alerts always resume
-    from their own per-problem watermark.
+    incremental: only aggregate windows ending after it are recomputed and reloaded, and a saved model scores
+    only the hours ending at or after it; alerts always resume from their own per-problem watermark.
     Predictions come from ``altaviz.model.stage.build_predictions`` (the saved model unless ``retrain``);
     their scores raise prediction alerts. A model trained in this run is backtested on its out-of-sample scores
     (``altaviz.model.backtest``; ground truth from ``landing_dir`` when the data is simulated) and the
@@ -234,8 +234,9 @@ def publish(
         load("sensor_readings_agg", _stamped(aggregates, run_id), ("compressor_id", "window_type", "agg_timestamp"))
 
         # Every compressor-hour: out-of-fold history, the newest hours by the model trained on everything
-        # (or the trend baseline on a cold start). Keyed by model version, so earlier models' scores stay.
-        prediction = build_predictions(spark, settings=settings, history=True, retrain=retrain)
+        # (or the trend baseline on a cold start); a saved model scores the hours since ``since``. Keyed by
+        # model version, so earlier models' scores stay.
+        prediction = build_predictions(spark, settings=settings, history=True, retrain=retrain, since=since)
         predictions = serving_predictions(to_frame(prediction.predictions, MODEL_PREDICTION_COLUMNS))
         load("ml_predictions", _stamped(predictions, run_id), ("compressor_id", "prediction_timestamp", "model_version"))
 
