@@ -1,7 +1,9 @@
 """Time-window features in Python per compressor against their Spark formulation: gold's (what 04_gold
-runs) or, with ``--features model``, the failure model's (what 05_publish builds before it scores).
+runs) or, with ``--features model``, the failure model's (what 05_publish builds before it scores); with
+``--features scoring``, the model features of the last day's hours (what a daily run's publish scores with a
+saved model) from only the readings they need (``scoring_readings``) against from the whole table.
 
-    .venv/bin/python bench/bench_gold.py [--features gold|model] [--compressors 200] [--days 30] [--runs 3]
+    .venv/bin/python bench/bench_gold.py [--features gold|model|scoring] [--compressors 200] [--days 30] [--runs 3]
 
 Writes a silver-shaped Delta table (every silver column; readings every 10 minutes with 2 % of them
 missing, 1 % of values null) to a scratch lake, then, ``--runs`` times per method and interleaved,
@@ -21,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +37,12 @@ METHODS = {  # features -> {method: reference=...}
              "Arrow per compressor, pandas windows on row bounds (04_gold)": False},
     "model": {"Spark range windows and exact medians (baseline)": True,
               "Arrow per compressor, pandas windows and medians (05_publish)": False},
+    "scoring": {"from every reading of the table (baseline)": False,  # -> {method: only the readings needed}
+                "from the readings they need (scoring_readings, 05_publish)": True},
 }
 TITLES = {"gold": "Gold features: Arrow per compressor vs Spark range windows",
-          "model": "Model features: Arrow per compressor vs Spark range windows and medians"}
+          "model": "Model features: Arrow per compressor vs Spark range windows and medians",
+          "scoring": "Model features of the last day's hours: from the readings they need vs from every reading"}
 
 
 def write_silver(spark, path: str, compressors: int, days: int, registry) -> int:
@@ -71,19 +77,26 @@ def write_silver(spark, path: str, compressors: int, days: int, registry) -> int
     return spark.read.format("delta").load(path).count()
 
 
-def time_features(spark, path: str, registry, features: str, reference: bool) -> float:
+def time_features(spark, path: str, registry, features: str, reference: bool, days: int) -> float:
+    from pyspark.sql import functions as F
+
     from altaviz.gold.transforms import build_gold_features
-    from altaviz.model.features import build_model_features
+    from altaviz.model.features import build_model_features, scoring_readings
     from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
     began = time.perf_counter()
     silver = spark.read.format("delta").load(path)
+    no_events = spark.createDataFrame([], MAINTENANCE_LOGS_SCHEMA)
     if features == "gold":
         built = build_gold_features(silver, registry=registry, reference=reference)
-    else:
-        no_events = spark.createDataFrame([], MAINTENANCE_LOGS_SCHEMA)
+    elif features == "model":
         built = build_model_features(silver, no_events, registry=registry, cadence_minutes=CADENCE_SECONDS // 60,
                                      reference=reference)
+    else:  # "reference" here: only the readings the last day's hours need
+        after = datetime.fromtimestamp(START_EPOCH + (days - 1) * 86400, timezone.utc)
+        readings = scoring_readings(silver, no_events, after=after) if reference else silver
+        built = build_model_features(readings, no_events, registry=registry,
+                                     cadence_minutes=CADENCE_SECONDS // 60).where(F.col("prediction_timestamp") > after)
     built.write.format("noop").mode("overwrite").save()
     return time.perf_counter() - began
 
@@ -110,13 +123,13 @@ def main() -> None:
         warm_up = f"{scratch}/warm-up"
         write_silver(spark, warm_up, 5, 2, registry)
         for reference in methods.values():
-            time_features(spark, warm_up, registry, args.features, reference)
+            time_features(spark, warm_up, registry, args.features, reference, 2)
         path = f"{scratch}/sensors_silver"
         rows = write_silver(spark, path, args.compressors, args.days, registry)
         results: dict[str, list[float]] = {name: [] for name in methods}
         for run in range(args.runs):
             for name, reference in methods.items():  # interleaved: drift hits both alike
-                results[name].append(time_features(spark, path, registry, args.features, reference))
+                results[name].append(time_features(spark, path, registry, args.features, reference, args.days))
             print(f"run {run + 1}/{args.runs}: " + ", ".join(f"{v[-1]:.1f} s" for v in results.values()),
                   file=sys.stderr, flush=True)
         spark_version = spark.version
@@ -125,7 +138,8 @@ def main() -> None:
     baseline = statistics.median(next(iter(results.values())))
     computed = (f"{len(registry.rolling_columns())} rolling columns plus the rate of change, statuses and calendar"
                 if args.features == "gold" else
-                "every model feature per compressor-hour (no maintenance events: one segment per unit)")
+                "every model feature per compressor-hour (no maintenance events: one segment per unit)"
+                + (", kept for the last day's hours" if args.features == "scoring" else ""))
     lines = [
         f"# {TITLES[args.features]}",
         "",

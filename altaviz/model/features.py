@@ -30,7 +30,8 @@ over the baseline median of horsepower), ``hour_sin``/``hour_cos`` (hour of day,
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -79,14 +80,14 @@ def scoring_readings(gold_readings: DataFrame, maintenance: DataFrame, *, after:
     """The gold readings that the features of the hours after ``after`` depend on, so that scoring a few new
     hours does not pay for the features of the whole history: the longest slope frame before them, and the
     baseline hours of every segment (from a unit's first reading or a repair), which each later hour's ``z`` and
-    ``load_ratio`` compare with. Both are cut on hour boundaries, so every hour they hold is whole.
+    ``load_ratio`` compare with. Both are cut on hour boundaries, so every hour they hold is whole. The
+    filters compare ``timestamp`` with constants, so a Delta table skips the files of the days in between.
 
     ``build_model_features`` on these rows gives every hour after ``after`` the features it gets from all of
     gold, to the last bits (the slopes centre each segment on the hours present); a test holds the two equal."""
     hour = 3600
-    epoch = F.unix_seconds("timestamp")
     longest = max(seconds for seconds, _ in SLOPE_FRAMES.values())
-    cut = (int(as_utc(after).timestamp()) - longest) // hour * hour  # an hour boundary at or before the longest frame
+    cut = (int(as_utc(after).timestamp()) - longest) // hour * hour  # an hour boundary at or before the frame
     starts = (gold_readings.groupBy("compressor_id").agg(F.min("timestamp").alias("_start"))
               .unionByName(repairs(maintenance).select("compressor_id", F.col("repaired_at").alias("_start"))))
     start_epoch = F.unix_seconds("_start")
@@ -96,10 +97,35 @@ def scoring_readings(gold_readings: DataFrame, maintenance: DataFrame, *, after:
         F.col("compressor_id").alias("_unit"),
         (F.floor(start_epoch / hour) * hour - hour).alias("_from"),
         (F.ceil(start_epoch / hour) * hour + (baseline_hours + 1) * hour).alias("_through"),
-    )
-    in_baseline = (F.col("compressor_id") == F.col("_unit")) & (epoch > F.col("_from")) & (epoch <= F.col("_through"))
-    older = gold_readings.where(epoch <= F.lit(cut)).join(F.broadcast(baselines), on=in_baseline, how="left_semi")
-    return older.unionByName(gold_readings.where(epoch > F.lit(cut)))
+    ).localCheckpoint()  # a few rows per unit, read twice below
+    spans = _merged_spans([(row["_from"], row["_through"]) for row in baselines.select("_from", "_through")
+                           .where(F.col("_from") < F.lit(cut)).distinct().collect()])
+    timestamp = F.col("timestamp")
+    recent = gold_readings.where(timestamp > F.lit(_utc(cut)))
+    if not spans:
+        return recent
+    in_spans = reduce(lambda a, b: a | b, [(timestamp > F.lit(_utc(low))) & (timestamp <= F.lit(_utc(high)))
+                                           for low, high in spans])
+    epoch = F.unix_seconds("timestamp")
+    own_baseline = (F.col("compressor_id") == F.col("_unit")) & (epoch > F.col("_from")) & (epoch <= F.col("_through"))
+    older = (gold_readings.where((timestamp <= F.lit(_utc(cut))) & in_spans)
+             .join(F.broadcast(baselines), on=own_baseline, how="left_semi"))
+    return older.unionByName(recent)
+
+
+def _merged_spans(spans: list[tuple[int, int]], most: int = 50) -> list[tuple[int, int]]:
+    """Overlapping (low, high] spans merged; past ``most`` of them, the one span that covers them all."""
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(spans):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged if len(merged) <= most else [(merged[0][0], max(high for _, high in merged))]
+
+
+def _utc(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc)
 
 
 def hourly_readings(gold_readings: DataFrame, *, registry: SensorRegistry, cadence_minutes: int) -> DataFrame:
