@@ -6,8 +6,9 @@ and then either
 - scores with the newest saved model (``store.load_model``) when there is one and ``retrain`` is False: the hours
   after its training window (walk-forward: every score out of sample in time; a rerun on the same data scores
   nothing new) and, given ``since``, ending at or after it, with features from only the readings those hours
-  need (``features.scoring_readings``: scoring a new day costs a week of readings, not the history). A saved model whose features, estimator, seed or horizon no longer match the settings is not
-  reused (``reuse_mismatch``): it retrains; or
+  need (``features.scoring_readings``: scoring a new day costs a week of readings, not the history). A saved
+  model whose features, estimator, seed or horizon no longer match the settings is not reused
+  (``reuse_mismatch``): it retrains; or
 - trains (cross-fitted, calibrated, with the remaining-life model and, from ``model.warning_min_failures`` logged
   failures on, the early-warning classifier), saves the model under
   ``<data_dir>/models/<model_version>/`` and scores: each unit's newest hour by the model trained on everything
