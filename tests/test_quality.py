@@ -404,6 +404,37 @@ def test_late_out_of_order_data_lands_in_place_with_one_merge(spark, silver_lake
     assertDataFrameEqual(unchanged, before.where(~key_c1_0), checkRowOrder=False)
 
 
+def test_the_report_carries_the_outlier_flags_and_metrics_that_silver_and_its_metrics_table_hold(spark, tmp_path):
+    # 03_silver draws these from the report: they must be what the lake holds after the run.
+    wobble = [0.0, 0.1, -0.1, 0.05, -0.05, 0.08, -0.08, 0.02, -0.02, 0.04, 0.03, -0.03]
+    rows = [reading(cid, 10 * i, vibration_mms=3.0 + w, discharge_temp_f=200.0 + 10 * w)
+            for cid in ("C1", "C2") for i, w in enumerate(wobble)]
+    rows[3] = reading("C1", 30, vibration_mms=12.0, discharge_temp_f=200.0)
+    rows[12 + 7] = reading("C2", 70, vibration_mms=11.0, discharge_temp_f=260.0)
+    landing = tmp_path / "landing"
+    write_reference(landing)
+    write_parquet(landing / "sensor_readings" / "day1.parquet", rows)
+    settings = lake_settings(tmp_path)
+    ingest_landing(spark, landing, run_id="r1", settings=settings, ingested_at=EARLY)
+    report = build_silver(spark, run_id="r1", as_of=T0 + timedelta(minutes=120), settings=settings)
+
+    expected = pd.DataFrame({"compressor_id": ["C1", "C2", "C2"],
+                             "sensor": ["vibration_mms", "discharge_temp_f", "vibration_mms"], "flags": [1, 1, 1]})
+    pd.testing.assert_frame_equal(report.outlier_flags, expected)
+    stored = (lake.read_table(spark, "sensors_silver", settings=settings).where("is_outlier")
+              .select("compressor_id", F.explode("outlier_sensors").alias("sensor"))
+              .groupBy("compressor_id", "sensor").agg(F.count(F.lit(1)).alias("flags"))
+              .orderBy("compressor_id", "sensor").toPandas())
+    pd.testing.assert_frame_equal(report.outlier_flags, stored, check_dtype=False)
+    assert report.outliers_flagged == 2 and report.counts["sensors_silver"] == 24
+
+    columns = ["compressor_id", "metric_type", "metric_value", "threshold_value", "pass_threshold", "details"]
+    table = lake.read_table(spark, "data_quality_metrics", settings=settings).where(F.col("run_id") == "r1").toPandas()
+    by_key = ["metric_type", "compressor_id"]
+    pd.testing.assert_frame_equal(report.metrics[columns].sort_values(by_key).reset_index(drop=True),
+                                  table[columns].sort_values(by_key).reset_index(drop=True))
+
+
 def test_missing_inputs_fail_loudly(spark, tmp_path):
     with pytest.raises(RuntimeError, match="sensors_bronze does not exist"):
         build_silver(spark, run_id="x", as_of=AS_OF, settings=lake_settings(tmp_path))

@@ -1,6 +1,6 @@
 """03_silver's figures: why rows were quarantined, which compressors' readings were flagged as outliers,
-and the four data-quality metrics against their gates. The quarantine counts come from the stage's report;
-the other readers aggregate in Spark and return small pandas frames; the figures take those frames."""
+and the four data-quality metrics against their gates. Each figure takes a small pandas frame from the
+stage's report (``SilverReport``), so drawing them reads nothing from the lake again."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from altaviz.config import Settings
-from altaviz.io import lake
 from altaviz.plots import HEALTH_COLORS, NEUTRAL, horizontal_counts, new_figure, say_empty
 from altaviz.registry import SensorRegistry, get_registry
 from altaviz.schemas import REASON_CODES
@@ -32,23 +28,6 @@ def quarantine_counts(counts: Mapping[str, int]) -> pd.DataFrame:
     """The silver report's rows per reason code (``SilverReport.quarantine_counts``, what this run wrote to
     ``sensors_quarantine``) as reason, rows: every code, in judging order."""
     return pd.DataFrame({"reason": REASON_CODES, "rows": [int(counts.get(code, 0)) for code in REASON_CODES]})
-
-
-def read_outlier_counts(spark: SparkSession, *, settings: Settings | None = None) -> pd.DataFrame:
-    """Outlier flags in ``sensors_silver`` per compressor and sensor: compressor_id, sensor, flags
-    (flagged pairs only)."""
-    flagged = (lake.read_table(spark, "sensors_silver", settings=settings).where("is_outlier")
-               .select("compressor_id", F.explode("outlier_sensors").alias("sensor")))
-    return (flagged.groupBy("compressor_id", "sensor").agg(F.count(F.lit(1)).alias("flags"))
-            .orderBy("compressor_id", "sensor").toPandas())
-
-
-def read_quality_metrics(spark: SparkSession, run_id: str, *, settings: Settings | None = None) -> pd.DataFrame:
-    """This run's ``data_quality_metrics`` rows: compressor_id (None for the fleet), metric_type,
-    metric_value, threshold_value, pass_threshold."""
-    return (lake.read_table(spark, "data_quality_metrics", settings=settings).where(F.col("run_id") == run_id)
-            .select("compressor_id", "metric_type", "metric_value", "threshold_value", "pass_threshold")
-            .orderBy("metric_type", "compressor_id").toPandas())
 
 
 def quarantine_by_reason(counts: pd.DataFrame) -> Figure:

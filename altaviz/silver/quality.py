@@ -42,6 +42,10 @@ class SilverReport:
     gates: tuple[GateResult, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
     silver_written: bool = True  # False: a blocking gate failed and silver and quarantine were left as they were
+    # What 03_silver draws, so its figures need no second read of the lake: outlier flags per compressor and
+    # sensor (compressor_id, sensor, flags; flagged pairs only) and this run's data_quality_metrics rows.
+    outlier_flags: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
 
     @property
     def passed(self) -> bool:

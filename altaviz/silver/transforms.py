@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -222,6 +223,23 @@ def build_silver_rows(classified: DataFrame, *, mad_threshold: float, cadence_mi
     else:
         slots = flag_and_aggregate(valid, mad_threshold=mad_threshold, cadence_minutes=cadence_minutes)
     return slots.withColumn("date", F.to_date("timestamp")).select(*SILVER_SCHEMA.fieldNames())
+
+
+def outlier_counts(silver_rows: DataFrame) -> pd.DataFrame:
+    """Per compressor, in one pass: its silver rows, its flagged rows and, per sensor, the rows that flag
+    it (compressor_id, rows, outliers, then one column per sensor)."""
+    return silver_rows.groupBy("compressor_id").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(F.col("is_outlier"), 1)).alias("outliers"),
+        *[F.count(F.when(F.array_contains("outlier_sensors", name), 1)).alias(name) for name in SENSOR_COLUMNS],
+    ).toPandas()
+
+
+def outlier_flags(counts: pd.DataFrame) -> pd.DataFrame:
+    """``outlier_counts`` as compressor_id, sensor, flags: the flagged pairs only, by compressor and sensor."""
+    flags = counts.melt(id_vars="compressor_id", value_vars=list(SENSOR_COLUMNS), var_name="sensor", value_name="flags")
+    flags = flags[flags["flags"] > 0].astype({"flags": "int64"})
+    return flags.sort_values(["compressor_id", "sensor"], kind="stable").reset_index(drop=True)
 
 
 def build_quarantine_rows(classified: DataFrame) -> DataFrame:
