@@ -5,7 +5,9 @@ a visible cold start."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -14,8 +16,16 @@ from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import PREDICTION_COLUMNS, score_baseline, score_history, score_hours
 from altaviz.model.store import load_evaluation, list_versions, load_model, save_model
-from altaviz.model.train import assign_folds, cold_start_reason, cross_fit_scores, relabel, train_model
-from tests.model_fixtures import synthetic_fleet, to_spark
+from altaviz.model.train import (
+    assign_folds,
+    cold_start_reason,
+    count_failures,
+    count_logged_failures,
+    cross_fit_scores,
+    relabel,
+    train_model,
+)
+from tests.model_fixtures import MAINTENANCE_COLUMNS, T0, synthetic_fleet, to_spark
 
 FAILING = {0: [120.0], 1: [200.0], 2: [90.0, 250.0], 3: [160.0], 4: [230.0]}
 
@@ -154,7 +164,7 @@ def test_cold_start_falls_back_to_the_trend_baseline_in_plain_words(spark, setti
     gold, log = to_spark(spark, readings, maintenance)
     features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
     training = features.join(build_labels(features, log, horizon_hours=48), on=["compressor_id", "prediction_timestamp"], how="inner")
-    reason = cold_start_reason(training, min_failures=3)
+    reason = cold_start_reason(count_failures(training), min_failures=3)
     assert reason == "1 failure(s) in the maintenance log, 3 needed to learn from"
     fallback = score_baseline(gold, settings=settings_no_db, reason=reason).toPandas()
     assert tuple(fallback.columns) == PREDICTION_COLUMNS and len(fallback) == 2
@@ -164,4 +174,24 @@ def test_cold_start_falls_back_to_the_trend_baseline_in_plain_words(spark, setti
 
 
 def test_enough_failures_means_no_cold_start(fleet):
-    assert cold_start_reason(fleet["training"], min_failures=3) is None
+    assert cold_start_reason(count_failures(fleet["training"]), min_failures=3) is None
+
+
+def test_the_log_bounds_the_failures_the_labels_hold(spark, settings_no_db):
+    # Two trips with readings before them; the same trip logged twice; a repair; a trip before any reading.
+    readings, maintenance = synthetic_fleet(3, 4, failing={0: [60.0], 1: [40.0]}, seed=4)
+    extra = pd.DataFrame([maintenance.iloc[0].tolist(),
+                          ["C03", T0 + timedelta(hours=20), "scheduled", "oil change", 4.0, "low"],
+                          ["C03", T0 - timedelta(days=3), "failure", "bearing", 12.0, "critical"]],
+                         columns=MAINTENANCE_COLUMNS)
+    gold, log = to_spark(spark, readings, pd.concat([maintenance, extra], ignore_index=True))
+    features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
+    labels = build_labels(features, log, horizon_hours=48)
+    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner")
+    assert (count_logged_failures(log), count_failures(training)) == (3, 2)
+    # Fewer entries in the log than needed: a cold start known from the log alone.
+    assert cold_start_reason(count_logged_failures(log), min_failures=4) == (
+        "3 failure(s) in the maintenance log, 4 needed to learn from")
+    assert cold_start_reason(count_logged_failures(log), min_failures=3) is None
+    assert cold_start_reason(count_failures(training), min_failures=3) == (
+        "2 failure(s) in the maintenance log, 3 needed to learn from")

@@ -13,8 +13,9 @@ and then either
   failures on, the early-warning classifier), saves the model under
   ``<data_dir>/models/<model_version>/`` and scores: each unit's newest hour by the model trained on everything
   and, with ``history=True``, every earlier hour out of fold; or
-- on a cold start (fewer logged failures than ``model.min_failures``) trains nothing and scores each unit's
-  newest reading with the trend baseline, saying so in ``message``.
+- on a cold start (fewer logged failures than ``model.min_failures``; a log with fewer failure entries is one
+  before any feature is built) trains nothing and scores each unit's newest reading with the trend baseline,
+  saying so in ``message``.
 
 It writes nothing: the caller publishes ``report.predictions`` (``score.PREDICTION_COLUMNS``) and then saves a
 newly trained model with ``save_trained``.
@@ -34,7 +35,14 @@ from altaviz.model.features import build_model_features, feature_columns, scorin
 from altaviz.model.labels import build_labels
 from altaviz.model.score import newest_hours, score_baseline, score_history, score_hours
 from altaviz.model.store import load_model, model_version, save_model
-from altaviz.model.train import TrainedModel, cold_start_reason, count_failures, train_model, training_window
+from altaviz.model.train import (
+    TrainedModel,
+    cold_start_reason,
+    count_failures,
+    count_logged_failures,
+    train_model,
+    training_window,
+)
 from altaviz.runs import as_utc
 from altaviz.schemas import MAINTENANCE_LOGS_SCHEMA
 
@@ -107,11 +115,15 @@ def build_predictions(
         hours = after_training if history else newest_hours(after_training)
         predictions = score_hours(saved, hours, registry=settings.registry, horizon_hours=cfg.horizon_hours)
         return PredictionReport(predictions, saved.metadata["model_version"], False, "", saved.metadata)
-    features = build_model_features(gold, maintenance, registry=settings.registry,
-                                    cadence_minutes=settings.pipeline.cadence_minutes)
-    labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
-    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
-    reason = cold_start_reason(training, min_failures=cfg.min_failures)
+    # Too few failures in the log is a cold start before any feature is built (the labels hold at most those).
+    reason = cold_start_reason(count_logged_failures(maintenance), min_failures=cfg.min_failures)
+    if reason is None:
+        features = build_model_features(gold, maintenance, registry=settings.registry,
+                                        cadence_minutes=settings.pipeline.cadence_minutes)
+        labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
+        training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
+        failures = count_failures(training)
+        reason = cold_start_reason(failures, min_failures=cfg.min_failures)
     if reason is not None:
         fallback = score_baseline(gold, settings=settings, reason=reason)
         return PredictionReport(fallback, "trend-baseline-1", True, reason, {})
@@ -119,7 +131,7 @@ def build_predictions(
     version = model_version(cfg.estimator, end, cfg.seed)
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
                            folds=cfg.folds, seed=cfg.seed, model_version=version, horizon_hours=cfg.horizon_hours,
-                           warning_horizon_hours=warning_horizon(cfg, failures=count_failures(training)))
+                           warning_horizon_hours=warning_horizon(cfg, failures=failures))
     if history:
         predictions = score_history(training, model, registry=settings.registry, horizon_hours=cfg.horizon_hours)
     else:

@@ -207,9 +207,14 @@ def count_failures(training: DataFrame) -> int:
     return trips.count()
 
 
-def cold_start_reason(training: DataFrame, *, min_failures: int) -> str | None:
-    """Why no model can be trained (too few labelled failures), in plain words; None when one can."""
-    found = count_failures(training)
+def count_logged_failures(maintenance: DataFrame) -> int:
+    """Failure trips in the maintenance log (distinct unit and time): the most ``count_failures`` can find in
+    labels drawn from it, so fewer than needed here is a cold start known before any feature is built."""
+    return maintenance.where(F.col("event_type") == "failure").select("compressor_id", "event_date").distinct().count()
+
+
+def cold_start_reason(found: int, *, min_failures: int) -> str | None:
+    """Why no model can be trained (``found`` failures, fewer than needed), in plain words; None when one can."""
     if found >= min_failures:
         return None
     return f"{found} failure(s) in the maintenance log, {min_failures} needed to learn from"
