@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib.colors as mcolors
+import matplotlib.dates as mdates
 import nbformat
 import pandas as pd
 import papermill
 import pytest
 from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 
 from altaviz.config import PROJECT_ROOT
-from altaviz.plots import HEALTH_COLORS, SEVERITY_COLORS, bronze, gold, serving, silver, simulate
+from altaviz.plots import HEALTH_COLORS, SEVERITY_COLORS, bronze, date_axis, gold, png_bytes, serving, silver, simulate
 from altaviz.registry import get_registry
 from altaviz.schemas import REASON_CODES
 from altaviz.simulate import SimulationParams, read_ground_truth, read_readings, simulate_fleet
@@ -375,3 +378,27 @@ def test_executed_notebook_shows_its_figures_offline(chromium, simulate_notebook
         widths = page.eval_on_selector_all("img", "images => images.map(image => image.naturalWidth)")
         browser.close()
     assert len(widths) == 3 and all(width > 0 for width in widths), widths
+
+
+def _two_points(span: str):
+    figure = Figure()
+    ax = figure.add_subplot()
+    ax.plot(pd.date_range("2026-01-01", periods=2, freq=span), [0, 1])
+    return figure, ax
+
+
+@pytest.mark.parametrize("span", ["20s", "4min", "4h", "100h", "4D", "20D", "100D", "1500D"])
+def test_a_date_axis_has_a_few_ticks_over_any_span_and_no_warning(span):
+    figure, ax = _two_points(span)
+    date_axis(ax)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run's output shows matplotlib's warnings to the user
+        png_bytes(figure)
+    assert 3 <= len(ax.get_xticks()) <= 8
+
+
+def test_matplotlibs_own_steps_fit_no_tick_over_four_days():
+    figure, ax = _two_points("4D")  # why date_axis adds steps: the plain locator warns and falls back
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+    with pytest.warns(UserWarning, match="AutoDateLocator was unable to pick an appropriate interval"):
+        png_bytes(figure)

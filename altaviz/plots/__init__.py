@@ -76,6 +76,11 @@ def utc_naive(times) -> pd.Series:
 def date_axis(ax) -> None:
     """Short, non-overlapping date ticks (month and year said once) on the x axis."""
     locator = mdates.AutoDateLocator(maxticks=8)
+    # Matplotlib's steps stop short of the next unit (30 s, 30 min, 12 h, 6 months), so some spans (4 minutes,
+    # 4 hours, 4 days, 4 years) fit no step within eight ticks: it warns and crowds the axis. The next unit closes
+    # those gaps.
+    for frequency, step in ((mdates.SECONDLY, 60), (mdates.MINUTELY, 60), (mdates.HOURLY, 24), (mdates.MONTHLY, 12)):
+        locator.intervald[frequency] = [*locator.intervald[frequency], step]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
