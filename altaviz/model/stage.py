@@ -117,16 +117,16 @@ def build_predictions(
         return PredictionReport(predictions, saved.metadata["model_version"], False, "", saved.metadata)
     # Too few failures in the log is a cold start before any feature is built (the labels hold at most those).
     reason = cold_start_reason(count_logged_failures(maintenance), min_failures=cfg.min_failures)
-    if reason is None:
-        features = build_model_features(gold, maintenance, registry=settings.registry,
-                                        cadence_minutes=settings.pipeline.cadence_minutes)
-        labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
-        training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
-        failures = count_failures(training)
-        reason = cold_start_reason(failures, min_failures=cfg.min_failures)
     if reason is not None:
-        fallback = score_baseline(gold, settings=settings, reason=reason)
-        return PredictionReport(fallback, "trend-baseline-1", True, reason, {})
+        return _cold_start(gold, settings=settings, reason=reason)
+    features = build_model_features(gold, maintenance, registry=settings.registry,
+                                    cadence_minutes=settings.pipeline.cadence_minutes)
+    labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
+    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
+    failures = count_failures(training)
+    reason = cold_start_reason(failures, min_failures=cfg.min_failures)
+    if reason is not None:
+        return _cold_start(gold, settings=settings, reason=reason)
     end = datetime.fromisoformat(training_window(training)["end"])
     version = model_version(cfg.estimator, end, cfg.seed)
     model, _ = train_model(training, features=feature_columns(settings.registry), estimator=cfg.estimator,
@@ -137,6 +137,12 @@ def build_predictions(
     else:
         predictions = score_hours(model, newest_hours(features), registry=settings.registry, horizon_hours=cfg.horizon_hours)
     return PredictionReport(predictions, version, False, mismatch or "", model.metadata, trained=model)
+
+
+def _cold_start(gold: DataFrame, *, settings: Settings, reason: str) -> PredictionReport:
+    """No model to train: the trend baseline scores each unit's newest reading, saying why in its message."""
+    fallback = score_baseline(gold, settings=settings, reason=reason)
+    return PredictionReport(fallback, "trend-baseline-1", True, reason, {})
 
 
 def save_trained(report: PredictionReport, *, settings: Settings, evaluation: dict | None = None) -> None:

@@ -125,9 +125,9 @@ def build_silver(
         )
         newest_judged = by_reason.loc[by_reason["judged"], "ingested_through"].max()
         judged = JudgedSpan(judged_after, judged_after if pd.isna(newest_judged) else newest_judged.to_pydatetime())
-        per_unit_rows = outlier_counts(silver_rows)
-        outliers_flagged = per_unit_rows["outliers"].sum()
-        silver_count = per_unit_rows["rows"].sum()  # slots: fewer than the valid readings when these come faster
+        unit_counts = outlier_counts(silver_rows)
+        outliers_flagged = unit_counts["outliers"].sum()
+        silver_count = unit_counts["rows"].sum()  # slots: fewer than the valid readings when these come faster
         completeness = completeness_by_compressor(
             silver_rows, downtime, cadence_minutes=settings.pipeline.cadence_minutes,
             judged=None if judged_after is None else is_judged,
@@ -165,7 +165,7 @@ def build_silver(
         rows_valid=rows_valid,
         quarantine_counts=quarantine_counts,
         outliers_flagged=int(outliers_flagged),
-        outlier_flags=outlier_flags(per_unit_rows),
+        outlier_flags=outlier_flags(unit_counts),
         metrics=metrics,
         fleet_metrics={row["metric_type"]: row["metric_value"] for row in fleet.to_dict("records")},
         compressor_metrics=per_compressor.merge(
