@@ -14,7 +14,7 @@ from altaviz.model import evaluate
 from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
 from altaviz.model.score import score_hours
-from altaviz.model.train import train_model
+from altaviz.model.train import train_model, training_frame
 from altaviz.serving import alerts
 from altaviz.simulate import SimulationParams, read_readings, simulate_fleet
 
@@ -34,13 +34,13 @@ def _fleet(spark, tmp_path, seed, settings):
     truth = pd.read_csv(landing / "ground_truth" / "events.csv")
     for column in ("start", "failure_time"):
         truth[column] = pd.to_datetime(truth[column], utc=True)
-    return gold, features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner"), truth
+    return gold, training_frame(features, labels), truth
 
 
 def test_model_warns_earlier_than_the_thresholds_on_an_unseen_fleet(spark, tmp_path, settings_no_db):
     _, training, _ = _fleet(spark, tmp_path, 21, settings_no_db)
     gold, held_out, truth = _fleet(spark, tmp_path, 22, settings_no_db)
-    model, _ = train_model(training.persist(), features=feature_columns(settings_no_db.registry),
+    model, _ = train_model(training, features=feature_columns(settings_no_db.registry),
                            estimator="logistic_regression", folds=3, seed=7, model_version="test",
                            horizon_hours=48)
     scores = score_hours(model, held_out, registry=settings_no_db.registry, horizon_hours=48).toPandas()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
+from altaviz.model import train
 
 from altaviz.model.features import build_model_features, feature_columns
 from altaviz.model.labels import build_labels
@@ -24,6 +25,7 @@ from altaviz.model.train import (
     cross_fit_scores,
     relabel,
     train_model,
+    training_frame,
 )
 from tests.model_fixtures import MAINTENANCE_COLUMNS, T0, synthetic_fleet, to_spark
 
@@ -36,8 +38,7 @@ def fleet(spark, settings_no_db):
     gold, log = to_spark(spark, readings, maintenance)
     features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
     labels = build_labels(features, log, horizon_hours=48)
-    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
-    training.count()
+    training = training_frame(features, labels)
     return {"gold": gold, "log": log, "training": training, "features": feature_columns(settings_no_db.registry)}
 
 
@@ -163,7 +164,7 @@ def test_cold_start_falls_back_to_the_trend_baseline_in_plain_words(spark, setti
     readings, maintenance = synthetic_fleet(2, 4, failing={0: [60.0]}, seed=2)
     gold, log = to_spark(spark, readings, maintenance)
     features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
-    training = features.join(build_labels(features, log, horizon_hours=48), on=["compressor_id", "prediction_timestamp"], how="inner")
+    training = training_frame(features, build_labels(features, log, horizon_hours=48))
     reason = cold_start_reason(count_failures(training), min_failures=3)
     assert reason == "1 failure(s) in the maintenance log, 3 needed to learn from"
     fallback = score_baseline(gold, settings=settings_no_db, reason=reason).toPandas()
@@ -187,7 +188,7 @@ def test_the_log_bounds_the_failures_the_labels_hold(spark, settings_no_db):
     gold, log = to_spark(spark, readings, pd.concat([maintenance, extra], ignore_index=True))
     features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
     labels = build_labels(features, log, horizon_hours=48)
-    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner")
+    training = training_frame(features, labels)
     assert (count_logged_failures(log), count_failures(training)) == (3, 2)
     # Fewer entries in the log than needed: a cold start known from the log alone.
     assert cold_start_reason(count_logged_failures(log), min_failures=4) == (
@@ -195,3 +196,22 @@ def test_the_log_bounds_the_failures_the_labels_hold(spark, settings_no_db):
     assert cold_start_reason(count_logged_failures(log), min_failures=3) is None
     assert cold_start_reason(count_failures(training), min_failures=3) == (
         "2 failure(s) in the maintenance log, 3 needed to learn from")
+
+
+def test_the_training_frame_is_the_join_in_as_few_partitions_as_its_rows_need(spark, settings_no_db, monkeypatch):
+    readings, maintenance = synthetic_fleet(3, 4, failing={0: [60.0]}, seed=3)
+    gold, log = to_spark(spark, readings, maintenance)
+    features = build_model_features(gold, log, registry=settings_no_db.registry, cadence_minutes=10)
+    labels = build_labels(features, log, horizon_hours=48)
+    joined = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner")
+
+    def partitions(frame):
+        return frame.select(F.spark_partition_id().alias("p")).distinct().count()
+
+    rows = joined.count()
+    assert partitions(joined.persist()) >= 3  # cached, the join keeps the session's shuffle partitions
+    training = training_frame(features, labels)
+    assertDataFrameEqual(training, joined)
+    assert partitions(training) == 1
+    monkeypatch.setattr(train, "ROWS_PER_FIT_PARTITION", rows // 2 + 1)
+    assert partitions(training_frame(features, labels)) == 2

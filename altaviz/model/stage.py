@@ -41,6 +41,7 @@ from altaviz.model.train import (
     count_failures,
     count_logged_failures,
     train_model,
+    training_frame,
     training_window,
 )
 from altaviz.runs import as_utc
@@ -122,7 +123,7 @@ def build_predictions(
     features = build_model_features(gold, maintenance, registry=settings.registry,
                                     cadence_minutes=settings.pipeline.cadence_minutes)
     labels = build_labels(features, maintenance, horizon_hours=cfg.horizon_hours)
-    training = features.join(labels, on=["compressor_id", "prediction_timestamp"], how="inner").persist()
+    training = training_frame(features, labels)
     failures = count_failures(training)
     reason = cold_start_reason(failures, min_failures=cfg.min_failures)
     if reason is not None:
