@@ -43,8 +43,9 @@ ROWS_PER_FIT_PARTITION = 250_000
 def training_frame(features: DataFrame, labels: DataFrame) -> DataFrame:
     """The rows every fit reads: ``features`` joined with ``labels`` on KEY, persisted, in one partition per
     ``ROWS_PER_FIT_PARTITION`` rows. Persisted, the join keeps the session's shuffle partitions (adaptive
-    execution does not coalesce a cached plan's), where the default run's 19,000 unit-hours spent most of each fit on task overhead: one remaining-life fit took
-    15.8 s in 4 partitions, 5.3 s in one; a fleet-month's 720,000 fit fastest in 2-4 (this machine's cores)."""
+    execution does not coalesce a cached plan's), where the default run's 19,000 unit-hours spent most of
+    each fit on task overhead: one remaining-life fit took 15.8 s in 4 partitions, 5.3 s in one; a
+    fleet-month's 720,000 fit fastest in 2-4 (this machine's cores)."""
     joined = features.join(labels, on=list(KEY), how="inner").persist()
     return joined.coalesce(max(1, math.ceil(joined.count() / ROWS_PER_FIT_PARTITION)))
 
