@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from pyspark.sql import Row
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from altaviz.model.baseline import (
@@ -19,8 +20,12 @@ from altaviz.model.baseline import (
     MODEL_VERSION,
     RUL_CAP_DAYS,
     predict_failures,
+    replay_trend,
+    replayed_fits,
+    trend_sensors,
 )
 from altaviz.registry import SENSOR_COLUMNS
+from tests.model_fixtures import T0, synthetic_fleet, to_spark
 
 NEWEST = datetime(2026, 1, 10, 12, 0)
 NORMAL = {"vibration_mms": 3.0, "discharge_temp_f": 200.0, "suction_pressure_psi": 60.0,
@@ -100,3 +105,31 @@ def test_a_changed_reading_changes_the_row(spark, predictions):
     changed = [EXPECTED[0][:3] + (1.26,) + EXPECTED[0][4:], *EXPECTED[1:]]
     with pytest.raises(AssertionError):
         assertDataFrameEqual(predictions, spark.createDataFrame(changed, OUTPUT), rtol=1e-9)
+
+
+def test_python_and_spark_replays_of_the_trend_give_the_same_fits_and_scores(spark, settings_no_db):
+    """The backtest's replayed baseline, in Python (``trend_fits``) and as Spark range windows, on three units
+    over five days: one drifting to a trip, one with a day missing and a lone reading after it (no slope
+    from one point), one whose vibration is null for three hours of every day."""
+    readings, maintenance = synthetic_fleet(3, 5, failing={0: [80.0]}, seed=9)
+    unit, at = readings["compressor_id"], readings["timestamp"]
+    gap = (unit == "C02") & at.between(T0 + timedelta(days=1), T0 + timedelta(days=3)) & (at != T0 + timedelta(days=2))
+    readings = readings[~gap].copy()
+    readings.loc[(unit == "C03") & at.dt.hour.isin([3, 4, 5]), "vibration_mms"] = None
+    gold, _ = to_spark(spark, readings, maintenance)
+    registry = settings_no_db.registry
+    sensors = tuple(trend_sensors(registry))
+    fast, plain = (replayed_fits(gold, sensors=sensors, reference=reference) for reference in (False, True))
+    lone = fast.where((F.col("compressor_id") == "C02") & (F.col("prediction_timestamp") == T0 + timedelta(days=2)))
+    assert lone.select("vibration_mms__level", "vibration_mms__slope").first() == (None, None)
+    assert fast.where("vibration_mms__slope IS NULL").count() > 1  # also C03's first reading of each day
+    # The two sum in other orders: over two or three readings 10 minutes apart a slope agrees to 1e-7 per hour.
+    assertDataFrameEqual(fast, plain, checkRowOrder=False, rtol=1e-9, atol=1e-6)
+    nudged = plain.withColumn("vibration_mms__slope", F.col("vibration_mms__slope") * 1.001)
+    with pytest.raises(AssertionError):  # a slope off by a thousandth is a different fit
+        assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-6)
+
+    hours = gold.where(F.minute("timestamp") == 50).select("compressor_id", F.col("timestamp").alias("prediction_timestamp"))
+    scores = replay_trend(gold, hours, registry=registry)
+    assert scores.where("failure_probability > 0.05").count() > 10  # C01 drifting toward its trip
+    assertDataFrameEqual(scores, replay_trend(gold, hours, registry=registry, reference=True), checkRowOrder=False)

@@ -20,9 +20,13 @@ features_used (JSON).
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from altaviz import sliding
 from altaviz.config import Settings, get_settings
 from altaviz.registry import Sensor
 
@@ -64,8 +68,8 @@ def trend_risk(sensors: dict[str, Sensor]) -> tuple[Column, Column]:
 def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = None) -> DataFrame:
     """Score each compressor at its newest reading; one row per compressor."""
     settings = settings or get_settings()
-    sensors = {name: s for name, s in settings.registry.sensors.items() if s.normal is not None}
-    columns = tuple(sensors)  # a sensor without a normal band has no edge to drift from
+    sensors = trend_sensors(settings.registry)
+    columns = tuple(sensors)
     per_unit = Window.partitionBy("compressor_id").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     recent = (
         gold_readings.select("compressor_id", "timestamp", *columns)
@@ -107,21 +111,78 @@ def predict_failures(gold_readings: DataFrame, *, settings: Settings | None = No
     )
 
 
-def replay_trend(gold_readings: DataFrame, hours: DataFrame, *, registry) -> DataFrame:
+def replay_trend(gold_readings: DataFrame, hours: DataFrame, *, registry, reference: bool = False) -> DataFrame:
     """The baseline replayed at past hours, for a backtest: at every reading the least-squares level and
-    slope over the 24 h before it (per sensor), scored by ``trend_risk`` and kept at ``hours``
+    slope over the 24 h before it (per sensor, ``replayed_fits``), scored by ``trend_risk`` and kept at ``hours``
     (compressor_id, prediction_timestamp). Returns compressor_id, prediction_timestamp, failure_probability."""
-    sensors = {name: s for name, s in registry.sensors.items() if s.normal is not None}
-    frame = Window.partitionBy("compressor_id").orderBy("_epoch").rangeBetween(-(LOOKBACK_HOURS * 3600 - 1), Window.currentRow)
-    at = F.col("_epoch") / 3600.0
-    fitted = gold_readings.select("compressor_id", "timestamp", *sensors).withColumn("_epoch", F.unix_seconds("timestamp"))
-    columns = []
-    for name in sensors:
-        slope = F.regr_slope(name, at).over(frame)
-        level = F.avg(name).over(frame) + slope * (at - F.regr_avgx(name, at).over(frame))
-        columns += [level.alias(f"{name}__level"), slope.alias(f"{name}__slope")]
-    fits = fitted.select("compressor_id", F.col("timestamp").alias("prediction_timestamp"), *columns)
+    sensors = trend_sensors(registry)
+    fits = replayed_fits(gold_readings, sensors=tuple(sensors), reference=reference)
     probability, _ = trend_risk(sensors)
     return hours.select("compressor_id", "prediction_timestamp").join(
         fits, on=["compressor_id", "prediction_timestamp"], how="inner"
     ).select("compressor_id", "prediction_timestamp", F.round(probability, 4).alias("failure_probability"))
+
+
+def trend_sensors(registry) -> dict[str, Sensor]:
+    """The sensors the trend reads: those with a normal band (an edge to drift from)."""
+    return {name: s for name, s in registry.sensors.items() if s.normal is not None}
+
+
+def replayed_fits(gold_readings: DataFrame, *, sensors: tuple[str, ...], reference: bool = False) -> DataFrame:
+    """Every reading's compressor_id, ``prediction_timestamp`` (its time), ``<sensor>__level`` and
+    ``<sensor>__slope`` (per hour): the least squares of the sensor over (t - 24 h, t], the level being the
+    line's value at t. Computed on buckets of whole compressors in Python (``trend_fits``); ``reference=True``
+    states it in Spark, range windows that re-aggregate every frame whole (the default run's backtest spent
+    about 30 s there). A test holds the two equal."""
+    rows = gold_readings.select("compressor_id", "timestamp", *sensors).withColumn("_epoch", F.unix_seconds("timestamp"))
+    columns = [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
+    if reference:
+        frame = (Window.partitionBy("compressor_id").orderBy("_epoch")
+                 .rangeBetween(-(LOOKBACK_HOURS * 3600 - 1), Window.currentRow))
+        # Hours since the unit's first reading: the line is the same, and its moments cancel less than on
+        # hours since 1970 (~490,000).
+        at = (F.col("_epoch") - F.min("_epoch").over(Window.partitionBy("compressor_id"))) / 3600.0
+        fitted = []
+        for name in sensors:
+            slope = F.regr_slope(name, at).over(frame)
+            level = F.avg(name).over(frame) + slope * (at - F.regr_avgx(name, at).over(frame))
+            fitted += [level.alias(f"{name}__level"), slope.alias(f"{name}__slope")]
+        rows = rows.select("*", *fitted)
+    else:
+        rows = sliding.apply_per_compressor(rows, lambda some: trend_fits(some, sensors=sensors), columns)
+    return rows.select("compressor_id", F.col("timestamp").alias("prediction_timestamp"), *columns)
+
+
+def trend_fits(readings: pa.Table, *, sensors: tuple[str, ...]) -> pa.Table:
+    """Whole compressors' readings (Arrow, with ``_epoch``, any order) plus the columns of ``replayed_fits``:
+    pandas' rolling means of x, y, xy and xx over each reading's 24 h (nulls skipped, x in hours centred per
+    unit, and y centred too, so the moments cancel little); no slope from fewer than two readings, as Spark's ``regr_slope``."""
+    epochs = readings.column("_epoch").to_numpy()
+    units = sliding.unit_codes(readings)
+    order, keys = sliding.series_keys(units, epochs)
+    units = units[order]
+    hours = epochs[order] / 3600.0
+    hours = hours - _unit_means(units, hours)
+    bounds = sliding.frame_bounds(keys, LOOKBACK_HOURS * 3600)
+    added = []
+    for name in sensors:
+        values = sliding.floats(readings, name)[order]
+        offset = _unit_means(units, values)
+        y = values - offset
+        x = np.where(np.isnan(y), np.nan, hours)
+        frame = pd.DataFrame({"x": x, "y": y, "xy": x * y, "xx": x * x}).rolling(bounds, min_periods=1)
+        mean, count = frame.mean(), frame["y"].count().to_numpy()
+        slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
+        slope = np.where(count >= 2, slope, np.nan)
+        level = offset + mean["y"].to_numpy() + slope * (hours - mean["x"].to_numpy())
+        added += [sliding.unsorted(level, order), sliding.unsorted(slope, order)]
+    names = [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
+    return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *names])
+
+
+def _unit_means(units: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each row's unit mean of ``values`` (NaN skipped; 0 for a unit with none known)."""
+    known = ~np.isnan(values)
+    sums = np.bincount(units[known], values[known], minlength=units.max() + 1)
+    counts = np.bincount(units[known], minlength=units.max() + 1)
+    return (sums / np.maximum(counts, 1))[units]
