@@ -109,9 +109,9 @@ def test_a_changed_reading_changes_the_row(spark, predictions):
 
 def test_python_and_spark_replays_of_the_trend_give_the_same_fits_and_scores(spark, settings_no_db):
     """The backtest's replayed baseline, in Python (``trend_fits``) and as Spark range windows, on three units
-    over five days: one drifting to a trip, one with a day missing and a lone reading after it (no slope
+    over three days: one drifting to a trip, one silent after its first day but for a lone reading (no slope
     from one point), one whose vibration is null for three hours of every day."""
-    readings, maintenance = synthetic_fleet(3, 5, failing={0: [80.0]}, seed=9)
+    readings, maintenance = synthetic_fleet(3, 3, failing={0: [60.0]}, seed=9)
     unit, at = readings["compressor_id"], readings["timestamp"]
     gap = (unit == "C02") & at.between(T0 + timedelta(days=1), T0 + timedelta(days=3)) & (at != T0 + timedelta(days=2))
     readings = readings[~gap].copy()

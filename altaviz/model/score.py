@@ -30,7 +30,7 @@ from altaviz.config import Settings
 from altaviz.model import baseline
 from altaviz.model.explain import with_drivers, with_message
 from altaviz.model.train import (
-    TrainedModel, calibrate, fit_survival, raw_scores, rul_band, with_folds,
+    TrainedModel, calibrate, fit_each, fit_survival, raw_scores, rul_band, with_folds,
 )
 from altaviz.registry import SensorRegistry
 
@@ -118,15 +118,16 @@ def score_history(training: DataFrame, model: TrainedModel, *, registry: SensorR
     older = with_fold.join(newest.select("compressor_id", "prediction_timestamp"),
                            on=["compressor_id", "prediction_timestamp"], how="left_anti")
     parts = [score_hours(model, newest.select(*training.columns), registry=registry, horizon_hours=horizon_hours)]
+    survivals = fit_each(lambda rows: fit_survival(rows, features=model.features),
+                         (with_fold.where(F.col("fold") != fold).drop("fold") for fold in range(len(fitted.classifiers))))
     for fold, classifier in enumerate(fitted.classifiers):
-        others = with_fold.where(F.col("fold") != fold).drop("fold")
         warning = model.warning
         fold_warning = warning and replace(warning, classifier=warning.cross_fit.classifiers[fold],
                                            calibrator=warning.cross_fit.calibrators[fold], cross_fit=None)
         fold_model = TrainedModel(
             classifier=classifier,
             calibrator=fitted.calibrators[fold],
-            survival=fit_survival(others, features=model.features),
+            survival=survivals[fold],
             features=model.features,
             metadata={**model.metadata, "model_version": f"{model.metadata['model_version']}-oof"},
             warning=fold_warning,

@@ -20,7 +20,9 @@ an argument. The training frame is ``features`` joined with ``labels`` on (compr
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
@@ -30,6 +32,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import AFTSurvivalRegression, IsotonicRegression, IsotonicRegressionModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 KEY = ("compressor_id", "prediction_timestamp")
 HOURS_CAP = 30 * 24.0  # an hour counter beyond a month says nothing more
@@ -38,6 +41,11 @@ QUANTILES = (0.1, 0.5, 0.9)
 # Every iteration of a fit is a Spark job with a task per partition of its rows; on small frames the tasks'
 # overhead is the fit's cost (see ``training_frame``).
 ROWS_PER_FIT_PARTITION = 250_000
+# Fold models are fitted side by side: a fit on one partition keeps one core busy, and the server runs the
+# jobs of several clients' threads at once (the default run's four remaining-life fits: 22.6 s one after
+# another, 16.3 s two at a time, the same models).
+FITS_AT_ONCE = 2
+Fitted = TypeVar("Fitted")
 
 
 def training_frame(features: DataFrame, labels: DataFrame) -> DataFrame:
@@ -48,6 +56,15 @@ def training_frame(features: DataFrame, labels: DataFrame) -> DataFrame:
     fleet-month's 720,000 fit fastest in 2-4 (this machine's cores)."""
     joined = features.join(labels, on=list(KEY), how="inner").persist()
     return joined.coalesce(max(1, math.ceil(joined.count() / ROWS_PER_FIT_PARTITION)))
+
+
+def fit_each(fit: Callable[[DataFrame], Fitted], frames: Iterable[DataFrame]) -> tuple[Fitted, ...]:
+    """``fit`` on every frame, ``FITS_AT_ONCE`` at a time; the results in the frames' order. Each thread gets
+    the frames' session as its active one (Spark Connect keeps it per thread, and ML calls look it up)."""
+    frames = list(frames)
+    in_session = inheritable_thread_target(frames[0].sparkSession)(fit)
+    with ThreadPoolExecutor(FITS_AT_ONCE) as pool:
+        return tuple(pool.map(in_session, frames))
 
 
 def fill_statement(features: tuple[str, ...]) -> str:
@@ -131,10 +148,8 @@ def cross_fit(training: DataFrame, *, features: tuple[str, ...], folds: int, see
     units = [row["compressor_id"] for row in training.select("compressor_id").distinct().collect()]
     assignment = assign_folds(units, folds=folds, seed=seed)
     with_fold = with_folds(training, assignment).persist()
-    classifiers = tuple(
-        fit_classifier(with_fold.where(F.col("fold") != fold), features=features, estimator=estimator, seed=seed)
-        for fold in range(folds)
-    )
+    classifiers = fit_each(lambda rows: fit_classifier(rows, features=features, estimator=estimator, seed=seed),
+                           (with_fold.where(F.col("fold") != fold) for fold in range(folds)))
     with_fold.unpersist()  # every cached plan slows the planning of every later query in the session
     return CrossFit(assignment, classifiers)
 
@@ -167,7 +182,8 @@ def fit_calibrator(out_of_fold: DataFrame) -> IsotonicRegressionModel:
 def with_fold_calibrators(fitted: CrossFit, out_of_fold: DataFrame) -> CrossFit:
     """``fitted`` with one calibrator per fold, each fitted on the OTHER folds' out-of-fold scores
     (``cross_fit_scores``): a unit's calibrated history then rests on no label of that unit."""
-    calibrators = tuple(fit_calibrator(out_of_fold.where(F.col("fold") != fold)) for fold in range(len(fitted.classifiers)))
+    calibrators = fit_each(fit_calibrator, (out_of_fold.where(F.col("fold") != fold)
+                                            for fold in range(len(fitted.classifiers))))
     return replace(fitted, calibrators=calibrators)
 
 
