@@ -7,6 +7,7 @@ developer's data/ folder. It is set before anything loads settings, and nbval's 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -35,12 +36,19 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the session's embedded PostgreSQL and Spark server so neither outlives the tests."""
+    """Stop the session's embedded PostgreSQL and Spark server so neither outlives the tests; then delete the
+    session's data root (about 160 MB) when every test passed, and keep it, saying where, for a failure."""
     from altaviz.io import db, spark_server
     from altaviz.config import load_settings
 
+    stopped = True
     for stop in (db.stop_embedded, spark_server.stop):
         try:
             stop(load_settings())
         except Exception as err:  # a teardown problem must not hide the test result
+            stopped = False
             print(f"warning: could not stop {stop.__module__}: {err}")
+    if exitstatus == 0 and stopped:
+        shutil.rmtree(SESSION_DATA_DIR, ignore_errors=True)
+    else:
+        print(f"\nthe session's data root (lake, database, Spark and Voila logs) is kept: {SESSION_DATA_DIR}")
