@@ -7,7 +7,8 @@ an argument. The training frame is ``features`` joined with ``labels`` on (compr
   The fill stage is part of the saved model: a missing slope or baseline deviation counts as "no evidence"
   (0), a missing hour counter as "long ago" (``HOURS_CAP``); hour counters are capped at ``HOURS_CAP``.
 - Folds are grouped by compressor (``assign_folds``): a unit's hours are all in one fold, so the model that
-  scores a unit out of fold never saw that unit's labels.
+  scores a unit out of fold never saw that unit's labels. Fold models are fitted two at a time (``fit_each``)
+  on the training frame's few partitions (``training_frame``).
 - Calibration: isotonic regression of the label on out-of-fold raw scores.
 - Remaining life: ``AFTSurvivalRegression`` (Weibull) on the same scaled features with the right-censored
   target of ``labels``; quantiles 0.1 / 0.5 / 0.9 give P10 / P50 / P90 hours.
