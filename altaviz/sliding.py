@@ -4,10 +4,10 @@ Spark re-aggregates a sliding range frame whole for every row, so its cost grows
 Here a bucket of whole compressors arrives as one Arrow table (``apply_per_compressor``), its rows are
 sorted on one integer key per series (``series_keys``), each frame's row bounds come from one
 ``searchsorted`` (``frame_bounds``), and pandas' rolling kernels add and drop one row at a time within
-them. Gold's rolling statistics, the model's hourly slopes and baselines and the alert steps
-(``serving/alerts/sliding_steps.py``) are computed this way; silver's flags and cadence slots
-(``silver/slots.py``) use the buckets alone. Each keeps its Spark formulation as ``reference=True`` and a
-test holds the two equal.
+them. Gold's rolling statistics, the model's hourly slopes and baselines, the backtest's replayed trend
+baseline (``model/baseline.py``) and the alert steps (``serving/alerts/sliding_steps.py``) are computed this
+way; silver's flags and cadence slots (``silver/slots.py``) use the buckets alone. Each keeps its Spark
+formulation as ``reference=True`` and a test holds the two equal.
 """
 
 from __future__ import annotations

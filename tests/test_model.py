@@ -129,7 +129,8 @@ def test_python_and_spark_replays_of_the_trend_give_the_same_fits_and_scores(spa
     with pytest.raises(AssertionError):  # a slope off by a thousandth is a different fit
         assertDataFrameEqual(fast, nudged, checkRowOrder=False, rtol=1e-9, atol=1e-6)
 
-    hours = gold.where(F.minute("timestamp") == 50).select("compressor_id", F.col("timestamp").alias("prediction_timestamp"))
+    hours = gold.where(F.minute("timestamp") == 50).select("compressor_id",
+                                                          F.col("timestamp").alias("prediction_timestamp"))
     scores = replay_trend(gold, hours, registry=registry)
     assert scores.where("failure_probability > 0.05").count() > 10  # C01 drifting toward its trip
     assertDataFrameEqual(scores, replay_trend(gold, hours, registry=registry, reference=True), checkRowOrder=False)

@@ -134,8 +134,9 @@ def replayed_fits(gold_readings: DataFrame, *, sensors: tuple[str, ...], referen
     line's value at t. Computed on buckets of whole compressors in Python (``trend_fits``); ``reference=True``
     states it in Spark, range windows that re-aggregate every frame whole (the default run's backtest spent
     about 30 s there). A test holds the two equal."""
-    rows = gold_readings.select("compressor_id", "timestamp", *sensors).withColumn("_epoch", F.unix_seconds("timestamp"))
-    columns = [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
+    rows = (gold_readings.select("compressor_id", "timestamp", *sensors)
+            .withColumn("_epoch", F.unix_seconds("timestamp")))
+    columns = fit_columns(sensors)
     if reference:
         frame = (Window.partitionBy("compressor_id").orderBy("_epoch")
                  .rangeBetween(-(LOOKBACK_HOURS * 3600 - 1), Window.currentRow))
@@ -155,8 +156,9 @@ def replayed_fits(gold_readings: DataFrame, *, sensors: tuple[str, ...], referen
 
 def trend_fits(readings: pa.Table, *, sensors: tuple[str, ...]) -> pa.Table:
     """Whole compressors' readings (Arrow, with ``_epoch``, any order) plus the columns of ``replayed_fits``:
-    pandas' rolling means of x, y, xy and xx over each reading's 24 h (nulls skipped, x in hours centred per
-    unit, and y centred too, so the moments cancel little); no slope from fewer than two readings, as Spark's ``regr_slope``."""
+    pandas' rolling means of x, y, xy and xx over each reading's 24 h (nulls skipped; x in hours and y both
+    centred per unit, so the moments cancel little); no slope from fewer than two readings, as Spark's
+    ``regr_slope``."""
     epochs = readings.column("_epoch").to_numpy()
     units = sliding.unit_codes(readings)
     order, keys = sliding.series_keys(units, epochs)
@@ -176,8 +178,12 @@ def trend_fits(readings: pa.Table, *, sensors: tuple[str, ...]) -> pa.Table:
         slope = np.where(count >= 2, slope, np.nan)
         level = offset + mean["y"].to_numpy() + slope * (hours - mean["x"].to_numpy())
         added += [sliding.unsorted(level, order), sliding.unsorted(slope, order)]
-    names = [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
-    return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *names])
+    return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *fit_columns(sensors)])
+
+
+def fit_columns(sensors: tuple[str, ...]) -> list[str]:
+    """``<sensor>__level`` and ``<sensor>__slope`` of each sensor, in ``replayed_fits``' order."""
+    return [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
 
 
 def _unit_means(units: np.ndarray, values: np.ndarray) -> np.ndarray:

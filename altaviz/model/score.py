@@ -119,7 +119,8 @@ def score_history(training: DataFrame, model: TrainedModel, *, registry: SensorR
                            on=["compressor_id", "prediction_timestamp"], how="left_anti")
     parts = [score_hours(model, newest.select(*training.columns), registry=registry, horizon_hours=horizon_hours)]
     survivals = fit_each(lambda rows: fit_survival(rows, features=model.features),
-                         (with_fold.where(F.col("fold") != fold).drop("fold") for fold in range(len(fitted.classifiers))))
+                         (with_fold.where(F.col("fold") != fold).drop("fold")
+                          for fold in range(len(fitted.classifiers))))
     for fold, classifier in enumerate(fitted.classifiers):
         warning = model.warning
         fold_warning = warning and replace(warning, classifier=warning.cross_fit.classifiers[fold],
