@@ -67,6 +67,23 @@ def frame_bounds(keys: np.ndarray, seconds: int) -> RowBounds:
     return RowBounds(start=np.searchsorted(keys, keys - seconds, side="right"), end=np.arange(1, len(keys) + 1))
 
 
+def series_means(series: np.ndarray, values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Each row's series mean of ``values`` over the ``known`` rows (0 for a series with none)."""
+    sums = np.bincount(series, weights=np.where(known, values, 0.0))
+    counts = np.bincount(series, weights=known.astype(np.float64))
+    return (sums / np.maximum(counts, 1.0))[series]
+
+
+def rolling_lines(x: np.ndarray, y: np.ndarray, bounds: RowBounds) -> tuple[np.ndarray, ...]:
+    """The least-squares line of ``y`` on ``x`` over each row's frame, from pandas' rolling means of x, y, xy
+    and xx: (slope, mean x, mean y, rows known). ``x`` must be NaN where ``y`` is (those rows are skipped);
+    centre both per series first, so the moments cancel little."""
+    frame = pd.DataFrame({"x": x, "y": y, "xy": x * y, "xx": x * x}).rolling(bounds, min_periods=1)
+    mean, count = frame.mean(), frame["y"].count().to_numpy()
+    slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
+    return slope, mean["x"].to_numpy(), mean["y"].to_numpy(), count
+
+
 def floats(rows: pa.Table, name: str) -> np.ndarray:
     """A column as float64, nulls as NaN."""
     return rows.column(name).to_numpy().astype(np.float64, copy=False)

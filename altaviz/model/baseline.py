@@ -21,7 +21,6 @@ features_used (JSON).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -164,19 +163,16 @@ def trend_fits(readings: pa.Table, *, sensors: tuple[str, ...]) -> pa.Table:
     order, keys = sliding.series_keys(units, epochs)
     units = units[order]
     hours = epochs[order] / 3600.0
-    hours = hours - _unit_means(units, hours)
+    hours = hours - sliding.series_means(units, hours, np.ones(len(hours), dtype=bool))
     bounds = sliding.frame_bounds(keys, LOOKBACK_HOURS * 3600)
     added = []
     for name in sensors:
         values = sliding.floats(readings, name)[order]
-        offset = _unit_means(units, values)
-        y = values - offset
-        x = np.where(np.isnan(y), np.nan, hours)
-        frame = pd.DataFrame({"x": x, "y": y, "xy": x * y, "xx": x * x}).rolling(bounds, min_periods=1)
-        mean, count = frame.mean(), frame["y"].count().to_numpy()
-        slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
+        known = ~np.isnan(values)
+        offset = sliding.series_means(units, values, known)
+        slope, mean_x, mean_y, count = sliding.rolling_lines(np.where(known, hours, np.nan), values - offset, bounds)
         slope = np.where(count >= 2, slope, np.nan)
-        level = offset + mean["y"].to_numpy() + slope * (hours - mean["x"].to_numpy())
+        level = offset + mean_y + slope * (hours - mean_x)
         added += [sliding.unsorted(level, order), sliding.unsorted(slope, order)]
     return pa.Table.from_arrays([*readings.columns, *added], names=[*readings.column_names, *fit_columns(sensors)])
 
@@ -184,11 +180,3 @@ def trend_fits(readings: pa.Table, *, sensors: tuple[str, ...]) -> pa.Table:
 def fit_columns(sensors: tuple[str, ...]) -> list[str]:
     """``<sensor>__level`` and ``<sensor>__slope`` of each sensor, in ``replayed_fits``' order."""
     return [f"{name}__{part}" for name in sensors for part in ("level", "slope")]
-
-
-def _unit_means(units: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each row's unit mean of ``values`` (NaN skipped; 0 for a unit with none known)."""
-    known = ~np.isnan(values)
-    sums = np.bincount(units[known], values[known], minlength=units.max() + 1)
-    counts = np.bincount(units[known], minlength=units.max() + 1)
-    return (sums / np.maximum(counts, 1))[units]

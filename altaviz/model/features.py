@@ -34,7 +34,6 @@ from datetime import datetime, timezone
 from functools import reduce
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -257,13 +256,10 @@ def hourly_trends(hours: pa.Table, *, registry: SensorRegistry, baseline_hours: 
     for column, sensor in enumerate(sensors):
         level, median = levels[:, column], medians[:, column]
         known = ~np.isnan(level)
-        x = np.where(known, days - _series_means(series, days, known), np.nan)
-        y = level - _series_means(series, level, known)
-        moments = pd.DataFrame({"x": x, "y": y, "xy": x * y, "xx": x * x})
+        x = np.where(known, days - sliding.series_means(series, days, known), np.nan)
+        y = level - sliding.series_means(series, level, known)
         for label, (seconds, least_points) in SLOPE_FRAMES.items():
-            frame = moments.rolling(sliding.frame_bounds(keys, seconds), min_periods=1)
-            mean, count = frame.mean(), frame["y"].count().to_numpy()
-            slope = ((mean["xy"] - mean["x"] * mean["y"]) / (mean["xx"] - mean["x"] ** 2)).to_numpy()
+            slope, _, _, count = sliding.rolling_lines(x, y, sliding.frame_bounds(keys, seconds))
             added[f"{sensor.name}__slope_{label}"] = np.where(count >= least_points, slope, np.nan)
         low, high = sensor.normal  # type: ignore[misc]
         mad = np.fmax(mads[:, column], MAD_FLOOR_SHARE * (high - low))  # fmax, as Spark's greatest: NaN ignored
@@ -278,13 +274,6 @@ def hourly_trends(hours: pa.Table, *, registry: SensorRegistry, baseline_hours: 
 
 def _baseline_columns(registry: SensorRegistry) -> list[str]:
     return [*(f"{sensor.name}__z" for sensor in model_sensors(registry)), "load_ratio"]
-
-
-def _series_means(series: np.ndarray, values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Each row's series mean of ``values`` over the ``known`` rows (0 for a series with none)."""
-    sums = np.bincount(series, weights=np.where(known, values, 0.0))
-    counts = np.bincount(series, weights=known.astype(np.float64))
-    return (sums / np.maximum(counts, 1.0))[series]
 
 
 def with_baseline_z(segmented: DataFrame, *, registry: SensorRegistry, baseline_hours: int) -> DataFrame:
